@@ -1,0 +1,97 @@
+import { readdirSync } from 'node:fs';
+import avro from 'avsc';
+import { rabin64Bytes } from './rabin.js';
+import { connectionType, loadSchema, schemaPath, type ConnectionRecord } from './record.js';
+
+// Avro single-object encoding (Avro spec, "Single-object encoding"):
+//   C3 01 | 8-byte little-endian CRC-64-AVRO of the writer schema's canonical form | binary body
+// Every Kafka message therefore names its writer schema, and the pipeline can
+// decode records from older agents by resolving their schema to the current one.
+
+type Resolver = ReturnType<avro.Type['createResolver']>;
+
+const MAGIC = Buffer.from([0xc3, 0x01]);
+const HEADER_LEN = 10;
+
+export function fingerprintOf(type: avro.Type): Buffer {
+  // schema() with no options is the Parsing Canonical Form (no docs, defaults or logical types).
+  return rabin64Bytes(JSON.stringify(type.schema()));
+}
+
+export class DecodeError extends Error {
+  constructor(message: string, readonly reason: 'bad_magic' | 'unknown_schema' | 'bad_body' | 'too_short') {
+    super(message);
+    this.name = 'DecodeError';
+  }
+}
+
+export class SingleObjectCodec {
+  private readonly writerFp: Buffer;
+  /** hex fingerprint -> resolver from that writer schema to the reader type. */
+  private readonly readers = new Map<string, avro.Type | Resolver>();
+
+  constructor(readonly type: avro.Type, history: avro.Type[] = []) {
+    this.writerFp = fingerprintOf(type);
+    this.readers.set(this.writerFp.toString('hex'), type);
+    for (const old of history) {
+      const fp = fingerprintOf(old).toString('hex');
+      if (!this.readers.has(fp)) this.readers.set(fp, type.createResolver(old));
+    }
+  }
+
+  get fingerprintHex(): string {
+    return this.writerFp.toString('hex');
+  }
+
+  knownFingerprints(): string[] {
+    return [...this.readers.keys()];
+  }
+
+  encode(value: unknown): Buffer {
+    return Buffer.concat([MAGIC, this.writerFp, this.type.toBuffer(value)]);
+  }
+
+  decode(buf: Buffer): unknown {
+    if (buf.length < HEADER_LEN) throw new DecodeError(`message is ${buf.length} bytes, shorter than the 10-byte single-object header`, 'too_short');
+    if (buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1]) {
+      throw new DecodeError(`missing Avro single-object marker C3 01 (got ${buf.subarray(0, 2).toString('hex')})`, 'bad_magic');
+    }
+    const fp = buf.subarray(2, HEADER_LEN).toString('hex');
+    const resolver = this.readers.get(fp);
+    if (!resolver) {
+      throw new DecodeError(`unknown writer schema fingerprint ${fp}; known: ${this.knownFingerprints().join(', ')}. Upgrade the pipeline or add the agent's schema to schemas/avro/history/`, 'unknown_schema');
+    }
+    try {
+      const body = buf.subarray(HEADER_LEN);
+      if (resolver === this.type) return this.type.fromBuffer(body);
+      return this.type.fromBuffer(body, resolver as Resolver);
+    } catch (err) {
+      throw new DecodeError(`Avro body does not decode with schema ${fp}: ${(err as Error).message}`, 'bad_body');
+    }
+  }
+}
+
+/** Earlier versions of the record schema, so records from older agents still decode. */
+export function historyTypes(): avro.Type[] {
+  const dir = schemaPath('history');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.avsc'))
+    .sort()
+    .map((f) => avro.Type.forSchema(loadSchema(`history/${f}`) as avro.Schema));
+}
+
+let shared: SingleObjectCodec | undefined;
+
+/** The codec for the connection record, knowing every historical writer schema. */
+export function connectionCodec(): SingleObjectCodec {
+  shared ??= new SingleObjectCodec(connectionType, historyTypes());
+  return shared;
+}
+
+export function encodeConnection(rec: ConnectionRecord): Buffer {
+  return connectionCodec().encode(rec);
+}
+
+export function decodeConnection(buf: Buffer): ConnectionRecord {
+  return connectionCodec().decode(buf) as ConnectionRecord;
+}

@@ -1,0 +1,18 @@
+// Every topic, index and metric name is defined here once (as kafkajs keeps its
+// instrumentation event names in one module), so a rename is one edit.
+
+export const TOPIC_CONNECTIONS = 'connaudit.connections';
+export const TOPIC_DLQ = 'connaudit.dlq';
+export const TOPIC_AGENT_HEALTH = 'connaudit.agent-health';
+/** Internal re-key topic: records re-keyed by the field a cross-host rule groups on. */
+export const TOPIC_REKEY = 'connaudit.rekey';
+
+export const INDEX_CONNECTIONS = 'connaudit-connections';
+export const INDEX_ALERTS = 'connaudit-alerts';
+export const INDEX_AGENT_HEALTH = 'connaudit-agent-health';
+export const INDEX_SLO = 'connaudit-slo';
+
+export const CONSUMER_GROUP = 'connaudit-pipeline';
+
+export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:9092';
+export const DEFAULT_ES_URL = 'http://127.0.0.1:9200';
