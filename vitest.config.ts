@@ -1,12 +1,29 @@
 import { defineConfig } from 'vitest/config';
 
-// Fast unit tests sit beside the code (*.test.ts). Tests that need root, the
-// kernel, Kafka or Elasticsearch live in test/integration and run one file at
-// a time: they share the local broker and cluster.
+// Two projects:
+//  - unit: fast specs beside the code (*.test.ts), pure logic, in-memory sinks.
+//  - integration: test/integration/*, real kernel, Kafka and Elasticsearch.
+//    Files run one at a time because they share the local broker and cluster.
 export default defineConfig({
   test: {
-    include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', 'dist/**', '.cache/**'],
-    testTimeout: 20_000,
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['{lib,agent,pipeline,cli,services,schemas,rules,test}/**/*.test.ts'],
+          exclude: ['test/integration/**', 'node_modules/**', 'dist/**', '.cache/**'],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 240_000,
+        },
+      },
+    ],
   },
 });

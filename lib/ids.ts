@@ -24,3 +24,8 @@ export function eventId(connUidValue: string, kind: 'final' | 'interim', endUs: 
 export function alertId(ruleId: string, groupKey: string, firstEventId: string): string {
   return h('alert', ruleId, groupKey, firstEventId);
 }
+
+/** One agent-health report: the agent run (host + start time) and its sequence number. */
+export function healthEventId(host: string, startedUs: number, seq: number): string {
+  return h('health', host, startedUs, seq);
+}

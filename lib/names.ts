@@ -13,6 +13,8 @@ export const INDEX_AGENT_HEALTH = 'connaudit-agent-health';
 export const INDEX_SLO = 'connaudit-slo';
 
 export const CONSUMER_GROUP = 'connaudit-pipeline';
+/** Second consumer group of the same pipeline process: reads TOPIC_REKEY (pipeline/rekey.ts). */
+export const REKEY_GROUP = 'connaudit-pipeline-rekey';
 
 export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:9092';
 export const DEFAULT_ES_URL = 'http://127.0.0.1:9200';

@@ -1,0 +1,106 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createLogger } from '../lib/log.js';
+import type { ConnectionRecord } from '../lib/record.js';
+import { installRoot, parseConfig } from './config.js';
+import { runAgent } from './run.js';
+import type { HealthCounters, RecordSink } from './sink.js';
+
+// Cost of the sensor under a connection storm: average ns per BPF program run
+// (kernel.bpf_stats_enabled=1, run_time_ns / run_cnt from `bpftool prog show`)
+// while bpf/storm makes short connections between two network namespaces.
+// Needs root. `node dist/agent/bench-sensor.js [SECONDS] [WORKERS]`, or call
+// benchSensor() from `connaudit bench`. Progress on stderr, result JSON on stdout.
+
+export interface ProgCost { name: string; runs: number; avgNs: number }
+export interface SensorBenchResult {
+  seconds: number;
+  connections: number;
+  connectionsPerSec: number;
+  records: number;
+  ringbufDrops: number;
+  programs: ProgCost[];
+}
+
+interface ProgInfo { id: number; name: string; run_time_ns?: number; run_cnt?: number }
+
+const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
+const progs = (): ProgInfo[] => JSON.parse(sh('bpftool', ['prog', 'show', '--json'])) as ProgInfo[];
+
+class CountingSink implements RecordSink {
+  records = 0;
+  drops = 0;
+  async write(_r: ConnectionRecord): Promise<void> { this.records++; }
+  async reportHealth(h: HealthCounters): Promise<void> { this.drops = h.ringbufDropsPerCpu.reduce((a, b) => a + b, 0); }
+  async close(): Promise<void> {}
+}
+
+export async function benchSensor(seconds = 10, workers = 4): Promise<SensorBenchResult> {
+  const log = createLogger('bench.sensor');
+  const root = installRoot();
+  execFileSync('make', ['-C', `${root}/bpf`], { stdio: 'ignore' });
+  const storm = `${root}/bpf/storm`;
+  const tag = `ca-bench-${process.pid}`;
+  const [nsC, nsS] = [`${tag}-c`, `${tag}-s`];
+  const statsPath = '/proc/sys/kernel/bpf_stats_enabled';
+  const statsBefore = readFileSync(statsPath, 'utf8').trim();
+  const cleanup = (): void => {
+    for (const ns of [nsC, nsS]) {
+      try { sh('ip', ['netns', 'pids', ns]).split('\n').filter(Boolean).forEach((p) => { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }); } catch { /* none */ }
+      try { sh('ip', ['netns', 'del', ns]); } catch { /* gone */ }
+    }
+    writeFileSync(statsPath, statsBefore);
+  };
+  try {
+    for (const ns of [nsC, nsS]) sh('ip', ['netns', 'add', ns]);
+    sh('ip', ['-n', nsC, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', nsS]);
+    for (const [ns, ip] of [[nsC, '10.201.0.1'], [nsS, '10.201.0.2']] as const) {
+      sh('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+      sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    }
+    sh('ip', ['netns', 'exec', nsC, 'sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=1024 65000']);
+    writeFileSync(statsPath, '1');
+
+    const server = spawn('ip', ['netns', 'exec', nsS, storm, 'serve', '9000', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
+
+    const cfg = parseConfig('interim_interval_s: 60\nhealth_interval_s: 1\n', '(bench)');
+    const sink = new CountingSink();
+    const before = new Set(progs().map((p) => p.id));
+    const stop = new AbortController();
+    let agentRun!: Promise<void>;
+    await new Promise<void>((resolve, reject) => {
+      agentRun = runAgent({ cfg, sink, log, agentVersion: 'bench', signal: stop.signal, onReady: resolve });
+      agentRun.catch(reject);
+    });
+    const ours = (): ProgInfo[] => progs().filter((p) => !before.has(p.id) && /^on_/.test(p.name));
+    const start = new Map(ours().map((p) => [p.id, p]));
+    process.stderr.write(`bench: storm for ${seconds}s with ${workers} client workers...\n`);
+    const out = sh('ip', ['netns', 'exec', nsC, storm, 'client', '10.201.0.2', '9000', String(seconds), String(workers)]);
+    const m = /connections (\d+) seconds ([\d.]+)/.exec(out);
+    if (!m) throw new Error(`bpf/storm printed no result: ${out}`);
+    const end = ours();
+    await new Promise((r) => setTimeout(r, 1500)); // let the last batches and a health tick arrive
+    stop.abort();
+    await agentRun;
+    server.kill('SIGKILL');
+    const programs = end.map((p) => {
+      const s = start.get(p.id);
+      const runs = (p.run_cnt ?? 0) - (s?.run_cnt ?? 0);
+      const ns = (p.run_time_ns ?? 0) - (s?.run_time_ns ?? 0);
+      return { name: p.name, runs, avgNs: runs > 0 ? Math.round(ns / runs) : 0 };
+    });
+    const connections = Number(m[1]);
+    const secs = Number(m[2]);
+    return { seconds: secs, connections, connectionsPerSec: Math.round(connections / secs), records: sink.records, ringbufDrops: sink.drops, programs };
+  } finally {
+    cleanup();
+  }
+}
+
+if (process.argv[1]?.endsWith('bench-sensor.js')) {
+  benchSensor(Number(process.argv[2] ?? 10), Number(process.argv[3] ?? 4))
+    .then((r) => { process.stdout.write(`${JSON.stringify(r, null, 2)}\n`); process.exit(0); })
+    .catch((e: Error) => { process.stderr.write(`bench-sensor: ${e.message}\n`); process.exit(1); });
+}

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from './config.js';
+
+const expectError = (yaml: string, where: RegExp): void => {
+  let err: unknown;
+  try { parseConfig(yaml, 'agent.yaml'); } catch (e) { err = e; }
+  expect(err).toBeInstanceOf(ConfigError);
+  expect((err as Error).message).toMatch(where);
+};
+
+describe('parseConfig', () => {
+  it('fills defaults from an empty file', () => {
+    const c = parseConfig('', 'agent.yaml', { hostname: 'h1' });
+    expect(c.host).toBe('h1');
+    expect(c.interimIntervalS).toBe(60);
+    expect(c.filters).toEqual({ ignoreLoopback: true, ignorePorts: [], ignoreCidrs: [], ratePerSec: 0, burst: 0, sampleN: 0 });
+    expect(c.topic).toBe('connaudit.connections');
+  });
+
+  it('reads every section', () => {
+    const c = parseConfig(`host: web-1
+environment: prod
+node_group: edge
+labels: {team: payments}
+netns_hosts:
+  "4026531840": host-a
+filters:
+  ignore_loopback: false
+  ignore_ports: [22]
+  ignore_cidrs: ["169.254.0.0/16"]
+rate_limit: {per_cpu_per_sec: 500, sample_one_in: 10}
+interim_interval_s: 2
+`, 'agent.yaml');
+    expect(c).toMatchObject({ host: 'web-1', environment: 'prod', nodeGroup: 'edge', labels: { team: 'payments' }, interimIntervalS: 2 });
+    expect(c.netnsHosts.get(4026531840)).toBe('host-a');
+    expect(c.filters).toEqual({ ignoreLoopback: false, ignorePorts: [22], ignoreCidrs: ['169.254.0.0/16'], ratePerSec: 500, burst: 500, sampleN: 10 });
+  });
+
+  it('names file, line and key of a wrong type', () => {
+    expectError('host: a\nfilters:\n  ignore_ports: [22, "ssh"]\n', /^agent\.yaml:3: filters\.ignore_ports\.1: must be integer/);
+  });
+
+  it('names the line of an unknown key and lists the allowed ones', () => {
+    expectError('host: a\nfilters:\n  ignore_loopbak: true\n', /^agent\.yaml:3: filters\.ignore_loopbak: unknown key \(allowed: ignore_loopback, ignore_ports, ignore_cidrs\)/);
+  });
+
+  it('names the line of broken YAML', () => {
+    expectError('host: a\nlabels: {team: x\n', /^agent\.yaml:\d: not valid YAML/);
+  });
+
+  it('rejects a netns path that does not exist, at its line', () => {
+    expectError('netns_hosts:\n  /var/run/netns/does-not-exist-xyz: h\n', /^agent\.yaml:2: netns_hosts\.\/var\/run\/netns\/does-not-exist-xyz: cannot stat/);
+  });
+});

@@ -1,0 +1,139 @@
+import { readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import AjvModule from 'ajv';
+import { LineCounter, parseDocument, isMap, isPair, isScalar, type Node } from 'yaml';
+import { TOPIC_CONNECTIONS } from '../lib/names.js';
+import type { KernelFilters } from './bpf-config.js';
+
+// The agent's YAML configuration, validated against
+// schemas/agent-config.schema.json. Every error names file:line and the key.
+
+export interface AgentConfig {
+  host: string;
+  environment: string | null;
+  nodeGroup: string | null;
+  labels: Record<string, string>;
+  /** netns inode -> host.name (paths already resolved to inodes). */
+  netnsHosts: Map<number, string>;
+  filters: KernelFilters;
+  interimIntervalS: number;
+  healthIntervalS: number;
+  spool: { dir: string; maxBytes: number };
+  topic: string;
+  bpfObject: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly file: string, readonly line: number, readonly key: string, message: string) {
+    super(`${file}${line > 0 ? `:${line}` : ''}: ${key ? `${key}: ` : ''}${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Installation root, from source (vitest) or from dist/. */
+export function installRoot(): string {
+  const here = fileURLToPath(import.meta.url);
+  return here.includes('/dist/') ? here.slice(0, here.indexOf('/dist/')) : here.slice(0, here.lastIndexOf('/agent/'));
+}
+
+const Ajv = AjvModule.default ?? AjvModule;
+let validator: ReturnType<InstanceType<typeof Ajv>['compile']> | null = null;
+function validate() {
+  if (!validator) {
+    const schema = JSON.parse(readFileSync(`${installRoot()}/schemas/agent-config.schema.json`, 'utf8')) as object;
+    validator = new Ajv({ allErrors: true, strict: false, verbose: true }).compile(schema);
+  }
+  return validator;
+}
+
+interface Raw {
+  host?: string; environment?: string; node_group?: string; labels?: Record<string, string>;
+  netns_hosts?: Record<string, string>;
+  filters?: { ignore_loopback?: boolean; ignore_ports?: number[]; ignore_cidrs?: string[] };
+  rate_limit?: { per_cpu_per_sec?: number; burst?: number; sample_one_in?: number };
+  interim_interval_s?: number; health_interval_s?: number;
+  spool?: { dir?: string; max_bytes?: number };
+  kafka?: { topic?: string };
+  bpf_object?: string;
+}
+
+/** Line (1-based) of the node at a JSON pointer; for a missing/extra key, of the key itself. */
+function lineOf(doc: ReturnType<typeof parseDocument>, lc: LineCounter, path: string[], extraKey?: string): number {
+  let node: unknown = doc.contents;
+  for (const seg of path) {
+    if (!isMap(node) && !(node && typeof node === 'object' && 'items' in node)) break;
+    const items = (node as { items: unknown[] }).items;
+    const next = isMap(node)
+      ? items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === seg)
+      : items[Number(seg)];
+    if (!next) break;
+    node = isPair(next) ? next.value : next;
+  }
+  if (extraKey && isMap(node)) {
+    const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === extraKey);
+    if (pair && isScalar(pair.key) && pair.key.range) return lc.linePos(pair.key.range[0]).line;
+  }
+  const range = (node as Node | null)?.range;
+  return range ? lc.linePos(range[0]).line : 1;
+}
+
+export function parseConfig(text: string, file: string, defaults: { hostname?: string } = {}): AgentConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    throw new ConfigError(file, lc.linePos(e.pos[0]).line, '', `not valid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const raw = (doc.toJS() ?? {}) as Raw;
+  const v = validate();
+  if (!v(raw)) {
+    const err = v.errors![0]!;
+    const path = err.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const extra = (err.params as { additionalProperty?: string }).additionalProperty;
+    const key = [...path, ...(extra ? [extra] : [])].join('.') || '(top level)';
+    const msg = extra ? `unknown key (allowed: ${Object.keys((err.parentSchema as { properties?: object }).properties ?? {}).join(', ')})` : err.message ?? 'invalid';
+    throw new ConfigError(file, lineOf(doc, lc, path, extra), key, msg);
+  }
+  const netnsHosts = new Map<number, string>();
+  for (const [k, hostName] of Object.entries(raw.netns_hosts ?? {})) {
+    if (/^[0-9]+$/.test(k)) { netnsHosts.set(Number(k), hostName); continue; }
+    try {
+      netnsHosts.set(statSync(k).ino, hostName);
+    } catch (e) {
+      throw new ConfigError(file, lineOf(doc, lc, ['netns_hosts'], k), `netns_hosts.${k}`, `cannot stat the namespace (${(e as NodeJS.ErrnoException).code}); create it first (ip netns add NAME) or use its inode number`);
+    }
+  }
+  const rl = raw.rate_limit ?? {};
+  return {
+    host: raw.host ?? defaults.hostname ?? os.hostname(),
+    environment: raw.environment ?? null,
+    nodeGroup: raw.node_group ?? null,
+    labels: raw.labels ?? {},
+    netnsHosts,
+    filters: {
+      ignoreLoopback: raw.filters?.ignore_loopback ?? true,
+      ignorePorts: raw.filters?.ignore_ports ?? [],
+      ignoreCidrs: raw.filters?.ignore_cidrs ?? [],
+      ratePerSec: rl.per_cpu_per_sec ?? 0,
+      burst: rl.burst ?? rl.per_cpu_per_sec ?? 0,
+      sampleN: rl.sample_one_in ?? 0,
+    },
+    interimIntervalS: raw.interim_interval_s ?? 60,
+    healthIntervalS: raw.health_interval_s ?? 30,
+    spool: { dir: raw.spool?.dir ?? '/var/lib/connaudit/spool', maxBytes: raw.spool?.max_bytes ?? 256 * 1024 * 1024 },
+    topic: raw.kafka?.topic ?? TOPIC_CONNECTIONS,
+    bpfObject: raw.bpf_object ?? `${installRoot()}/bpf/connaudit.bpf.o`,
+  };
+}
+
+export function loadConfig(file: string | undefined): AgentConfig {
+  if (!file) return parseConfig('', '(defaults)');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, 0, '', `cannot read the config file (${(e as NodeJS.ErrnoException).code})`);
+  }
+  return parseConfig(text, file);
+}

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { F_CLOSED, type RawEvent, type STAT } from './event-decoder.js';
+import { InterimScheduler } from './interim.js';
+import type { Snapshot } from './sensor.js';
+
+const S = 1_000_000_000n;
+const ev = (sockId: bigint, startNs: bigint, flags = 0, endNs = 0n): RawEvent => ({ sockId, startNs, endNs, flags } as RawEvent);
+const snap = (atNs: bigint, entries: RawEvent[]): Snapshot => ({ atNs, entries, stats: {} as Record<keyof typeof STAT, bigint[]>, refreshed: true });
+
+describe('InterimScheduler', () => {
+  it('emits an interim once per interval per open connection', () => {
+    const s = new InterimScheduler(2n * S);
+    const a = ev(1n, 10n * S);
+    expect(s.due(snap(11n * S, [a]))).toEqual([]);
+    expect(s.due(snap(12n * S, [a])).map((d) => [d.kind, d.atNs])).toEqual([['interim', 12n * S]]);
+    expect(s.due(snap(13n * S, [a]))).toEqual([]);
+    expect(s.due(snap(14n * S, [a])).map((d) => d.kind)).toEqual(['interim']);
+  });
+
+  it('treats a reused socket address with a new start time as a new connection', () => {
+    const s = new InterimScheduler(2n * S);
+    expect(s.due(snap(12n * S, [ev(1n, 10n * S)])).length).toBe(1);
+    expect(s.due(snap(13n * S, [ev(1n, 11n * S)])).length).toBe(1);
+  });
+
+  it('flushes a closed-but-not-destroyed socket once after the grace period', () => {
+    const s = new InterimScheduler(60n * S, 10n * S);
+    const closed = ev(2n, 1n * S, F_CLOSED, 5n * S);
+    expect(s.due(snap(14n * S, [closed]))).toEqual([]);
+    expect(s.due(snap(15n * S, [closed])).map((d) => [d.kind, d.atNs])).toEqual([['final', 5n * S]]);
+    expect(s.due(snap(16n * S, [closed]))).toEqual([]);
+  });
+});

@@ -1,0 +1,46 @@
+import { F_CLOSED, type RawEvent } from './event-decoder.js';
+import type { Snapshot } from './sensor.js';
+
+// Decides, from each walk of the socket-state map, which connections get an
+// interim record now (open longer than the interval since start or since their
+// last interim) and which closed sockets have waited too long for
+// tcp_destroy_sock (owner holds a dead fd) and get their final record from the
+// map instead. The later destroy-time record carries the same event_id (final
+// ids do not depend on time), so the document converges instead of doubling.
+
+export interface Due {
+  ev: RawEvent;
+  kind: 'final' | 'interim';
+  atNs: bigint;
+}
+
+export class InterimScheduler {
+  private lastInterim = new Map<string, bigint>();
+  private flushedFinal = new Set<string>();
+
+  constructor(private readonly intervalNs: bigint, private readonly closedGraceNs = 10_000_000_000n) {}
+
+  due(s: Snapshot): Due[] {
+    const out: Due[] = [];
+    const seen = new Set<string>();
+    for (const ev of s.entries) {
+      const key = `${ev.sockId}:${ev.startNs}`;
+      seen.add(key);
+      if (ev.flags & F_CLOSED) {
+        if (s.atNs - ev.endNs >= this.closedGraceNs && !this.flushedFinal.has(key)) {
+          this.flushedFinal.add(key);
+          out.push({ ev, kind: 'final', atNs: ev.endNs });
+        }
+        continue;
+      }
+      const last = this.lastInterim.get(key) ?? ev.startNs;
+      if (s.atNs - last >= this.intervalNs) {
+        this.lastInterim.set(key, s.atNs);
+        out.push({ ev, kind: 'interim', atNs: s.atNs });
+      }
+    }
+    for (const k of this.lastInterim.keys()) if (!seen.has(k)) this.lastInterim.delete(k);
+    for (const k of this.flushedFinal) if (!seen.has(k)) this.flushedFinal.delete(k);
+    return out;
+  }
+}

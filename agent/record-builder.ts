@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import { connUid, eventId } from '../lib/ids.js';
+import type { ConnectionRecord } from '../lib/record.js';
+import { classify } from './conn-state.js';
+import type { AgentConfig } from './config.js';
+import { AF_INET, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_NO_OWNER, F_PEER_FIN, TCP, visited, type RawEvent } from './event-decoder.js';
+import type { ProcInfo } from './proc.js';
+
+// Raw kernel event -> the wire record (lib/record.ts). ECS semantics: source is
+// always the initiator and destination the responder, so an ingress record
+// swaps the socket's local/remote view.
+
+export interface BuildContext {
+  cfg: Pick<AgentConfig, 'host' | 'netnsHosts' | 'environment' | 'nodeGroup' | 'labels'>;
+  bootId: string;
+  agentVersion: string;
+  toWallUs(bootNs: bigint): number;
+  proc(pid: number, ppid: number | null): ProcInfo;
+}
+
+export function readBootId(): string {
+  return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+}
+
+/**
+ * Payload bytes from the tcp_sock's sequence-space counters: bytes_acked
+ * includes our SYN (active opener only: a passive child starts at ISN+1) and
+ * our FIN once acked; bytes_received includes the peer's FIN.
+ */
+export function payloadBytes(ev: RawEvent): { sent: number; received: number } {
+  const active = (ev.flags & F_ACTIVE) !== 0;
+  const synAcked = active && visited(ev, TCP.ESTABLISHED) ? 1n : 0n;
+  const ourFinSent = visited(ev, TCP.FIN_WAIT1) || visited(ev, TCP.LAST_ACK) || visited(ev, TCP.CLOSING);
+  const finAcked = ourFinSent && (ev.flags & F_ALL_ACKED) !== 0 ? 1n : 0n;
+  const peerFin = (ev.flags & F_PEER_FIN) !== 0 ? 1n : 0n;
+  const clamp = (v: bigint): number => Number(v < 0n ? 0n : v);
+  return { sent: clamp(ev.bytesAcked - synAcked - finAcked), received: clamp(ev.bytesReceived - peerFin) };
+}
+
+const usBetween = (from: bigint, to: bigint): number => Number((to - from) / 1000n);
+
+/**
+ * `snapshotNs` is the boot-time of an interim snapshot. Interim byte counts are
+ * cumulative since the start of the connection as of the last refresh_bytes run
+ * (just before the walk); without a refresh they are null rather than stale.
+ */
+export function buildRecord(ev: RawEvent, kind: 'final' | 'interim', ctx: BuildContext, snapshotNs?: bigint): ConnectionRecord {
+  const active = (ev.flags & F_ACTIVE) !== 0;
+  const host = ctx.cfg.netnsHosts.get(ev.netns) ?? ctx.cfg.host;
+  const uid = connUid(host, ctx.bootId, ev.sockId, ev.startNs);
+  const endNs = kind === 'final' ? ev.endNs : (snapshotNs ?? ev.startNs);
+  const end_us = ctx.toWallUs(endNs);
+  const established = visited(ev, TCP.ESTABLISHED) && ev.establishedNs > 0n;
+  const bytesKnown = kind === 'final' || (ev.flags & F_BYTES_FRESH) !== 0;
+  const hasOwner = (ev.flags & F_NO_OWNER) === 0 && ev.pid > 0;
+  const info: ProcInfo = hasOwner ? ctx.proc(ev.pid, ev.ppid || null) : { executable: null, parentName: null, containerId: null };
+  const { connState, closeReason } = classify(ev, kind);
+  const bytes = bytesKnown ? payloadBytes(ev) : null;
+
+  let connectLatency: number | null = null;
+  if (established) connectLatency = active ? usBetween(ev.synNs, ev.establishedNs) : ev.handshakeUs > 0 ? ev.handshakeUs : null;
+
+  return {
+    event_id: eventId(uid, kind, end_us),
+    conn_uid: uid,
+    kind,
+    start_us: ctx.toWallUs(ev.startNs),
+    end_us,
+    host,
+    netns: ev.netns,
+    direction: active ? 'egress' : 'ingress',
+    family: ev.family === AF_INET ? 'ipv4' : 'ipv6',
+    src_ip: active ? ev.localAddr : ev.remoteAddr,
+    src_port: active ? ev.sport : ev.dport,
+    dst_ip: active ? ev.remoteAddr : ev.localAddr,
+    dst_port: active ? ev.dport : ev.sport,
+    conn_state: connState,
+    close_reason: closeReason,
+    connect_latency_us: connectLatency,
+    srtt_us: bytesKnown && established && ev.srttUs > 0 ? ev.srttUs : null,
+    retransmits: ev.retransmits,
+    syn_retransmits: ev.synRetransmits,
+    rst_sent: ev.rstSent,
+    rst_received: ev.rstReceived,
+    src_bytes: bytes ? (active ? bytes.sent : bytes.received) : null,
+    dst_bytes: bytes ? (active ? bytes.received : bytes.sent) : null,
+    pid: hasOwner ? ev.pid : null,
+    tid: hasOwner ? ev.tid : null,
+    ppid: hasOwner && ev.ppid > 0 ? ev.ppid : null,
+    uid: hasOwner ? ev.uid : null,
+    comm: hasOwner && ev.comm ? ev.comm : null,
+    executable: info.executable,
+    parent_name: info.parentName,
+    cgroup_id: hasOwner && ev.cgroupId > 0n ? Number(ev.cgroupId) : null,
+    container_id: info.containerId,
+    environment: ctx.cfg.environment,
+    node_group: ctx.cfg.nodeGroup,
+    labels: { ...ctx.cfg.labels },
+    agent_version: ctx.agentVersion,
+  };
+}

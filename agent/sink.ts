@@ -1,0 +1,34 @@
+import type { ConnectionRecord } from '../lib/record.js';
+
+// The seam between the sensor side of the agent (kernel events -> records) and
+// the transport side (Kafka producer, spool, health reports). The agent command
+// builds records and hands them to exactly one RecordSink; it never knows
+// whether they end up on stdout, in Kafka or in the spool.
+
+/**
+ * Counters the sensor side owns, passed to the sink on every health tick. All
+ * values are cumulative since the agent started, so a lost health message
+ * loses no information.
+ */
+export interface HealthCounters {
+  /** Ring-buffer reserve failures in the kernel, one entry per possible CPU. */
+  ringbufDropsPerCpu: number[];
+  /** Events read from the ring buffer and turned into records (final + interim). */
+  recordsTotal: number;
+  /** Connections the kernel-side rate limit skipped (1-in-N sampling above the bucket). */
+  sampledOut: number;
+  /** Connections dropped by configured filters (loopback, ports, CIDRs): by design, not loss. */
+  filtered: number;
+}
+
+export interface RecordSink {
+  /** Resolves once the record is accepted (buffered, spooled or sent); rejects only on a fatal error. */
+  write(rec: ConnectionRecord): Promise<void>;
+  reportHealth(h: HealthCounters): Promise<void>;
+  /** Flushes whatever is buffered and releases connections. Called once, on shutdown. */
+  close(): Promise<void>;
+}
+
+export function emptyHealth(cpus: number): HealthCounters {
+  return { ringbufDropsPerCpu: new Array<number>(cpus).fill(0), recordsTotal: 0, sampledOut: 0, filtered: 0 };
+}

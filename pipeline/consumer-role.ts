@@ -1,0 +1,109 @@
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import type { Logger } from '../lib/log.js';
+import type { BatchStats } from './batch.js';
+import type { InMessage } from './messages.js';
+
+// One consumer group member and its batch loop. kafkajs hands over a fetched
+// batch per partition; it is processed in chunks of maxBatch messages, and a
+// chunk's offsets are resolved and committed only after handle() resolved,
+// i.e. after Elasticsearch and Kafka (DLQ, rekey) acknowledged everything it
+// produced. If handle() throws, nothing of that chunk is committed: kafkajs
+// restarts the member and re-fetches from the last committed offset.
+
+export interface RoleOptions {
+  kafka: Kafka;
+  groupId: string;
+  topics: string[];
+  fromBeginning: boolean;
+  maxBatch: number;
+  log: Logger;
+  handle(topic: string, messages: InMessage[]): Promise<BatchStats>;
+  /** After each committed chunk (stage-state persistence). */
+  afterCommit?(): void;
+  /** kafkajs restart policy: false -> the member stays down and onCrash fires. */
+  restartOnFailure: boolean;
+  onCrash(err: Error): void;
+}
+
+export interface Role {
+  consumer: Consumer;
+  /** Wall-clock ms of the last chunk with messages (or of joining the group). */
+  lastActivity: number;
+  joined: boolean;
+  /** Chunks being processed now: a chunk stuck in bulk retries is not idleness. */
+  busy: number;
+  assigned: Record<string, number[]>;
+  totals: BatchStats;
+}
+
+const toIn = (topic: string, partition: number, m: KafkaMessage): InMessage => {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.headers ?? {})) {
+    if (v !== undefined) headers[k] = Array.isArray(v) ? String(v[0]) : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+  }
+  return { topic, partition, offset: m.offset, key: m.key, value: m.value, headers };
+};
+
+export const emptyStats = (): BatchStats => ({ messages: 0, docs: 0, alerts: 0, dlq: 0, rejected: 0, rekeyed: 0, maxEventTimeMs: Number.NaN });
+
+export function addStats(into: BatchStats, s: BatchStats): void {
+  into.messages += s.messages;
+  into.docs += s.docs;
+  into.alerts += s.alerts;
+  into.dlq += s.dlq;
+  into.rejected += s.rejected;
+  into.rekeyed += s.rekeyed;
+  if (!(s.maxEventTimeMs <= into.maxEventTimeMs)) into.maxEventTimeMs = s.maxEventTimeMs;
+}
+
+export async function startRole(o: RoleOptions): Promise<Role> {
+  const consumer = o.kafka.consumer({
+    groupId: o.groupId,
+    retry: { retries: 5, restartOnFailure: async (err) => { o.log.error({ group: o.groupId, err: err.message }, o.restartOnFailure ? 'consumer failed; restarting from the last committed offset' : 'consumer failed'); return o.restartOnFailure; } },
+  });
+  const role: Role = { consumer, lastActivity: Date.now(), joined: false, busy: 0, assigned: {}, totals: emptyStats() };
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    role.joined = true;
+    role.lastActivity = Date.now();
+    role.assigned = e.payload.memberAssignment;
+    o.log.info({ group: o.groupId, assigned: e.payload.memberAssignment }, 'joined consumer group');
+  });
+  consumer.on(consumer.events.CRASH, (e) => {
+    if (!e.payload.restart) o.onCrash(e.payload.error);
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topics: o.topics, fromBeginning: o.fromBeginning });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+      for (let i = 0; i < batch.messages.length; i += o.maxBatch) {
+        if (!isRunning() || isStale()) break;
+        const chunk = batch.messages.slice(i, i + o.maxBatch);
+        // A slow Elasticsearch must not make the broker think we died and rebalance mid-chunk.
+        const beat = setInterval(() => { heartbeat().catch(() => undefined); }, 3000);
+        let stats: BatchStats;
+        role.busy++;
+        try {
+          stats = await o.handle(batch.topic, chunk.map((m) => toIn(batch.topic, batch.partition, m)));
+        } finally {
+          clearInterval(beat);
+          role.busy--;
+          role.lastActivity = Date.now();
+        }
+        const last = chunk[chunk.length - 1]!.offset;
+        resolveOffset(last);
+        // Explicit offsets: with autoCommit off and no interval/threshold,
+        // kafkajs's argument-less commitOffsetsIfNecessary() never commits.
+        // Kafka's committed offset is the NEXT message to read.
+        await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }] });
+        addStats(role.totals, stats);
+        role.lastActivity = Date.now();
+        o.log.debug({ group: o.groupId, topic: batch.topic, partition: batch.partition, lastOffset: last, ...stats }, 'batch committed');
+        o.afterCommit?.();
+        await heartbeat();
+      }
+    },
+  });
+  return role;
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from './config.js';
+
+const problemsOf = (text: string): string[] => {
+  try {
+    parseConfig(text, 'p.yaml');
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('pipeline config', () => {
+  it('accepts a full config and resolves paths against the file', () => {
+    const cfg = parseConfig(
+      `internal_cidrs: [10.0.0.0/8, fd00::/8]
+zones:
+  prod: [10.1.0.0/16]
+node_groups:
+  web: ["web-*"]
+environments:
+  - zone: prod
+    environment: production
+rules: ../rules
+services: services.yaml
+`,
+      '/etc/connaudit/p.yaml',
+    );
+    expect(cfg.zones).toEqual({ prod: ['10.1.0.0/16'] });
+    expect(cfg.rules).toBe('/etc/rules');
+    expect(cfg.services).toBe('/etc/connaudit/services.yaml');
+  });
+
+  it.each([
+    ['an unknown key', 'zones: {}\nzonez: {}\n', 'p.yaml:2:1: unknown key "zonez"'],
+    ['a malformed CIDR', 'zones:\n  prod:\n    - 10.1.0.0\n', 'p.yaml:3:7: zones.prod.0 is not a CIDR'],
+    ['a prefix that is too long', 'internal_cidrs:\n  - 10.0.0.0/40\n', 'p.yaml:2:5: internal_cidrs[0] not a CIDR'],
+    ['an environment for an undefined zone', 'environments:\n  - zone: prd\n    environment: production\n', 'p.yaml:2:11: environments[0].zone names zone "prd"'],
+    ['broken YAML', 'zones: [\n', 'p.yaml:'],
+  ])('rejects %s with file:line:col', (_n, text, want) => {
+    const problems = problemsOf(text);
+    expect(problems.join('\n')).toContain(want);
+  });
+});

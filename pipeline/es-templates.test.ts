@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { recordToDoc } from '../lib/ecs.js';
+import { record } from '../test/helpers/records.js';
+import { createEnricher } from './enrich/enrich.js';
+import { healthToDoc } from './agent-health.js';
+import { effectiveMappings, fieldMapping, loadComponentTemplates, loadIndexTemplates, type Mapping } from './es-templates.js';
+
+// Every field the code can write must be mapped, with the type its meaning
+// calls for; otherwise it is unsearchable (dynamic:false) or rejected (strict).
+
+function leaves(v: unknown, prefix = ''): Array<[string, unknown]> {
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+    return Object.entries(v as Record<string, unknown>).flatMap(([k, c]) => leaves(c, prefix ? `${prefix}.${k}` : k));
+  }
+  return [[prefix, Array.isArray(v) ? v[0] : v]];
+}
+
+const FLOAT_FIELDS = new Set(['connaudit.connect_latency_ms', 'connaudit.srtt_ms']);
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+
+/** The type a leaf should have, from what it means. */
+function intendedType(path: string, value: unknown): string {
+  if (path.endsWith('.ip')) return 'ip';
+  if (typeof value === 'boolean') return 'boolean';
+  if (typeof value === 'number') return FLOAT_FIELDS.has(path) ? 'float' : 'long';
+  if (typeof value === 'string' && ISO.test(value)) return 'date';
+  return 'keyword';
+}
+
+function fullyEnrichedDoc() {
+  const doc = recordToDoc(record(1, { node_group: null, environment: null }));
+  createEnricher(
+    { zones: { prod: ['10.1.0.0/16'], db: ['10.2.0.0/16'] }, node_groups: { web: ['web-*'] }, environments: [{ zone: 'prod', environment: 'production' }] },
+    { matchService: () => ({ name: 'orders', owner: 'team-orders' }), matchDestinationService: () => ({ name: 'postgres' }) },
+  )(doc);
+  doc.event.ingested = '2025-11-22T00:00:00.000Z';
+  return doc;
+}
+
+describe('connaudit-connections template', () => {
+  const m = effectiveMappings('connaudit-connections');
+  const doc = fullyEnrichedDoc();
+  const fields = leaves(doc).filter(([p]) => !p.startsWith('labels.'));
+
+  it('the fixture exercises the enrichment fields too', () => {
+    const paths = fields.map(([p]) => p);
+    for (const p of ['connaudit.source_zone', 'connaudit.destination_zone', 'connaudit.destination_external', 'connaudit.node_group', 'service.name', 'service.environment', 'connaudit.service_owner', 'connaudit.destination_service', 'event.ingested', 'container.id']) {
+      expect(paths, p).toContain(p);
+    }
+  });
+
+  it.each(fields)('maps %s with its intended type', (path, value) => {
+    const f = fieldMapping(m, path);
+    expect(f, `${path} is not in schemas/elasticsearch (connaudit-connections)`).toBeDefined();
+    expect(f!.type, path).toBe(intendedType(path, value));
+  });
+
+  it('maps labels.* to keyword through a dynamic template', () => {
+    const dts = (loadComponentTemplates().get('connaudit-ecs-base')!.template.mappings!.dynamic_templates ?? []) as Array<Record<string, { path_match: string; mapping: Mapping }>>;
+    const labels = dts.map((d) => Object.values(d)[0]!).find((d) => d.path_match === 'labels.*');
+    expect(labels?.mapping.type).toBe('keyword');
+    expect(fieldMapping(m, 'labels')!.dynamic).toBe(true);
+  });
+
+  it.each([
+    ['host.name', 'keyword'],
+    ['process.name', 'keyword'],
+    ['destination.ip', 'ip'],
+    ['destination.port', 'long'],
+  ])('has the seed label %s natively as %s', (path, type) => {
+    expect(fieldMapping(m, path)?.type).toBe(type);
+  });
+
+  it.each([
+    ['connection.state', 'connaudit.conn_state'],
+    ['latency_ms', 'connaudit.connect_latency_ms'],
+    ['environment', 'service.environment'],
+  ])('has the seed label %s as an alias of %s', (alias, target) => {
+    const a = fieldMapping(m, alias);
+    expect(a).toEqual({ type: 'alias', path: target });
+    expect(fieldMapping(m, target)?.type).toBeDefined();
+  });
+
+  it('is strict for connaudit.* and lenient at the root', () => {
+    expect(m.dynamic).toBe(false);
+    expect(fieldMapping(m, 'connaudit')!.dynamic).toBe('strict');
+  });
+});
+
+describe('connaudit-agent-health template', () => {
+  const m = effectiveMappings('connaudit-agent-health');
+  const doc = healthToDoc({
+    event_id: 'h1', host: 'web-1', ts_us: 1_763_770_000_000_000, agent_version: '0.1.0', started_us: 1_763_760_000_000_000, interval_s: 10,
+    records_total: 5, records_produced: 5, ringbuf_drops: 0, ringbuf_drops_per_cpu: [0, 0], sampled_out: 0, filtered: 1,
+    spool_records: 0, spool_bytes: 0, spool_dropped: 0, kafka_errors: 0, kafka_connected: true,
+  });
+  it.each(leaves(doc))('maps %s with its intended type', (path, value) => {
+    expect(fieldMapping(m, path)?.type, path).toBe(intendedType(path, value));
+  });
+});
+
+describe('index templates', () => {
+  const idx = loadIndexTemplates();
+  it('define the four indices, each behind a write alias its pattern covers', () => {
+    expect([...idx.keys()].sort()).toEqual(['connaudit-agent-health', 'connaudit-alerts', 'connaudit-connections', 'connaudit-slo']);
+    for (const [name, t] of idx) {
+      expect(t._meta.write_alias).toBe(name);
+      expect(t.index_patterns).toEqual([`${name}-*`]);
+    }
+  });
+
+  it('compose only components that exist or are declared optional', () => {
+    const comps = loadComponentTemplates();
+    for (const [name, t] of idx) {
+      for (const c of t.composed_of) {
+        expect(comps.has(c) || t.ignore_missing_component_templates?.includes(c), `${name} composes missing ${c}`).toBe(true);
+      }
+    }
+  });
+
+  it('alerts map the rule, threat and group-by fields', () => {
+    const m = effectiveMappings('connaudit-alerts');
+    const want: Record<string, string> = {
+      'rule.id': 'keyword', 'rule.category': 'keyword', 'event.severity': 'long', 'event.risk_score': 'float', 'threat.tactic.id': 'keyword',
+      'threat.technique.id': 'keyword', 'source.ip': 'ip', 'destination.port': 'long', 'host.name': 'keyword',
+      'connaudit.alert.first_seen': 'date', 'connaudit.alert.count': 'long', 'connaudit.alert.event_ids': 'keyword',
+    };
+    for (const [p, t] of Object.entries(want)) expect(fieldMapping(m, p)?.type, p).toBe(t);
+  });
+});

@@ -1,0 +1,95 @@
+import type { AlertDoc } from '../../lib/alert.js';
+import type { ConnectionDoc } from '../../lib/ecs.js';
+import { alertId } from '../../lib/ids.js';
+import { fieldGetter } from './field.js';
+import { SEVERITY_SCORE, type RuleDef } from './types.js';
+
+// Builds the ECS alert document. The group-by values land at their own ECS
+// paths (source.ip, host.name, ...) so an analyst pivots from an alert to the
+// connections with the same filter.
+
+export const MAX_EVENT_IDS = 50;
+
+/** Fields copied from the triggering document for single-event alerts (match, new_terms). */
+const CONTEXT_FIELDS = ['host.name', 'source.ip', 'source.port', 'destination.ip', 'destination.port', 'process.name', 'process.executable', 'service.name', 'network.direction'];
+const contextGetters = CONTEXT_FIELDS.map((f) => [f, fieldGetter(f)] as const);
+
+export interface Firing {
+  rule: RuleDef;
+  /** Text key of the group (values joined): the suppression and alert id key. */
+  groupKey: string;
+  /** [ECS path, value] pairs for the group-by fields. */
+  fields: Array<[string, unknown]>;
+  firstMs: number;
+  lastMs: number;
+  count: number;
+  eventIds: string[];
+  /** One line: why it fired (counts, window, values). */
+  summary: string;
+  values?: string[];
+  /** The last triggering document: its condition trace goes into explain. */
+  doc?: ConnectionDoc;
+  /** Copy host/process/address context from `doc` (single-event rule types). */
+  withContext?: boolean;
+  extra?: Record<string, unknown>;
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let cur = target;
+  for (const p of parts.slice(0, -1)) {
+    const next = cur[p];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) cur[p] = {};
+    cur = cur[p] as Record<string, unknown>;
+  }
+  cur[parts[parts.length - 1]!] = value;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export function buildAlert(f: Firing): AlertDoc {
+  const r = f.rule;
+  const why: string[] = [];
+  if (f.doc) r.condition.explain(f.doc, why);
+  const explain = `${r.type} '${r.name}': ${f.summary}${why.length ? `; condition held on the last event: ${why.join('; ')}` : ''}`;
+  const alert: AlertDoc = {
+    '@timestamp': iso(f.lastMs),
+    event: {
+      id: alertId(r.id, f.groupKey, f.eventIds[0] ?? String(f.firstMs)),
+      kind: 'alert',
+      category: ['network'],
+      type: ['info'],
+      severity: SEVERITY_SCORE[r.severity],
+      risk_score: r.riskScore,
+      start: iso(f.firstMs),
+      end: iso(f.lastMs),
+      dataset: 'connaudit.alerts',
+      module: 'connaudit',
+      reason: `${r.name}: ${f.summary}`,
+    },
+    rule: { id: r.id, name: r.name, category: r.category, description: r.description, type: r.type, severity: r.severity, maturity: r.status },
+    threat: { framework: 'MITRE ATT&CK', tactic: { id: r.tactics }, technique: { id: r.techniques } },
+    connaudit: {
+      alert: {
+        group_key: f.groupKey,
+        count: f.count,
+        first_seen: iso(f.firstMs),
+        last_seen: iso(f.lastMs),
+        event_ids: f.eventIds.slice(0, MAX_EVENT_IDS),
+        explain,
+      },
+    },
+  };
+  if (r.note) alert.connaudit.alert.investigation = r.note;
+  if (f.values) alert.connaudit.alert.values = f.values.slice(0, MAX_EVENT_IDS);
+  if (f.extra) Object.assign(alert.connaudit.alert, f.extra);
+  const target = alert as unknown as Record<string, unknown>;
+  if (f.withContext && f.doc) {
+    for (const [path, get] of contextGetters) {
+      const v = get(f.doc);
+      if (v !== undefined && v !== null) setPath(target, path, v);
+    }
+  }
+  for (const [path, v] of f.fields) setPath(target, path, v);
+  return alert;
+}

@@ -1,0 +1,70 @@
+import type { AlertDoc } from '../../../lib/alert.js';
+import type { ConnectionDoc } from '../../../lib/ecs.js';
+import { fieldGetter, joinKey, valueText } from '../field.js';
+import type { RuleDef } from '../types.js';
+
+// One engine instance holds the state of one rule. The stage has already
+// checked the rule's condition and exceptions; an engine only counts, joins
+// and decides when to fire. Time is event time in ms.
+
+export interface Engine {
+  rule: RuleDef;
+  observe(doc: ConnectionDoc, t: number): AlertDoc[];
+  /** Drop state that can no longer contribute to an alert. */
+  gc(watermarkMs: number): void;
+  snapshot(): unknown;
+  restore(state: unknown): void;
+}
+
+/** Group-by values of a document: the text key and the typed values for the alert. */
+export interface Group {
+  key: string;
+  fields: Array<[string, unknown]>;
+}
+
+export function groupOf(fields: string[]): (doc: ConnectionDoc) => Group | null {
+  const getters = fields.map((f) => [f, fieldGetter(f)] as const);
+  return (doc) => {
+    const texts: string[] = [];
+    const vals: Array<[string, unknown]> = [];
+    for (const [f, g] of getters) {
+      const v = g(doc);
+      const t = valueText(v);
+      if (t === null) return null;
+      texts.push(t);
+      vals.push([f, v]);
+    }
+    return { key: joinKey(texts), fields: vals };
+  };
+}
+
+/** Per rule+group suppression: after an alert, the same group stays quiet for suppressMs. */
+export class Suppressor {
+  private until = new Map<string, number>();
+
+  constructor(private readonly ms: number) {}
+
+  suppressed(key: string, t: number): boolean {
+    const u = this.until.get(key);
+    return u !== undefined && t < u;
+  }
+
+  fired(key: string, t: number): void {
+    if (this.ms > 0) this.until.set(key, t + this.ms);
+  }
+
+  gc(t: number): void {
+    for (const [k, u] of this.until) if (u <= t) this.until.delete(k);
+  }
+
+  snapshot(): Array<[string, number]> {
+    return [...this.until];
+  }
+
+  restore(s: unknown): void {
+    if (Array.isArray(s)) this.until = new Map(s as Array<[string, number]>);
+  }
+}
+
+/** Caps maps that grow with the number of groups, so one noisy key space cannot exhaust memory. */
+export const MAX_GROUPS = 200_000;

@@ -1,0 +1,67 @@
+import type { ConnectionDoc } from '../../../lib/ecs.js';
+import { buildAlert } from '../alert.js';
+import { formatDuration } from '../duration.js';
+import type { RuleDef } from '../types.js';
+import { groupOf, MAX_GROUPS, Suppressor, type Engine, type Group } from './engine.js';
+
+interface Seen { t: number; id: string }
+interface State { g: Group; values: Map<string, Seen> }
+
+/**
+ * Distinct values per group over a sliding window: fan-out and scans. The map
+ * is kept in last-seen order (delete + set), so expiry pops from the front.
+ */
+export function valueCountEngine(rule: RuleDef): Engine {
+  const group = groupOf(rule.groupBy);
+  const value = groupOf(rule.distinctFields);
+  const sup = new Suppressor(rule.suppressMs);
+  let groups = new Map<string, State>();
+  const distinctLabel = rule.distinctFields.join('+');
+  return {
+    rule,
+    observe(doc: ConnectionDoc, t: number) {
+      const g = group(doc);
+      const v = value(doc);
+      if (!g || !v) return [];
+      let st = groups.get(g.key);
+      if (!st) {
+        if (groups.size >= MAX_GROUPS) return [];
+        st = { g, values: new Map() };
+        groups.set(g.key, st);
+      }
+      st.values.delete(v.key);
+      st.values.set(v.key, { t, id: doc.event.id });
+      for (const [k, s] of st.values) {
+        if (s.t >= t - rule.windowMs && st.values.size <= rule.threshold) break;
+        st.values.delete(k);
+        if (s.t >= t - rule.windowMs) break; // evicted only to respect the cap
+      }
+      if (st.values.size < rule.threshold || sup.suppressed(g.key, t)) return [];
+      const seen = [...st.values];
+      groups.delete(g.key);
+      sup.fired(g.key, t);
+      return [buildAlert({
+        rule, groupKey: g.key, fields: g.fields, firstMs: seen[0]![1].t, lastMs: t, count: seen.length,
+        eventIds: seen.map(([, s]) => s.id), values: seen.map(([k]) => k.replace(/\u001f/g, ':')),
+        summary: `${seen.length} distinct ${distinctLabel} for ${g.fields.map(([f, x]) => `${f}=${String(x)}`).join(', ')} within ${formatDuration(rule.windowMs)} (threshold ${rule.threshold})`,
+        doc,
+      })];
+    },
+    gc(w) {
+      sup.gc(w);
+      for (const [k, st] of groups) {
+        for (const [vk, s] of st.values) {
+          if (s.t >= w - rule.windowMs) break;
+          st.values.delete(vk);
+        }
+        if (st.values.size === 0) groups.delete(k);
+      }
+    },
+    snapshot: () => ({ sup: sup.snapshot(), groups: [...groups].map(([k, st]) => [k, { g: st.g, values: [...st.values] }]) }),
+    restore(s) {
+      const x = s as { sup?: unknown; groups?: Array<[string, { g: Group; values: Array<[string, Seen]> }]> } | null;
+      sup.restore(x?.sup);
+      if (Array.isArray(x?.groups)) groups = new Map(x.groups.map(([k, st]) => [k, { g: st.g, values: new Map(st.values) }]));
+    },
+  };
+}

@@ -1,0 +1,151 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { synthDoc, type ConnSpec } from './synth.js';
+
+// Writes the evidence that ships with each rule (rules/<rule>.fixtures/) and
+// the shared benign corpus (test/fixtures/benign/). The cases are written here
+// as short specs so a reviewer reads the scenario, not 300 lines of JSON; the
+// JSONL files are the committed output. Run: node dist/pipeline/rules/gen-fixtures.js [repoRoot]
+
+const T0 = Date.parse('2025-03-03T00:00:00Z');
+const MIN = 60_000;
+const DAY = 86_400_000;
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+type Case = ConnSpec[];
+const web = (o: Partial<ConnSpec>): ConnSpec => ({ t: T0, host: 'web-1', src: '10.10.0.11', dst: '93.184.216.34', dport: 443, proc: 'curl', external: true, ...o });
+
+/** Baseline (inside the learning period) followed by events four days later. */
+const afterLearning = (baseline: Case, later: Case): Case => [...baseline, ...later.map((s) => ({ ...s, t: s.t + 4 * DAY }))];
+
+const cases: Record<string, { positive: Case; negative: Case }> = {
+  unexpected_outbound_first_seen_external_destination: {
+    positive: afterLearning([web({ seq: 1 })], [web({ seq: 2, dst: '203.0.113.77' })]),
+    negative: afterLearning([web({ seq: 1 })], [web({ seq: 2 }), web({ seq: 3, dst: '10.20.0.5', external: false })]),
+  },
+  unexpected_outbound_process_outside_service_allowlist: {
+    positive: [web({ service: 'order', proc: 'python3', host: 'order-a-1' })],
+    negative: [web({ service: 'order', proc: 'order-svc', host: 'order-a-1' }), web({ service: 'order', proc: 'apt-get', seq: 2 }), web({ proc: 'python3', seq: 3 })],
+  },
+  unexpected_outbound_non_standard_port: {
+    positive: [web({ dport: 4444, proc: 'bash' }), web({ dport: 4444, proc: 'bash', seq: 2, t: T0 + MIN })],
+    negative: [web({ dport: 443 }), web({ dport: 8443, dst: '10.20.0.9', external: false, seq: 2 })],
+  },
+  unexpected_outbound_dns_unapproved_resolver: {
+    positive: [web({ dport: 53, dst: '8.8.8.8', proc: 'dig' })],
+    negative: [web({ dport: 53, dst: '10.0.0.53', proc: 'dig', external: false }), web({ dport: 853, dst: 'fd00::53', src: 'fd00::11', proc: 'systemd-resolve', external: false, seq: 2 })],
+  },
+  unexpected_outbound_accept_only_process_initiates: {
+    positive: afterLearning(
+      [{ t: T0, host: 'db-1', src: '10.30.0.7', dst: '10.30.0.1', dport: 5432, dir: 'ingress', proc: 'postgres' }],
+      [{ t: T0, host: 'db-1', src: '10.30.0.1', dst: '198.51.100.9', dport: 4444, proc: 'postgres', external: true }],
+    ),
+    negative: afterLearning(
+      [{ t: T0, host: 'db-1', src: '10.30.0.1', dst: '10.30.0.2', dport: 5432, proc: 'postgres' }],
+      [{ t: T0, host: 'db-1', src: '10.30.0.1', dst: '10.30.0.2', dport: 5432, proc: 'postgres', seq: 2 }, { t: T0, host: 'db-1', src: '10.30.0.7', dst: '10.30.0.1', dport: 5432, dir: 'ingress', proc: 'postgres', seq: 3 }],
+    ),
+  },
+  lateral_movement_admin_port_fanout: {
+    // 12 targets in 4 minutes, seen half from the attacker's egress and half from targets' ingress
+    positive: range(12).map((i) => ({ t: T0 + i * 20_000, host: i % 2 ? `srv-${i}` : 'ws-7', dir: i % 2 ? 'ingress' : 'egress', src: '10.50.0.7', dst: `10.60.0.${10 + i}`, dport: [22, 445, 3389][i % 3]!, proc: i % 2 ? 'sshd' : 'ssh', seq: i })),
+    // the same spread over 40 minutes, and a bastion's routine SSH
+    negative: [
+      ...range(12).map((i) => ({ t: T0 + i * 4 * MIN, host: 'ws-7', src: '10.50.0.7', dst: `10.60.0.${10 + i}`, dport: 22, proc: 'ssh', seq: i })),
+      ...range(15).map((i) => ({ t: T0 + i * 10_000, host: 'bastion-1', src: '10.0.0.5', dst: `10.60.0.${40 + i}`, dport: 22, proc: 'ssh', seq: 100 + i })),
+    ],
+  },
+  lateral_movement_internal_scan_failed_connections: {
+    positive: range(25).map((i) => ({ t: T0 + i * 2000, host: 'ws-9', src: '10.50.0.9', dst: `10.60.1.${i % 5}`, dport: 20 + i, proc: 'nmap', state: i % 2 ? 'REJ' : 'S0', seq: i })),
+    negative: range(25).map((i) => ({ t: T0 + i * 2000, host: 'mon-1', src: '10.0.2.1', dst: `10.60.1.${i}`, dport: 9100, proc: 'prometheus', state: i === 3 ? 'S0' : 'SF', seq: i })),
+  },
+  lateral_movement_admin_pivot_chain: {
+    // A -> B (ssh), then B -> C (ssh) 5 minutes later; each hop seen by both ends
+    positive: [
+      { t: T0 + 20 * MIN, durationMs: 20 * MIN, host: 'ws-3', src: '10.50.0.3', dst: '10.60.0.20', dport: 22, proc: 'ssh', seq: 1 },
+      { t: T0 + 20 * MIN, durationMs: 20 * MIN, host: 'app-20', dir: 'ingress', src: '10.50.0.3', dst: '10.60.0.20', dport: 22, proc: 'sshd', seq: 1 },
+      { t: T0 + 10 * MIN, durationMs: 5 * MIN, host: 'app-20', src: '10.60.0.20', dst: '10.70.0.30', dport: 445, proc: 'smbclient', seq: 2 },
+    ],
+    // user -> bastion -> host is routine; two unrelated hops; a second hop too late
+    negative: [
+      { t: T0 + 20 * MIN, durationMs: 20 * MIN, host: 'laptop-1', src: '10.80.0.4', dst: '10.0.0.5', dport: 22, proc: 'ssh', seq: 1 },
+      { t: T0 + 10 * MIN, durationMs: 5 * MIN, host: 'bastion-1', src: '10.0.0.5', dst: '10.60.0.21', dport: 22, proc: 'ssh', seq: 2 },
+      { t: T0 + MIN, durationMs: 30_000, host: 'ws-4', src: '10.50.0.4', dst: '10.60.0.22', dport: 22, proc: 'ssh', seq: 3 },
+      { t: T0 + 3 * 60 * MIN, durationMs: 60_000, host: 'app-22', src: '10.60.0.22', dst: '10.70.0.31', dport: 22, proc: 'ssh', seq: 4 },
+    ],
+  },
+  lateral_movement_zone_pair_violation: {
+    positive: [
+      { t: T0, host: 'dev-1', src: '10.90.0.1', dst: '10.60.0.40', dport: 22, proc: 'ssh', srcZone: 'dev', dstZone: 'prod', seq: 1 },
+      { t: T0, host: 'app-40', dir: 'ingress', src: '10.90.0.1', dst: '10.60.0.40', dport: 22, proc: 'sshd', srcZone: 'dev', dstZone: 'prod', seq: 1 },
+    ],
+    negative: [
+      { t: T0, host: 'dev-1', src: '10.90.0.1', dst: '10.60.0.40', dport: 443, proc: 'curl', srcZone: 'dev', dstZone: 'prod', seq: 2 },
+      { t: T0, host: 'app-41', src: '10.60.0.41', dst: '10.60.0.40', dport: 22, proc: 'ssh', srcZone: 'prod', dstZone: 'prod', seq: 3 },
+    ],
+  },
+  lateral_movement_first_seen_admin_connection: {
+    positive: afterLearning(
+      [{ t: T0, host: 'app-1', src: '10.60.0.1', dst: '10.60.0.2', dport: 22, proc: 'ssh' }],
+      [
+        { t: T0, host: 'app-1', src: '10.60.0.1', dst: '10.60.0.3', dport: 445, proc: 'smbclient', seq: 2 },
+        { t: T0, host: 'app-3', dir: 'ingress', src: '10.60.0.1', dst: '10.60.0.3', dport: 445, proc: 'smbd', seq: 2 },
+      ],
+    ),
+    negative: afterLearning(
+      [{ t: T0, host: 'app-1', src: '10.60.0.1', dst: '10.60.0.2', dport: 22, proc: 'ssh' }],
+      [{ t: T0, host: 'app-1', src: '10.60.0.1', dst: '10.60.0.2', dport: 22, proc: 'ssh', seq: 2 }, { t: T0, host: 'bastion-1', src: '10.0.0.5', dst: '10.60.0.9', dport: 22, proc: 'ssh', seq: 3 }],
+    ),
+  },
+  network_health_retry_storm: {
+    positive: range(60).map((i) => ({ t: T0 + i * 500, host: `order-a-${i % 6}`, src: `10.20.0.${i % 6}`, dst: '10.40.0.5', dport: 5432, proc: 'order-svc', state: i % 3 ? 'S0' : 'REJ', synRetrans: 2, seq: i })),
+    negative: range(60).map((i) => ({ t: T0 + i * 5000, host: `order-a-${i % 6}`, src: `10.20.0.${i % 6}`, dst: '10.40.0.5', dport: 5432, proc: 'order-svc', state: i % 2 ? 'S0' : 'SF', seq: i })),
+  },
+  network_health_connection_reset_burst: {
+    positive: range(35).map((i) => ({ t: T0 + i * 1000, host: 'api-2', src: '10.20.1.2', dst: `10.40.0.${i % 4}`, dport: 8080, proc: 'envoy', state: i % 2 ? 'RSTR' : 'RSTO', rstReceived: 1, seq: i })),
+    negative: range(35).map((i) => ({ t: T0 + i * 1000, host: `api-${i % 4}`, src: `10.20.1.${i % 4}`, dst: '10.40.0.1', dport: 8080, proc: 'envoy', state: i % 2 ? 'RSTR' : 'SF', seq: i })),
+  },
+  network_health_connect_latency_spike: {
+    positive: range(25).map((i) => ({ t: T0 + i * 2000, host: `order-b-${i % 3}`, src: `10.21.0.${i % 3}`, dst: '10.40.0.9', dport: 8080, proc: 'order-svc', latencyMs: 650 + i, nodeGroup: 'pool-b', seq: i })),
+    negative: range(25).map((i) => ({ t: T0 + i * 2000, host: `order-b-${i % 3}`, src: `10.21.0.${i % 3}`, dst: '10.40.0.9', dport: 8080, proc: 'order-svc', latencyMs: i % 3 ? 3 : 700, nodeGroup: 'pool-b', seq: i })),
+  },
+};
+
+/** A quiet hour of a healthy fleet, including what must not alert: monitoring fan-out and bastion SSH. */
+function benign(): Record<string, Case> {
+  const monitoring = range(4).flatMap((round) => range(40).map((h) => ({ t: T0 + round * 15_000 + h * 50, host: 'mon-1', src: '10.0.2.1', dst: `10.60.2.${h}`, dport: h % 4 === 0 ? 9115 : 9100, proc: 'prometheus', seq: round * 100 + h })));
+  const bastion = range(30).flatMap((i) => [
+    { t: T0 + i * 8000, durationMs: 60_000, host: 'bastion-1', src: '10.0.0.5', dst: `10.60.3.${i}`, dport: 22, proc: 'ssh', seq: 500 + i },
+    { t: T0 + i * 8000, durationMs: 60_000, host: `app-3${i}`, dir: 'ingress' as const, src: '10.0.0.5', dst: `10.60.3.${i}`, dport: 22, proc: 'sshd', seq: 500 + i },
+  ]);
+  const users = range(20).map((i) => ({ t: T0 + i * 30_000, durationMs: 10 * MIN, host: `laptop-${i}`, src: `10.80.0.${i}`, dst: '10.0.0.5', dport: 22, proc: 'ssh', seq: 700 + i }));
+  const services = range(300).map((i) => ({ t: T0 + i * 1000, host: `order-a-${i % 5}`, src: `10.20.0.${i % 5}`, dst: i % 2 ? '10.40.0.5' : '10.40.0.6', dport: i % 2 ? 5432 : 8443, proc: 'order-svc', service: 'order', latencyMs: 1 + (i % 7), nodeGroup: 'pool-a', seq: 1000 + i }));
+  const egress = range(100).map((i) => ({ t: T0 + i * 20_000, host: `order-a-${i % 5}`, src: `10.20.0.${i % 5}`, dst: '93.184.216.34', dport: 443, proc: 'order-svc', service: 'order', external: true, seq: 2000 + i }));
+  const system = range(30).map((i) => ({ t: T0 + i * 60_000, host: `app-${i}`, src: `10.60.4.${i}`, dst: i % 2 ? '10.0.0.53' : '10.0.1.53', dport: i % 3 ? 53 : 853, proc: 'systemd-resolve', seq: 3000 + i }));
+  const updates = range(10).map((i) => ({ t: T0 + i * 90_000, host: `app-${i}`, src: `10.60.4.${i}`, dst: '151.101.2.132', dport: 80, proc: 'apt-get', service: 'order', external: true, seq: 4000 + i }));
+  return { 'monitoring-fanout': monitoring, 'bastion-ssh': [...bastion, ...users], 'service-traffic': [...services, ...egress, ...system, ...updates] };
+}
+
+const toJsonl = (c: Case): string => `${[...c].sort((a, b) => a.t - b.t).map((s) => JSON.stringify(synthDoc(s))).join('\n')}\n`;
+
+export function writeFixtures(root: string): number {
+  let files = 0;
+  for (const [rule, c] of Object.entries(cases)) {
+    const dir = join(root, 'rules', `${rule}.fixtures`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'positive.jsonl'), toJsonl(c.positive));
+    writeFileSync(join(dir, 'negative.jsonl'), toJsonl(c.negative));
+    files += 2;
+  }
+  const bdir = join(root, 'test', 'fixtures', 'benign');
+  mkdirSync(bdir, { recursive: true });
+  for (const [name, c] of Object.entries(benign())) {
+    writeFileSync(join(bdir, `${name}.jsonl`), toJsonl(c));
+    files++;
+  }
+  return files;
+}
+
+if (process.argv[1]?.endsWith('gen-fixtures.js')) {
+  const n = writeFixtures(process.argv[2] ?? process.cwd());
+  process.stderr.write(`wrote ${n} fixture files\n`);
+}

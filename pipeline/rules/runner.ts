@@ -1,0 +1,125 @@
+import type { AlertDoc } from '../../lib/alert.js';
+import type { ConnectionDoc } from '../../lib/ecs.js';
+import type { Logger } from '../../lib/log.js';
+import type { Engine } from './engines/engine.js';
+import { matchEngine } from './engines/match.js';
+import { newTermsEngine } from './engines/new-terms.js';
+import { pivotChainEngine, type PivotEngine, type PivotMessage } from './engines/pivot-chain.js';
+import { sequenceEngine } from './engines/sequence.js';
+import { thresholdEngine } from './engines/threshold.js';
+import { valueCountEngine } from './engines/value-count.js';
+import type { RuleDef } from './types.js';
+
+// Holds one engine per rule of a subset (host-local or cross-host) and carries
+// state across reloads and restarts: a rule keeps its state when its id and
+// the parameters that shape state are unchanged.
+
+export type AnyEngine = { kind: 'doc'; e: Engine } | { kind: 'pivot'; e: PivotEngine };
+
+function engineFor(rule: RuleDef, stageStart: () => number | undefined): AnyEngine {
+  switch (rule.type) {
+    case 'match': return { kind: 'doc', e: matchEngine(rule) };
+    case 'threshold': return { kind: 'doc', e: thresholdEngine(rule) };
+    case 'value_count': return { kind: 'doc', e: valueCountEngine(rule) };
+    case 'new_terms': return { kind: 'doc', e: newTermsEngine(rule, stageStart) };
+    case 'sequence': return { kind: 'doc', e: sequenceEngine(rule) };
+    case 'pivot_chain': return { kind: 'pivot', e: pivotChainEngine(rule) };
+  }
+}
+
+interface Saved { sig: string; state: unknown }
+
+const GC_EVERY_MS = 60_000;
+
+export class RuleRunner {
+  engines = new Map<string, AnyEngine>();
+  /** States restored before their rule was loaded (or for a rule later re-enabled). */
+  private parked = new Map<string, Saved>();
+  private watermark = Number.NEGATIVE_INFINITY;
+  private firstMs: number | undefined;
+  private lastGc = Number.NEGATIVE_INFINITY;
+  /** Event time of the first document this stage saw: where new_terms learning periods begin. */
+  private readonly start = (): number | undefined => this.firstMs;
+
+  constructor(rules: RuleDef[], private readonly log?: Logger) {
+    this.reload(rules);
+  }
+
+  reload(rules: RuleDef[]): void {
+    const next = new Map<string, AnyEngine>();
+    for (const r of rules) {
+      if (!r.enabled) continue;
+      const old = this.engines.get(r.id);
+      if (old && old.e.rule.stateSignature === r.stateSignature) {
+        // Same state shape: keep the state, swap in the new condition and metadata.
+        const fresh = engineFor(r, this.start);
+        fresh.e.restore(old.e.snapshot());
+        next.set(r.id, fresh);
+        continue;
+      }
+      const e = engineFor(r, this.start);
+      const saved = this.parked.get(r.id);
+      if (saved && saved.sig === r.stateSignature) {
+        e.e.restore(saved.state);
+        this.parked.delete(r.id);
+      }
+      if (old) this.log?.info({ rule: r.id, name: r.name }, 'rule parameters changed: its state starts empty');
+      next.set(r.id, e);
+    }
+    this.engines = next;
+  }
+
+  /** Called for every document the stage sees, matching or not. */
+  noteTime(t: number): void {
+    if (this.firstMs === undefined || t < this.firstMs) this.firstMs = t;
+  }
+
+  observe(rule: RuleDef, doc: ConnectionDoc, t: number): AlertDoc[] {
+    const en = this.engines.get(rule.id);
+    if (!en || en.kind !== 'doc') return [];
+    if (t > this.watermark) this.watermark = t;
+    return en.e.observe(doc, t);
+  }
+
+  /** Delivers pivot messages, and the messages they produce, until none are left. */
+  pivot(first: PivotMessage[]): AlertDoc[] {
+    const alerts: AlertDoc[] = [];
+    const queue = [...first];
+    for (let m = queue.shift(); m; m = queue.shift()) {
+      const en = this.engines.get(m.rule);
+      if (!en || en.kind !== 'pivot') continue;
+      const r = en.e.receive(m);
+      alerts.push(...r.alerts);
+      queue.push(...r.forward);
+    }
+    return alerts;
+  }
+
+  /**
+   * Expiry walks every group, so it runs once per GC_EVERY_MS of event time,
+   * not per batch: with per-batch GC a backtest's cost grew with state size
+   * times batch count. Windows stay exact (engines expire on arrival too);
+   * only idle memory is freed later.
+   */
+  tick(t: number): void {
+    const w = Math.max(t, this.watermark);
+    if (w - this.lastGc < GC_EVERY_MS) return;
+    this.lastGc = w;
+    for (const en of this.engines.values()) en.e.gc(w);
+  }
+
+  snapshot(): Record<string, Saved> {
+    const out: Record<string, Saved> = Object.fromEntries(this.parked);
+    for (const [id, en] of this.engines) out[id] = { sig: en.e.rule.stateSignature, state: en.e.snapshot() };
+    return out;
+  }
+
+  restore(state: unknown): void {
+    if (!state || typeof state !== 'object') return;
+    for (const [id, saved] of Object.entries(state as Record<string, Saved>)) {
+      const en = this.engines.get(id);
+      if (en && en.e.rule.stateSignature === saved.sig) en.e.restore(saved.state);
+      else this.parked.set(id, saved);
+    }
+  }
+}

@@ -1,0 +1,156 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AlertDoc } from '../../lib/alert.js';
+import type { ConnectionDoc } from '../../lib/ecs.js';
+import type { Logger } from '../../lib/log.js';
+import type { Rekeyer, RekeyStage } from '../rekey.js';
+import type { Stage } from '../stage.js';
+import { isHostLocal, rekeyBy, rekeyKeys } from './locality.js';
+import { RuleRunner } from './runner.js';
+import type { RuleDef, RuleSet } from './types.js';
+
+// The rule stages. The primary stage runs host-local rules on the partitions
+// this instance owns and hands each matching document of a cross-host rule to
+// the Rekeyer (pipeline/rekey.ts). Without a Rekeyer (backtest, `rules test`,
+// unit tests) it embeds the cross-host stage and calls it directly: the same
+// code paths, one process.
+
+export interface RuleStageOptions {
+  /** Where the primary stage keeps its own state file (optional; the pipeline also stores snapshot()). */
+  stateDir?: string;
+  log?: Logger;
+  rekey?: Rekeyer;
+}
+
+export type RuleStage = Stage & { reload(ruleset: RuleSet): void; readonly ruleCount: number };
+export type CrossHostRuleStage = RekeyStage & { reload(ruleset: RuleSet): void; readonly ruleCount: number };
+
+const eventMs = (doc: ConnectionDoc): number => {
+  const t = Date.parse(doc['@timestamp']);
+  return Number.isNaN(t) ? Date.parse(doc.event.end) : t;
+};
+
+const applies = (r: RuleDef, doc: ConnectionDoc): boolean => r.condition(doc) && !r.exceptions(doc);
+
+/** Redelivered documents (at-least-once through the rekey topic) must not count twice. */
+class RecentIds {
+  private ids = new Set<string>();
+  constructor(private readonly cap = 200_000) {}
+  add(id: string): boolean {
+    if (this.ids.has(id)) return false;
+    this.ids.add(id);
+    if (this.ids.size > this.cap) this.ids.delete(this.ids.values().next().value as string);
+    return true;
+  }
+}
+
+export function createCrossHostRuleStage(ruleset: RuleSet, opts: { log?: Logger } = {}): CrossHostRuleStage {
+  let rules: RuleDef[] = [];
+  let byRoute = new Map<string, RuleDef[]>();
+  const runner = new RuleRunner([], opts.log);
+  const recent = new RecentIds();
+  const setRules = (rs: RuleSet) => {
+    rules = rs.rules.filter((r) => r.enabled && !isHostLocal(r));
+    byRoute = new Map();
+    for (const r of rules) byRoute.set(rekeyBy(r), [...(byRoute.get(rekeyBy(r)) ?? []), r]);
+    runner.reload(rules);
+  };
+  setRules(ruleset);
+  return {
+    name: 'rules-cross-host',
+    get ruleCount() { return rules.length; },
+    processRekeyed(doc, by, key) {
+      const list = byRoute.get(by);
+      if (!list || !recent.add(`${by}\u0000${key}\u0000${doc.event.id}`)) return [];
+      const t = eventMs(doc);
+      runner.noteTime(t);
+      const alerts: AlertDoc[] = [];
+      for (const r of list) {
+        if (!applies(r, doc)) continue;
+        const en = runner.engines.get(r.id);
+        if (en?.kind === 'pivot') alerts.push(...runner.pivot(en.e.route(doc).filter((m) => m.key === key)));
+        else alerts.push(...runner.observe(r, doc, t));
+      }
+      return alerts;
+    },
+    tick(t) {
+      runner.tick(t);
+      return [];
+    },
+    snapshot: () => runner.snapshot(),
+    restore: (s) => runner.restore(s),
+    reload: setRules,
+  };
+}
+
+export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): RuleStage {
+  let local: RuleDef[] = [];
+  let cross: Array<{ rule: RuleDef; by: string; keys: (d: ConnectionDoc) => string[] }> = [];
+  const runner = new RuleRunner([], opts.log);
+  const embedded = opts.rekey ? null : createCrossHostRuleStage({ ...ruleset, rules: [] }, opts);
+  const setRules = (rs: RuleSet) => {
+    local = rs.rules.filter((r) => r.enabled && isHostLocal(r));
+    cross = rs.rules.filter((r) => r.enabled && !isHostLocal(r)).map((rule) => ({ rule, by: rekeyBy(rule), keys: rekeyKeys(rule) }));
+    runner.reload(local);
+    embedded?.reload(rs);
+    opts.log?.info({ hostLocal: local.length, crossHost: cross.length, rekey: opts.rekey ? 'kafka' : 'in-process' }, 'rule stage ready');
+  };
+  setRules(ruleset);
+  const stateFile = opts.stateDir ? join(opts.stateDir, 'rules.state.json') : null;
+
+  const stage: RuleStage = {
+    name: 'rules',
+    get ruleCount() { return local.length + cross.length; },
+    process(doc) {
+      const t = eventMs(doc);
+      runner.noteTime(t);
+      const alerts: AlertDoc[] = [];
+      for (const r of local) if (applies(r, doc)) alerts.push(...runner.observe(r, doc, t));
+      let sent: Set<string> | undefined;
+      for (const c of cross) {
+        if (!applies(c.rule, doc)) continue;
+        for (const key of c.keys(doc)) {
+          const id = `${c.by}\u0000${key}`;
+          sent ??= new Set();
+          if (sent.has(id)) continue;
+          sent.add(id);
+          if (opts.rekey) opts.rekey.request(doc, c.by, key);
+          else alerts.push(...embedded!.processRekeyed(doc, c.by, key));
+        }
+      }
+      return alerts;
+    },
+    tick(t) {
+      runner.tick(t);
+      embedded?.tick?.(t);
+      return [];
+    },
+    snapshot() {
+      const state = { version: 1, local: runner.snapshot(), cross: embedded?.snapshot?.() };
+      if (stateFile && opts.stateDir) {
+        mkdirSync(opts.stateDir, { recursive: true });
+        writeFileSync(`${stateFile}.tmp`, JSON.stringify(state));
+        renameSync(`${stateFile}.tmp`, stateFile);
+      }
+      return state;
+    },
+    restore(s) {
+      const x = s as { version?: number; local?: unknown; cross?: unknown } | null;
+      if (!x || x.version !== 1) {
+        opts.log?.warn('rule state has an unknown format; starting with empty rule state');
+        return;
+      }
+      runner.restore(x.local);
+      if (x.cross !== undefined) embedded?.restore?.(x.cross);
+    },
+    reload: setRules,
+  };
+  if (stateFile) {
+    try {
+      stage.restore!(JSON.parse(readFileSync(stateFile, 'utf8')));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') opts.log?.warn({ file: stateFile, err: (err as Error).message }, 'cannot read rule state; starting empty');
+    }
+  }
+  return stage;
+}

@@ -1,0 +1,367 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AlertDoc } from '../../lib/alert.js';
+import type { ConnectionDoc } from '../../lib/ecs.js';
+import type { Logger } from '../../lib/log.js';
+import type { Stage } from '../stage.js';
+import { sloImpactAlert, type FiringSlo } from './alert.js';
+import { cellKey, contributors, destinationLabel, topNodeGroup, type Contributor } from './attribution.js';
+import { docNodeGroup, findService, matchDestinationService, type Catalogue, type ServiceSpec } from './catalogue.js';
+import { anomalyCause, verdict, type Cause } from './causes.js';
+import { SloTracker, type BurnRates, type TrackerSnapshot } from './tracker.js';
+import { WINDOW_MINUTES } from './windows.js';
+import { pseudoDocFromAlert, alertEventIds } from './alert-fields.js';
+
+// The SLO stage: counts every catalogued service's connections into its SLOs'
+// burn-rate windows, annotates each document with slo.*, and opens one
+// incident (one slo_impact alert) per service while any multi-window pair
+// fires. All time is event time (@timestamp).
+
+export type Impact = 'user_impacting' | 'infrastructure_only' | 'none';
+
+/**
+ * The slo.* annotation. The numbers describe the service's most relevant SLO
+ * for this event: the one it was bad for, else the one burning fastest.
+ */
+export interface SloAnnotation {
+  service: { name: string; owner?: string; environment?: string };
+  name?: string;
+  type?: 'availability' | 'latency';
+  objective?: number;
+  period?: string;
+  /** Burn rate per window: 1 = spending the budget exactly over the period. */
+  burn_rate?: BurnRates;
+  /** 1 = untouched, 0 = spent, below 0 = overspent, over the SLO period. */
+  budget_remaining?: number;
+  impact: Impact;
+  /** This event is a bad event of at least one of the service's SLOs. */
+  bad: boolean;
+  /** The service has an open incident (a multi-window pair fired recently). */
+  burning: boolean;
+  cause?: Cause;
+  node_group?: string;
+  destination_service?: string;
+}
+
+export interface SloStageOptions {
+  /** Where state is kept between runs when no pipeline stores snapshot() for us. */
+  stateDir?: string;
+  log?: Logger;
+  /** Wall clock, only to pace state writes; never used for windows. */
+  now?: () => number;
+  /** Event time with no pair firing before an incident counts as over (default 30 min). */
+  resolveAfterMs?: number;
+}
+
+interface Incident {
+  alertId: string;
+  openedMs: number;
+  lastFiringMs: number;
+}
+
+interface ServiceState {
+  spec: ServiceSpec;
+  trackers: SloTracker[];
+  incident: Incident | null;
+  /** Most recent bad event ids, for the alert's evidence list (bounded). */
+  recentBad: string[];
+}
+
+export interface ServiceStatus {
+  service: string;
+  burning: boolean;
+  environment?: string;
+  owner?: string;
+  slos: Array<{
+    name: string; type: 'availability' | 'latency'; objective: number; period: string; threshold_ms?: number;
+    burn_rate: BurnRates; budget_remaining: number; total_1h: number; bad_1h: number; period_total: number; period_bad: number;
+  }>;
+}
+
+export interface SloStage extends Stage {
+  tick(eventTimeMs: number): AlertDoc[];
+  annotateAlert(alert: AlertDoc): void;
+  /** Newest event time seen (ms), or null before the first document. */
+  eventTimeMs(): number | null;
+  status(service: string): ServiceStatus | undefined;
+  statuses(): ServiceStatus[];
+  /** Write state to stateDir now (no-op without one). */
+  persist(): void;
+}
+
+const STATE_VERSION = 1;
+const MAX_RECENT_BAD = 20;
+const MAX_REMEMBERED_EVENTS = 20_000;
+const PERSIST_EVERY_MS = 30_000;
+
+interface StateFile {
+  version: number;
+  nowMs: number | null;
+  services: Record<string, { incident: Incident | null; recentBad: string[]; slos: Record<string, TrackerSnapshot> }>;
+}
+
+interface Remembered {
+  service: string;
+  bad: boolean;
+  anomaly: boolean;
+}
+
+export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {}): SloStage {
+  const resolveAfterMs = opts.resolveAfterMs ?? 30 * 60_000;
+  const wall = opts.now ?? Date.now;
+  const services = new Map<string, ServiceState>();
+  for (const spec of catalogue.services) {
+    services.set(spec.name, { spec, trackers: spec.slos.map((s) => new SloTracker(s)), incident: null, recentBad: [] });
+  }
+  // event.id -> what the SLO stage concluded about it, so alerts from other
+  // rules can be annotated from their triggering events. Insertion-ordered
+  // Map as a bounded FIFO.
+  const remembered = new Map<string, Remembered>();
+  let nowMs: number | null = null;
+  let lastPersist = 0;
+  let warnedTime = false;
+
+  const stateFile = opts.stateDir ? join(opts.stateDir, 'slo-state.json') : undefined;
+
+  function evaluate(st: ServiceState, eventId: string): AlertDoc[] {
+    const firing: FiringSlo[] = [];
+    for (const tr of st.trackers) {
+      tr.advance(nowMs!);
+      const pairs = tr.firingPairs();
+      if (pairs.length > 0) firing.push({ tracker: tr, pairs });
+    }
+    if (firing.length === 0) {
+      if (st.incident && nowMs! - st.incident.lastFiringMs >= resolveAfterMs) {
+        opts.log?.info({ service: st.spec.name, alertId: st.incident.alertId }, 'SLO incident resolved');
+        st.incident = null;
+      }
+      return [];
+    }
+    if (st.incident) {
+      st.incident.lastFiringMs = nowMs!;
+      return [];
+    }
+    const cells: Contributor[] = [];
+    for (const tr of st.trackers) {
+      const f = firing.find((x) => x.tracker === tr);
+      // Each SLO is attributed over the long window of its own firing pair;
+      // a quiet SLO over the hour, so its slow start still shows.
+      const win = f ? f.pairs[0]!.long : '1h';
+      cells.push(...contributors(tr, WINDOW_MINUTES[win] * 60_000, tr.counts(win).total));
+    }
+    cells.sort((a, b) => b.burn_rate - a.burn_rate || b.bad - a.bad);
+    const alert = sloImpactAlert({
+      service: st.spec,
+      firing,
+      nowMs: nowMs!,
+      firstEventId: eventId,
+      eventIds: [...st.recentBad],
+      cells,
+      topNodeGroup: topNodeGroup(cells),
+    });
+    st.incident = { alertId: alert.event.id, openedMs: nowMs!, lastFiringMs: nowMs! };
+    opts.log?.warn({ service: st.spec.name, alertId: alert.event.id, reason: alert.event.reason }, 'SLO incident opened');
+    annotate(alert, st, { bad: true, anomaly: true });
+    if (cells[0]) (alert.slo as Record<string, unknown>).top_contributor = { ...cells[0] };
+    return [alert];
+  }
+
+  function worstTracker(st: ServiceState, badFor: SloTracker[]): SloTracker | undefined {
+    const pool = badFor.length > 0 ? badFor : st.trackers;
+    let best: SloTracker | undefined;
+    for (const tr of pool) if (!best || tr.burnRate('1h') > best.burnRate('1h')) best = tr;
+    return best;
+  }
+
+  function annotation(st: ServiceState, badFor: SloTracker[], anomaly: boolean): SloAnnotation {
+    const s = st.spec;
+    const burning = st.incident !== null;
+    const bad = badFor.length > 0;
+    const impact: Impact = bad && burning ? 'user_impacting' : anomaly || bad ? 'infrastructure_only' : 'none';
+    const ann: SloAnnotation = { service: { name: s.name }, impact, bad, burning };
+    if (s.owner) ann.service.owner = s.owner;
+    if (s.environment) ann.service.environment = s.environment;
+    const tr = worstTracker(st, badFor);
+    if (tr) {
+      ann.name = tr.slo.name;
+      ann.type = tr.slo.type;
+      ann.objective = tr.slo.objective;
+      ann.period = tr.slo.period;
+      ann.burn_rate = tr.burnRates();
+      ann.budget_remaining = tr.budgetRemaining();
+    }
+    return ann;
+  }
+
+  function annotate(alert: AlertDoc, st: ServiceState, r: { bad: boolean; anomaly: boolean }): void {
+    const ann = annotation(st, r.bad ? st.trackers.filter((t) => t.counts('1h').bad > 0) : [], r.anomaly);
+    alert.slo = ann as unknown as Record<string, unknown>;
+  }
+
+  function remember(id: string, r: Remembered): void {
+    if (remembered.size >= MAX_REMEMBERED_EVENTS) remembered.delete(remembered.keys().next().value as string);
+    remembered.set(id, r);
+  }
+
+  function process(doc: ConnectionDoc): AlertDoc[] {
+    const t = Date.parse(doc['@timestamp']);
+    if (Number.isNaN(t)) {
+      if (!warnedTime) opts.log?.warn({ eventId: doc.event?.id, field: '@timestamp' }, 'document without a valid @timestamp is not counted in any SLO');
+      warnedTime = true;
+      return [];
+    }
+    nowMs = nowMs === null ? t : Math.max(nowMs, t);
+    const spec = findService(catalogue, doc);
+    if (!spec) return [];
+    const st = services.get(spec.name)!;
+    const group = docNodeGroup(catalogue, doc);
+    const dest = matchDestinationService(catalogue, doc);
+    const cause = anomalyCause(doc, spec.slowConnectMs);
+    const destination = destinationLabel(dest?.name, doc);
+    const badFor: SloTracker[] = [];
+    for (const tr of st.trackers) {
+      const v = verdict(doc, tr.slo);
+      if (v === 'not_counted') continue;
+      const isBad = v === 'bad';
+      tr.record(t, isBad, isBad ? cellKey(cause ?? 'other', group, destination) : undefined);
+      if (isBad) badFor.push(tr);
+    }
+    if (badFor.length > 0) {
+      st.recentBad.push(doc.event.id);
+      if (st.recentBad.length > MAX_RECENT_BAD) st.recentBad.shift();
+    }
+    const alerts = evaluate(st, doc.event.id);
+    const ann = annotation(st, badFor, cause !== undefined);
+    if (badFor.length > 0 || cause !== undefined) ann.cause = cause ?? 'other';
+    if (group !== undefined) ann.node_group = group;
+    if (dest) ann.destination_service = dest.name;
+    doc.slo = ann as unknown as Record<string, unknown>;
+    remember(doc.event.id, { service: spec.name, bad: badFor.length > 0, anomaly: cause !== undefined });
+    return alerts;
+  }
+
+  function tick(eventTimeMs: number): AlertDoc[] {
+    if (!Number.isFinite(eventTimeMs)) return [];
+    nowMs = nowMs === null ? eventTimeMs : Math.max(nowMs, eventTimeMs);
+    const alerts: AlertDoc[] = [];
+    for (const st of services.values()) alerts.push(...evaluate(st, `tick:${nowMs}`));
+    if (stateFile && wall() - lastPersist >= PERSIST_EVERY_MS) persist();
+    return alerts;
+  }
+
+  function annotateAlert(alert: AlertDoc): void {
+    if (alert.rule?.category === 'slo_impact' && alert.slo) return;
+    const ids = alertEventIds(alert);
+    const hits = ids.map((id) => remembered.get(id)).filter((r): r is Remembered => r !== undefined);
+    let st: ServiceState | undefined;
+    if (hits.length > 0) st = services.get(hits[0]!.service);
+    if (!st) {
+      const pseudo = pseudoDocFromAlert(alert);
+      const spec = findService(catalogue, pseudo) ?? catalogue.services.find((s) => s.name === matchDestinationService(catalogue, pseudo)?.name);
+      if (spec) st = services.get(spec.name);
+    }
+    if (!st) return;
+    const mine = hits.filter((h) => h.service === st!.spec.name);
+    const bad = mine.some((h) => h.bad);
+    const anomaly = mine.some((h) => h.anomaly) || alert.rule?.category === 'network_health';
+    annotate(alert, st, { bad, anomaly });
+  }
+
+  function snapshot(): StateFile {
+    const out: StateFile = { version: STATE_VERSION, nowMs, services: {} };
+    for (const [name, st] of services) {
+      out.services[name] = {
+        incident: st.incident,
+        recentBad: [...st.recentBad],
+        slos: Object.fromEntries(st.trackers.map((t) => [t.slo.name, t.snapshot()])),
+      };
+    }
+    return out;
+  }
+
+  function restore(state: unknown): void {
+    const s = state as StateFile | null;
+    if (!s || typeof s !== 'object' || s.version !== STATE_VERSION) {
+      opts.log?.warn({ version: (s as { version?: unknown } | null)?.version }, 'SLO state has an unknown version; starting with empty windows');
+      return;
+    }
+    nowMs = s.nowMs;
+    for (const [name, saved] of Object.entries(s.services ?? {})) {
+      const st = services.get(name);
+      // A service or SLO removed from the catalogue since the snapshot is dropped.
+      if (!st) continue;
+      st.incident = saved.incident;
+      st.recentBad = saved.recentBad ?? [];
+      for (const tr of st.trackers) {
+        const snap = saved.slos[tr.slo.name];
+        if (snap) tr.restore(snap);
+      }
+    }
+  }
+
+  function persist(): void {
+    if (!stateFile) return;
+    mkdirSync(opts.stateDir!, { recursive: true });
+    const tmp = `${stateFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify(snapshot()));
+    renameSync(tmp, stateFile);
+    lastPersist = wall();
+  }
+
+  if (stateFile) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(stateFile, 'utf8');
+    } catch {
+      text = undefined;
+    }
+    if (text !== undefined) {
+      try {
+        restore(JSON.parse(text));
+      } catch (err) {
+        opts.log?.error({ file: stateFile, err: (err as Error).message }, 'SLO state file is unreadable; starting with empty windows (delete it to silence this)');
+      }
+    }
+  }
+
+  function status(name: string): ServiceStatus | undefined {
+    const st = services.get(name);
+    if (!st) return undefined;
+    if (nowMs !== null) st.trackers.forEach((t) => t.advance(nowMs!));
+    const out: ServiceStatus = {
+      service: name,
+      burning: st.incident !== null,
+      slos: st.trackers.map((t) => ({
+        name: t.slo.name,
+        type: t.slo.type,
+        objective: t.slo.objective,
+        period: t.slo.period,
+        ...(t.slo.thresholdMs !== undefined ? { threshold_ms: t.slo.thresholdMs } : {}),
+        burn_rate: t.burnRates(),
+        budget_remaining: t.budgetRemaining(),
+        total_1h: t.counts('1h').total,
+        bad_1h: t.counts('1h').bad,
+        period_total: t.periodCounts().total,
+        period_bad: t.periodCounts().bad,
+      })),
+    };
+    if (st.spec.environment) out.environment = st.spec.environment;
+    if (st.spec.owner) out.owner = st.spec.owner;
+    return out;
+  }
+
+  return {
+    name: 'slo',
+    process,
+    tick,
+    snapshot,
+    restore,
+    annotateAlert,
+    eventTimeMs: () => nowMs,
+    status,
+    statuses: () => [...services.keys()].map((n) => status(n)!),
+    persist,
+  };
+}
+
+export { loadCatalogue, matchService, matchDestinationService, nodeGroupOf, type Catalogue } from './catalogue.js';

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs whatever is missing on a fresh Debian machine with Node 20 (run as
+# root), builds connaudit, and starts the local Kafka and Elasticsearch.
+# Idempotent: a second run only checks. Used by both README commands.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+need_pkgs=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have clang || need_pkgs+=(clang llvm)
+have bpftool || need_pkgs+=(bpftool)
+[ -f /usr/include/bpf/libbpf.h ] || need_pkgs+=(libbpf-dev)
+[ -e /usr/lib/x86_64-linux-gnu/libbpf.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libbpf.so.1 ] || need_pkgs+=(libbpf1)
+have iptables || need_pkgs+=(iptables)
+have ip || need_pkgs+=(iproute2)
+have ss || need_pkgs+=(iproute2)
+have python3 || need_pkgs+=(python3)
+have mvn || need_pkgs+=(maven)
+have java || need_pkgs+=(openjdk-17-jre-headless)
+have unzip || need_pkgs+=(unzip)
+have chromium || need_pkgs+=(chromium)
+have sysctl || need_pkgs+=(procps)
+have useradd || need_pkgs+=(passwd)
+
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  step "installing Debian packages: ${need_pkgs[*]}"
+  if [ "$(id -u)" != 0 ]; then echo "setup: installing packages needs root (run as root or with sudo)" >&2; exit 1; fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then echo "setup: connaudit needs Node 20 or newer (found $(node --version))" >&2; exit 1; fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  step "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+step "building the eBPF object (bpf/)"
+make -s -C bpf
+
+step "compiling TypeScript (dist/)"
+npx tsc -p tsconfig.json
+
+step "starting local Kafka and Elasticsearch (connaudit services up)"
+node bin/connaudit.js services up
