@@ -201,9 +201,10 @@ export async function startElasticsearch(o: EsInstanceOptions, label = 'elastics
   const p = paths(o.dir, o.clusterName);
   const running = livePid(p.pidFile, MARKER);
   if (running !== undefined) {
-    const probe = await waitHealthy(o, p, label);
     const st = readState(p.stateFile);
-    say(`${label}: already running (pid ${running}, Elasticsearch ${probe.version ?? ES_VERSION}) at http://127.0.0.1:${o.httpPort}`);
+    say(`${label}: already running (pid ${running}, Elasticsearch ${st?.version ?? ES_VERSION}) at http://127.0.0.1:${o.httpPort}`);
+    // Running is not the same as ready (another `up` may still be starting it): wait for health all the same.
+    const probe = await waitHealthy(o, p, label);
     const jdk = st ? st.jdk : { home: 'unknown', version: probe.jvm ?? 'unknown', major: Number(probe.jvm?.split('.')[0]) };
     return { url: `http://127.0.0.1:${o.httpPort}`, pid: running, jdk, clientOptions: clientOptionsFor(o), logFile: p.clusterLog, alreadyRunning: true };
   }
@@ -225,6 +226,7 @@ export async function startElasticsearch(o: EsInstanceOptions, label = 'elastics
     const pp = prepare(o, who);
     addUsers(o, jdk, pp, who);
     const s = step(`${label}: starting Elasticsearch ${ES_VERSION} on JDK ${jdk.version} as ${who?.name ?? 'the current user'}`);
+    const logSizeBefore = existsSync(pp.clusterLog) ? statSync(pp.clusterLog).size : 0;
     const r = await launch(o, jdk, pp, who);
     if (r.timedOut) {
       s.fail(`no start-up answer within ${Math.round(o.timeoutMs / 1000)}s`);
@@ -234,15 +236,18 @@ export async function startElasticsearch(o: EsInstanceOptions, label = 'elastics
     if (r.code !== 0) {
       s.fail(`exit code ${r.code}`);
       tried.push(`JDK ${jdk.version}: exit code ${r.code}`);
-      const next = jdks[i + 1];
+      // A JDK the distribution cannot run fails before the node writes its log; once the node has
+      // logged, the JDK worked and the cause is elsewhere (port, settings, disk), so another JDK would not help.
+      const nodeLogged = existsSync(pp.clusterLog) && statSync(pp.clusterLog).size > logSizeBefore;
+      const next = nodeLogged ? undefined : jdks[i + 1];
       if (next) {
-        // A newer JDK than the distribution supports fails at launch; the next older one is the documented fallback.
         const keep = join(pp.logs, `console-jdk${jdk.major}.log`);
         if (existsSync(pp.consoleLog)) { copyFileSync(pp.consoleLog, keep); rmSync(pp.consoleLog); }
         say(`${label}: failed to start on JDK ${jdk.major} (log kept in ${keep}); trying JDK ${next.major}`);
         continue;
       }
-      throw new ServiceError('elasticsearch', 'start', `the node failed to start (${tried.join('; ')})`, failureLog(pp),
+      // An older cluster log may exist from earlier runs; it explains this failure only if this attempt wrote to it.
+      throw new ServiceError('elasticsearch', 'start', `the node failed to start (${tried.join('; ')})`, nodeLogged ? pp.clusterLog : pp.consoleLog,
         'read the log lines above; a port conflict, a bad setting in elasticsearch.yml or a full disk are the usual causes');
     }
     s.done();

@@ -21,6 +21,9 @@ export class ServiceError extends Error {
     const lines = [`${this.service}: step '${this.stepName}' failed: ${this.message}`];
     if (this.logFile) {
       lines.push(`log: ${this.logFile}`);
+      // A JVM failure ends in a long stack trace; the line that says what went wrong is above it.
+      const key = errorLines(lastLines(this.logFile, 400), 5);
+      if (key.length > 0) lines.push('--- error lines ---', ...key);
       const tail = lastLines(this.logFile, tailLines);
       if (tail.length > 0) lines.push(`--- last ${tail.length} lines of ${this.logFile} ---`, ...tail, '---');
       else lines.push('(the log is empty or missing)');
@@ -46,4 +49,12 @@ export function lastLines(file: string, n: number): string[] {
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
   return lines.slice(-n);
+}
+
+/** The last `n` lines that report an error (log level ERROR/FATAL, or an exception), each cut to 400 characters. */
+export function errorLines(lines: string[], n: number): string[] {
+  return lines
+    .filter((l) => /\]\s*\[?(ERROR|FATAL)\s*\]|\b(ERROR|FATAL)\b.*\(|^(Caused by: |Exception in thread |[\w.$]+(Exception|Error): )/.test(l))
+    .slice(-n)
+    .map((l) => (l.length > 400 ? `${l.slice(0, 400)}…` : l));
 }

@@ -7,7 +7,7 @@ import { parse, UsageError, UserError, wantsHelp, type Command } from '../comman
 const HELP = {
   main: `Usage: connaudit services <up|down|status|fetch> [options]
 
-Runs the local Kafka ${'3.9'} broker (127.0.0.1:9092, KRaft) and single-node
+Runs the local Kafka 3.9 broker (127.0.0.1:9092, KRaft) and single-node
 Elasticsearch 8.19 (http://127.0.0.1:9200) that the agent, pipeline, demo and
 integration tests use. The first run downloads both from Maven Central with
 mvn into .cache/; runtime state (data, logs, pid files) lives in .run/.
@@ -71,10 +71,14 @@ const pick = { 'kafka-only': { type: 'boolean' }, 'es-only': { type: 'boolean' }
 /** A service failure becomes a UserError: the report (step, log, tail) as message, the next step as hint. */
 async function asUserError<T>(fn: () => Promise<T>): Promise<T> {
   const { ServiceError } = await import('../../services/errors.js');
+  const { LockBusyError } = await import('../../services/lock.js');
   try {
     return await fn();
   } catch (err) {
     if (err instanceof ServiceError) throw new UserError(err.report(), err.hint);
+    if (err instanceof LockBusyError) {
+      throw new UserError(err.message, `wait for it to finish; if it hangs, stop it (kill ${err.owner}) and run the command again`);
+    }
     throw err;
   }
 }
@@ -87,7 +91,9 @@ async function up(argv: string[]): Promise<number> {
   const { say } = await import('../../services/progress.js');
   const t = targets();
   const started = Date.now();
-  await asUserError(async () => {
+  const { withLock } = await import('../../services/lock.js');
+  const { RUN_DIR } = await import('../../services/layout.js');
+  await asUserError(() => withLock(`${RUN_DIR}/services.lock`, timeoutMs * 2, async () => {
     if (want.kafka) {
       if (t.kafka.local) {
         const { kafkaUp } = await import('../../services/kafka.js');
@@ -114,7 +120,7 @@ async function up(argv: string[]): Promise<number> {
         say(`elasticsearch: external cluster answers (status ${String(s.detail?.clusterStatus)}, version ${s.version ?? 'unknown'})`);
       }
     }
-  });
+  }));
   say(`services up: ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   return 0;
 }
@@ -125,22 +131,26 @@ async function down(argv: string[]): Promise<number> {
   const timeoutMs = seconds(values.timeout, 30);
   const { targets } = await import('../../services/external.js');
   const { say } = await import('../../services/progress.js');
+  const { withLock } = await import('../../services/lock.js');
+  const { RUN_DIR } = await import('../../services/layout.js');
   const t = targets();
-  if (want.kafka) {
-    if (!t.kafka.local) say('kafka: external (KAFKA_BROKERS), left alone');
-    else {
-      const { kafkaDown } = await import('../../services/kafka.js');
-      say(await kafkaDown(timeoutMs));
+  await asUserError(() => withLock(`${RUN_DIR}/services.lock`, timeoutMs * 4, async () => {
+    if (want.kafka) {
+      if (!t.kafka.local) say('kafka: external (KAFKA_BROKERS), left alone');
+      else {
+        const { kafkaDown } = await import('../../services/kafka.js');
+        say(await kafkaDown(timeoutMs));
+      }
     }
-  }
-  if (want.es) {
-    if (!t.es.local) say('elasticsearch: external (ES_URL), left alone');
-    else {
-      const { stopElasticsearch, defaultEsInstance } = await import('../../services/elasticsearch.js');
-      const d = defaultEsInstance(timeoutMs);
-      say(await stopElasticsearch(d.dir, d.clusterName, timeoutMs));
+    if (want.es) {
+      if (!t.es.local) say('elasticsearch: external (ES_URL), left alone');
+      else {
+        const { stopElasticsearch, defaultEsInstance } = await import('../../services/elasticsearch.js');
+        const d = defaultEsInstance(timeoutMs);
+        say(await stopElasticsearch(d.dir, d.clusterName, timeoutMs));
+      }
     }
-  }
+  }));
   return 0;
 }
 
@@ -157,8 +167,8 @@ async function fetchAll(argv: string[]): Promise<number> {
   const { fetchKafka, fetchElasticsearch } = await import('../../services/fetch.js');
   const { say } = await import('../../services/progress.js');
   await asUserError(async () => {
-    if (!(await fetchKafka())) say('kafka: already in .cache/');
-    if (!(await fetchElasticsearch())) say('elasticsearch: already in .cache/');
+    if (!(await fetchKafka())) say('kafka: already downloaded');
+    if (!(await fetchElasticsearch())) say('elasticsearch: already downloaded');
   });
   return 0;
 }

@@ -47,6 +47,23 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
+/**
+ * The alert id. Windowed rules with suppression get at most one alert per
+ * group per suppression period, so the id is keyed by the period the first
+ * event falls in, not by the first event: when a rebalance hands a rekey
+ * partition to another instance and uncommitted documents are redelivered to
+ * it, its re-raised alert overwrites the first one instead of adding a second
+ * (seen in test/integration/rules-two-instances.test.ts). A burst straddling
+ * a period boundary can still give two alerts. Other types key by the first
+ * event, which is stable under redelivery.
+ */
+function idOf(f: Firing): string {
+  const r = f.rule;
+  const windowed = r.type === 'threshold' || r.type === 'value_count' || r.type === 'sequence' || (r.type === 'match' && r.groupBy.length > 0);
+  if (windowed && r.suppressMs > 0) return alertId(r.id, f.groupKey, `period:${Math.floor(f.firstMs / r.suppressMs)}`);
+  return alertId(r.id, f.groupKey, f.eventIds[0] ?? String(f.firstMs));
+}
+
 export function buildAlert(f: Firing): AlertDoc {
   const r = f.rule;
   const why: string[] = [];
@@ -55,7 +72,7 @@ export function buildAlert(f: Firing): AlertDoc {
   const alert: AlertDoc = {
     '@timestamp': iso(f.lastMs),
     event: {
-      id: alertId(r.id, f.groupKey, f.eventIds[0] ?? String(f.firstMs)),
+      id: idOf(f),
       kind: 'alert',
       category: ['network'],
       type: ['info'],

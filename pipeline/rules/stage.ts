@@ -32,14 +32,26 @@ const eventMs = (doc: ConnectionDoc): number => {
 
 const applies = (r: RuleDef, doc: ConnectionDoc): boolean => r.condition(doc) && !r.exceptions(doc);
 
-/** Redelivered documents (at-least-once through the rekey topic) must not count twice. */
+/**
+ * Redelivered documents (at-least-once through the rekey topic) must not count
+ * twice. A ring of the last `cap` ids evicts in O(1): evicting via
+ * Set.values().next() is O(holes) in V8 once many entries were deleted, which
+ * made a 1M-event backtest quadratic.
+ */
 class RecentIds {
-  private ids = new Set<string>();
-  constructor(private readonly cap = 200_000) {}
+  private readonly ids = new Set<string>();
+  private readonly ring: Array<string | undefined>;
+  private pos = 0;
+  constructor(cap = 200_000) {
+    this.ring = new Array<string | undefined>(cap);
+  }
   add(id: string): boolean {
     if (this.ids.has(id)) return false;
+    const old = this.ring[this.pos];
+    if (old !== undefined) this.ids.delete(old);
+    this.ring[this.pos] = id;
+    this.pos = (this.pos + 1) % this.ring.length;
     this.ids.add(id);
-    if (this.ids.size > this.cap) this.ids.delete(this.ids.values().next().value as string);
     return true;
   }
 }

@@ -1,11 +1,12 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startElasticsearch, stopElasticsearch } from '../../services/elasticsearch.js';
 import { ServiceError } from '../../services/errors.js';
 import { fetchElasticsearch } from '../../services/fetch.js';
 import { listJdks } from '../../services/jdk.js';
-import { esRunBase } from '../../services/layout.js';
+import { ensureEsBaseDirs, esRunBase } from '../../services/layout.js';
 import { readState } from '../../services/state.js';
 
 // The unhappy paths of starting Elasticsearch, for real: a JDK that cannot
@@ -15,10 +16,12 @@ import { readState } from '../../services/state.js';
 // node on 9200 is not touched.
 
 const JVM_ROOT = join(esRunBase, 'test-fake-jvm');
-const real = listJdks('/usr/lib/jvm').find((j) => j.major >= 17);
+const reals = listJdks('/usr/lib/jvm').filter((j) => j.major >= 17);
+const real = reals[0];
 
 beforeAll(async () => {
   await fetchElasticsearch();
+  ensureEsBaseDirs();
   if (!real) throw new Error('no JDK >= 17 under /usr/lib/jvm: install openjdk-17-jdk-headless');
   rmSync(JVM_ROOT, { recursive: true, force: true });
   // A "JDK 99" that is newest, so it is tried first, and fails the way an unsupported JDK does: at launch.
@@ -27,7 +30,7 @@ beforeAll(async () => {
   writeFileSync(join(JVM_ROOT, 'fake-99', 'bin', 'java'), '#!/bin/sh\necho "fake JDK 99: this Java cannot run Elasticsearch" >&2\nexit 1\n');
   chmodSync(join(JVM_ROOT, 'fake-99', 'bin', 'java'), 0o755);
   for (const d of [JVM_ROOT, join(JVM_ROOT, 'fake-99'), join(JVM_ROOT, 'fake-99', 'bin')]) chmodSync(d, 0o755);
-  symlinkSync(real.home, join(JVM_ROOT, 'real'));
+  for (const [i, j] of reals.entries()) symlinkSync(j.home, join(JVM_ROOT, `real-${i}`));
   process.env.CONNAUDIT_JVM_ROOT = JVM_ROOT;
 }, 240_000);
 
@@ -60,18 +63,24 @@ describe('start failure', () => {
 
   it('names the step, the log file and shows the log tail when the node cannot start', async () => {
     rmSync(dir, { recursive: true, force: true });
-    // 9300 is the default node's transport port: binding it fails.
+    // Hold a port so the node's transport cannot bind it.
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const taken = (blocker.address() as net.AddressInfo).port;
     const err = await startElasticsearch({
-      dir, httpPort: 9203, transportPort: 9300, security: false, clusterName: 'connaudit-failtest', heapMb: 384, timeoutMs: 180_000,
-    }, 'start-failure-test').then(() => undefined, (e: unknown) => e);
+      dir, httpPort: 9203, transportPort: taken, security: false, clusterName: 'connaudit-failtest', heapMb: 384, timeoutMs: 180_000,
+    }, 'start-failure-test').then(() => undefined, (e: unknown) => e).finally(() => blocker.close());
     expect(err).toBeInstanceOf(ServiceError);
     const e = err as ServiceError;
     expect(e.stepName).toBe('start');
-    expect(e.message).toMatch(/JDK 99\.0\.1: exit code .*; JDK .*: exit code/);
+    // The fake JDK fails before the node logs anything, so the next JDK is tried; the real one gets as far as
+    // logging and then fails on the port, so no further JDK is tried: that would not help.
+    expect(e.message).toMatch(/^the node failed to start \(JDK 99\.0\.1: exit code \d+; JDK [\d.]+: exit code \d+\)$/);
     expect(e.logFile && existsSync(e.logFile)).toBe(true);
     const report = e.report();
     expect(report).toContain(`log: ${e.logFile}`);
-    expect(report).toMatch(/BindTransportException|Address already in use|bind/i);
+    expect(report).toMatch(/--- error lines ---\n(.*\n)?.*BindTransportException: Failed to bind to 127\.0\.0\.1:(\d+)/);
+    expect(/Failed to bind to 127\.0\.0\.1:(\d+)/.exec(report)?.[1]).toBe(String(taken));
     expect(e.hint).toMatch(/port conflict/);
   }, 240_000);
 });

@@ -1,0 +1,91 @@
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, runCli } from '../../lib/child.js';
+import { parse, UsageError, UserError, type Command } from '../command.js';
+import { spawn } from 'node:child_process';
+
+// Speed and memory goals live here, never in timed unit tests: a benchmark
+// reports figures for a person to compare, on a machine they know.
+
+const HELP = `Usage: connaudit bench [codec|backtest|sensor|all] [options]
+
+Benchmarks, each printing figures on stdout (JSON with --json):
+  codec      Avro single-object encode (agent) and decode + ECS mapping
+             (pipeline), records/s on one core, bytes per record
+  backtest   rules backtest throughput (events/s) with every shipped rule on a
+             generated fleet file (pipeline/rules/gen-bench.ts)
+  sensor     eBPF cost: average ns per BPF program run under a connection
+             storm between two network namespaces (root; sets
+             kernel.bpf_stats_enabled=1 for the run)
+  all        codec + backtest, and sensor when running as root (default)
+
+Options:
+  --records N    codec: records to encode/decode (default 200000)
+  --events N     backtest: events in the generated file (default 1000000)
+  --seconds S    sensor: storm length (default 8)
+  --workers W    sensor: storm client workers (default 1)
+  --json         print one JSON object instead of text`;
+
+function peakRss(): number {
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+async function backtest(events: number): Promise<Record<string, unknown>> {
+  const dir = join(ROOT, '.run', 'bench');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `fleet-${events}.jsonl`);
+  if (!existsSync(file)) {
+    process.stderr.write(`bench backtest: generating ${events} events into ${file}\n`);
+    const gen = spawn(process.execPath, [join(ROOT, 'dist/pipeline/rules/gen-bench.js'), file, String(events)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const code = await new Promise<number | null>((r) => gen.once('exit', r));
+    if (code !== 0) throw new UserError(`generating the benchmark file failed (exit ${code})`, 'run npm run build, then retry');
+  }
+  const t0 = process.hrtime.bigint();
+  const p = runCli(['rules', 'backtest', '--input', file, '--rules', join(ROOT, 'rules')]);
+  p.child.stderr!.on('data', (b: Buffer) => { if (b.toString().includes('\r')) process.stderr.write(b); });
+  const code = await p.exited;
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (code !== 0) throw new UserError(`rules backtest failed (exit ${code})`, p.stderr().slice(-1500));
+  const alerts = p.stdout().split('\n').filter(Boolean).length;
+  return { events, alerts, seconds: Number(seconds.toFixed(2)), eventsPerSec: Math.round(events / seconds), inputBytes: statSync(file).size };
+}
+
+const command: Command = {
+  name: 'bench',
+  summary: 'Benchmarks: codec throughput, rules backtest events/s, eBPF cost per program run',
+  help: HELP,
+  async run(argv) {
+    const { values, positionals } = parse(argv, {
+      records: { type: 'string' }, events: { type: 'string' }, seconds: { type: 'string' }, workers: { type: 'string' }, json: { type: 'boolean' },
+    }, true);
+    const which = positionals[0] ?? 'all';
+    if (!['codec', 'backtest', 'sensor', 'all'].includes(which)) throw new UsageError(`unknown benchmark '${which}'`);
+    const num = (v: string | undefined, d: number, name: string) => {
+      if (v === undefined) return d;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} needs a positive whole number, got '${v}'`);
+      return n;
+    };
+    const out: Record<string, unknown> = {};
+    if (which === 'codec' || which === 'all') {
+      process.stderr.write('bench codec: encoding and decoding…\n');
+      const { benchCodec } = await import('../../bench/codec.js');
+      out.codec = { ...benchCodec(num(values.records, 200_000, 'records')), peakRssMiB: peakRss() };
+    }
+    if (which === 'backtest' || which === 'all') out.backtest = await backtest(num(values.events, 1_000_000, 'events'));
+    if (which === 'sensor' || (which === 'all' && process.getuid?.() === 0)) {
+      if (process.getuid?.() !== 0) throw new UserError('the sensor benchmark needs root (it loads eBPF programs)', 'run it as root');
+      const { benchSensor } = await import('../../agent/bench-sensor.js');
+      out.sensor = await benchSensor(num(values.seconds, 8, 'seconds'), num(values.workers, 1, 'workers'));
+    }
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      return 0;
+    }
+    for (const [name, r] of Object.entries(out)) {
+      process.stdout.write(`${name}:\n${Object.entries(r as Record<string, unknown>).map(([k, v]) => `  ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n')}\n`);
+    }
+    return 0;
+  },
+};
+export default command;

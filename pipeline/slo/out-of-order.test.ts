@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import type { AlertDoc } from '../../lib/alert.js';
+import type { ConnectionDoc } from '../../lib/ecs.js';
+import type { Logger } from '../../lib/log.js';
+import { loadCatalogue } from './catalogue.js';
+import { createSloStage, type SloAnnotation } from './index.js';
+import { generateStorm } from './storm.js';
+
+// kafkajs hands the pipeline one partition's batch at a time, and partitions
+// are keyed by host: a replay (or a consumer catching up) shows the SLO stage
+// hours of one host before the first minute of the next. The stage must find
+// the same one incident whatever the interleaving, because it judges every
+// document against windows that end at the document's own event time.
+
+const cat = loadCatalogue(new URL('../../config/services.yaml', import.meta.url).pathname);
+const storm = generateStorm();
+const slo = (d: ConnectionDoc): SloAnnotation => d.slo as unknown as SloAnnotation;
+
+const byHost = new Map<string, ConnectionDoc[]>();
+for (const d of storm.docs) {
+  const list = byHost.get(d.host.name) ?? [];
+  list.push(d);
+  byHost.set(d.host.name, list);
+}
+const hosts = [...byHost.keys()].sort();
+const poolB = hosts.filter((h) => h.startsWith('order-b-'));
+const healthy = hosts.filter((h) => !h.startsWith('order-b-'));
+
+interface Sink {
+  lines: Array<{ msg: string; obj: Record<string, unknown> }>;
+  log: Logger;
+}
+
+function memoryLog(): Sink {
+  const lines: Sink['lines'] = [];
+  const put = (obj: unknown, msg?: string): void => void lines.push({ msg: msg ?? String(obj), obj: typeof obj === 'object' && obj ? (obj as Record<string, unknown>) : {} });
+  const log = { info: put, warn: put, error: put, debug: put } as unknown as Logger;
+  return { lines, log };
+}
+
+/**
+ * Runs batches the way the pipeline does: every document of a batch through
+ * process(), then tick() with the batch's newest event time.
+ */
+function runBatches(batches: ConnectionDoc[][], log?: Logger) {
+  const stage = createSloStage(cat, log ? { log } : {});
+  const alerts: AlertDoc[] = [];
+  const docs: ConnectionDoc[] = [];
+  for (const batch of batches) {
+    let max = Number.NEGATIVE_INFINITY;
+    for (const d of batch) {
+      const c = structuredClone(d);
+      alerts.push(...stage.process(c));
+      docs.push(c);
+      max = Math.max(max, Date.parse(c['@timestamp']));
+    }
+    alerts.push(...stage.tick(max));
+  }
+  return { alerts, docs, stage };
+}
+
+/** One batch per host, hosts in the given order: the worst case of a replay. */
+const hostByHost = (order: string[]): ConnectionDoc[][] => order.map((h) => byHost.get(h)!);
+
+/** Seeded chunks of each partition's backlog, partitions drained in turn (what a consumer fetch loop does). */
+function partitioned(partitions: number, chunk: number, seed: number): ConnectionDoc[][] {
+  let a = seed;
+  const r = (): number => ((a = (a * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const queues: ConnectionDoc[][] = Array.from({ length: partitions }, () => []);
+  hosts.forEach((h, i) => queues[(i * 5 + seed) % partitions]!.push(...byHost.get(h)!));
+  // Within a partition, records stay in per-host order but hosts interleave by time, as one producer writes them.
+  for (const q of queues) q.sort((x, y) => x['@timestamp'].localeCompare(y['@timestamp']));
+  const out: ConnectionDoc[][] = [];
+  while (queues.some((q) => q.length > 0)) {
+    for (const q of queues) if (q.length > 0) out.push(q.splice(0, 1 + Math.floor(r() * chunk)));
+  }
+  return out;
+}
+
+function expectOneIncident(alerts: AlertDoc[], docs: ConnectionDoc[]): AlertDoc {
+  const slos = alerts.filter((a) => a.rule.category === 'slo_impact');
+  expect(slos.map((a) => a.service?.name)).toEqual(['order']);
+  const a = slos[0]!;
+  expect(a.connaudit.alert.top_node_group).toBe('pool-b');
+  const contributors = a.connaudit.alert.contributors as Array<{ node_group: string; destination: string; share: number }>;
+  expect(contributors[0]).toMatchObject({ node_group: 'pool-b', destination: 'inventory' });
+  expect((a.slo as Record<string, unknown>).top_contributor).toMatchObject({ node_group: 'pool-b', destination: 'inventory' });
+  const share = (g: string): number => contributors.filter((c) => c.node_group === g).reduce((n, c) => n + c.share, 0);
+  expect(share('pool-a') + share('pool-c')).toBeLessThan(share('pool-b') / 5);
+  // The incident is in the storm, whichever host opened it.
+  expect(Date.parse(a['@timestamp'])).toBeGreaterThan(Date.parse(storm.stormStart));
+  expect(Date.parse(a['@timestamp'])).toBeLessThan(Date.parse(storm.stormEnd));
+  // Every pool-b host's storm failures are marked as hurting users, not only the first host's.
+  for (const h of poolB) {
+    const impacting = docs.filter((d) => d.host.name === h && slo(d).impact === 'user_impacting').length;
+    expect(impacting, `${h}: user_impacting documents`).toBeGreaterThan(10);
+  }
+  const healthyImpacting = docs.filter((d) => slo(d).node_group !== 'pool-b' && slo(d).impact === 'user_impacting').length;
+  expect(healthyImpacting).toBeLessThanOrEqual(2);
+  return a;
+}
+
+describe('the storm with event time out of order across partitions', () => {
+  it.each([
+    ['hosts in name order', hosts],
+    ['pool-b hosts last', [...healthy, ...poolB]],
+    ['pool-b hosts first', [...poolB, ...healthy]],
+    ['reverse name order', [...hosts].reverse()],
+    ['pool-b interleaved with the healthy hosts', [healthy[0]!, poolB[0]!, healthy[1]!, poolB[1]!, healthy[2]!, poolB[2]!, ...healthy.slice(3)]],
+  ])('one slo_impact alert for order naming pool-b, host by host: %s', (_name, order) => {
+    expect(new Set(order)).toEqual(new Set(hosts));
+    const { alerts, docs } = runBatches(hostByHost(order));
+    expectOneIncident(alerts, docs);
+  });
+
+  it.each([1, 2, 3])('one alert when six partitions are drained in seeded random chunks (seed %i)', (seed) => {
+    const { alerts, docs } = runBatches(partitioned(6, 700, seed));
+    expectOneIncident(alerts, docs);
+  });
+
+  it('a late partition joins the incident that earlier partitions already opened and resolved', () => {
+    const sink = memoryLog();
+    const first = poolB[0]!;
+    const { alerts, docs } = runBatches(hostByHost([first, ...hosts.filter((h) => h !== first)]), sink.log);
+    const a = expectOneIncident(alerts, docs);
+    const opened = sink.lines.findIndex((l) => l.msg === 'SLO incident opened');
+    const resolved = sink.lines.findIndex((l) => l.msg === 'SLO incident resolved');
+    const rejoined = sink.lines.findIndex((l) => l.msg === 'late data extended an SLO incident');
+    // The first host's six hours alone opened and closed the incident...
+    expect(opened).toBeGreaterThanOrEqual(0);
+    expect(resolved).toBeGreaterThan(opened);
+    // ...and the other pool-b hosts' storm, arriving afterwards, fell inside it instead of opening a second one.
+    expect(rejoined).toBeGreaterThan(resolved);
+    expect(sink.lines[rejoined]!.obj.alertId).toBe(a.event.id);
+  });
+
+  it('gives the same alert id for the same arrival order (ids are deterministic)', () => {
+    const order = [...healthy, ...poolB];
+    expect(runBatches(hostByHost(order)).alerts.map((x) => x.event.id)).toEqual(runBatches(hostByHost(order)).alerts.map((x) => x.event.id));
+  });
+
+  it('annotates a late document with burn rates as of its own time, not the newest time seen', () => {
+    // All of pool-a first pushes the newest time past the storm; pool-b's storm documents then arrive.
+    const { docs } = runBatches(hostByHost([...healthy, ...poolB]));
+    const late = docs.filter((d) => d.host.name === poolB[2] && d['@timestamp'] > storm.stormStart && d['@timestamp'] < storm.stormEnd && slo(d).bad);
+    expect(late.length).toBeGreaterThan(10);
+    expect(late.every((d) => slo(d).burn_rate!['1h'] > 14.4)).toBe(true);
+    // After the storm the same host's documents see the windows cool down again.
+    const after = docs.filter((d) => d.host.name === poolB[2] && Date.parse(d['@timestamp']) > Date.parse(storm.stormEnd) + 40 * 60_000);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.every((d) => slo(d).burn_rate!['5m'] === 0 && slo(d).impact === 'none')).toBe(true);
+  });
+});
