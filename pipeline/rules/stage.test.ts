@@ -57,6 +57,16 @@ describe('value_count', () => {
   });
 });
 
+describe('event time across hosts', () => {
+  it('a tick driven by another host running 10 minutes ahead does not empty an active group', () => {
+    const rs = ruleset('  type: value_count\n  condition: true\n  group_by: [source.ip]\n  distinct: [destination.ip]\n  threshold: 3\n  window: 5m\n');
+    const stage = createRuleStage(rs);
+    run(stage, [doc({ t: T0, dst: '10.0.1.1' }), doc({ t: T0 + 1000, dst: '10.0.1.2', seq: 1 })]);
+    stage.tick!(T0 + 10 * 60_000);
+    expect(run(stage, [doc({ t: T0 + 2000, dst: '10.0.1.3', seq: 2 })])).toHaveLength(1);
+  });
+});
+
 describe('new_terms', () => {
   const body = '  type: new_terms\n  condition: true\n  fields: [host.name, destination.ip]\n  learning_period: 1h\n';
   it('learns during the learning period, then alerts once per new term, and survives a restart via snapshot', () => {

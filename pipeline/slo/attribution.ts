@@ -38,8 +38,9 @@ export function cellKey(cause: Cause, nodeGroup: string | undefined, destination
   return [cause, nodeGroup ?? UNKNOWN_GROUP, destination].join(SEP);
 }
 
-export function contributors(tracker: SloTracker, windowMs: number, windowTotal: number): Contributor[] {
-  const cells = tracker.cellTotals(windowMs);
+/** The cells of the `windowMs` ending at `atMs` (the incident's own event time, which may be behind the newest). */
+export function contributors(tracker: SloTracker, windowMs: number, windowTotal: number, atMs?: number): Contributor[] {
+  const cells = tracker.cellTotals(windowMs, atMs);
   let bad = 0;
   for (const v of cells.values()) bad += v;
   if (bad === 0) return [];

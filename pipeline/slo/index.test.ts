@@ -87,7 +87,7 @@ describe('state', () => {
     const half = storm.docs.slice(0, 9000 > storm.docs.length ? storm.docs.length / 2 : 9000);
     const a = run(half, createSloStage(cat, { stateDir: dir }));
     a.stage.persist();
-    expect(JSON.parse(readFileSync(join(dir, 'slo-state.json'), 'utf8')).version).toBe(1);
+    expect(JSON.parse(readFileSync(join(dir, 'slo-state.json'), 'utf8')).version).toBe(2);
     const b = createSloStage(cat, { stateDir: dir });
     expect(b.status('order')).toEqual(a.stage.status('order'));
   });

@@ -8,14 +8,20 @@ import { sloImpactAlert, type FiringSlo } from './alert.js';
 import { cellKey, contributors, destinationLabel, topNodeGroup, type Contributor } from './attribution.js';
 import { docNodeGroup, findService, matchDestinationService, type Catalogue, type ServiceSpec } from './catalogue.js';
 import { anomalyCause, verdict, type Cause } from './causes.js';
-import { SloTracker, type BurnRates, type TrackerSnapshot } from './tracker.js';
+import { Incidents, type Incident } from './incidents.js';
+import { SloTracker, RETAINED_MS, type BurnRates, type TrackerSnapshot } from './tracker.js';
 import { WINDOW_MINUTES } from './windows.js';
 import { pseudoDocFromAlert, alertEventIds } from './alert-fields.js';
 
 // The SLO stage: counts every catalogued service's connections into its SLOs'
 // burn-rate windows, annotates each document with slo.*, and opens one
 // incident (one slo_impact alert) per service while any multi-window pair
-// fires. All time is event time (@timestamp).
+// fires. All time is event time (@timestamp), and every judgement about a
+// document (pairs firing, burn rates, budget, attribution, "burning") is made
+// AS OF that document's own time: Kafka hands us one partition, i.e. one
+// host, at a time, so the newest time seen says nothing about where a given
+// document sits. See tracker.ts for the windows and incidents.ts for how
+// incidents found out of order are kept to one alert each.
 
 export type Impact = 'user_impacting' | 'infrastructure_only' | 'none';
 
@@ -36,7 +42,7 @@ export interface SloAnnotation {
   impact: Impact;
   /** This event is a bad event of at least one of the service's SLOs. */
   bad: boolean;
-  /** The service has an open incident (a multi-window pair fired recently). */
+  /** This event's time falls in one of the service's incidents (a multi-window pair fired up to resolveAfterMs before it). */
   burning: boolean;
   cause?: Cause;
   node_group?: string;
@@ -53,16 +59,10 @@ export interface SloStageOptions {
   resolveAfterMs?: number;
 }
 
-interface Incident {
-  alertId: string;
-  openedMs: number;
-  lastFiringMs: number;
-}
-
 interface ServiceState {
   spec: ServiceSpec;
   trackers: SloTracker[];
-  incident: Incident | null;
+  incidents: Incidents;
   /** Most recent bad event ids, for the alert's evidence list (bounded). */
   recentBad: string[];
 }
@@ -89,7 +89,11 @@ export interface SloStage extends Stage {
   persist(): void;
 }
 
-const STATE_VERSION = 1;
+// Version 2 keeps every recent incident (`incidents`) instead of the one open
+// incident (`incident`), and its rings keep RETAINED_MS instead of the longest
+// window. restore() still reads version 1: the rings have the same shape, and
+// its open incident becomes the only known one.
+const STATE_VERSION = 2;
 const MAX_RECENT_BAD = 20;
 const MAX_REMEMBERED_EVENTS = 20_000;
 const PERSIST_EVERY_MS = 30_000;
@@ -97,7 +101,7 @@ const PERSIST_EVERY_MS = 30_000;
 interface StateFile {
   version: number;
   nowMs: number | null;
-  services: Record<string, { incident: Incident | null; recentBad: string[]; slos: Record<string, TrackerSnapshot> }>;
+  services: Record<string, { incidents?: Incident[]; /** version 1 */ incident?: Incident | null; recentBad: string[]; slos: Record<string, TrackerSnapshot> }>;
 }
 
 interface Remembered {
@@ -111,7 +115,7 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
   const wall = opts.now ?? Date.now;
   const services = new Map<string, ServiceState>();
   for (const spec of catalogue.services) {
-    services.set(spec.name, { spec, trackers: spec.slos.map((s) => new SloTracker(s)), incident: null, recentBad: [] });
+    services.set(spec.name, { spec, trackers: spec.slos.map((s) => new SloTracker(s)), incidents: new Incidents(resolveAfterMs), recentBad: [] });
   }
   // event.id -> what the SLO stage concluded about it, so alerts from other
   // rules can be annotated from their triggering events. Insertion-ordered
@@ -120,25 +124,31 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
   let nowMs: number | null = null;
   let lastPersist = 0;
   let warnedTime = false;
+  let warnedLate = false;
 
   const stateFile = opts.stateDir ? join(opts.stateDir, 'slo-state.json') : undefined;
 
-  function evaluate(st: ServiceState, eventId: string): AlertDoc[] {
+  /** Log (once each) the incidents the newest event time has moved past. */
+  function settle(st: ServiceState): void {
+    for (const inc of st.incidents.settle(nowMs!)) {
+      opts.log?.info({ service: st.spec.name, alertId: inc.alertId, openedMs: inc.openedMs, lastFiringMs: inc.lastFiringMs }, 'SLO incident resolved');
+    }
+  }
+
+  /** Judge the service's pairs as of event time `atMs`; open an incident (and raise its alert) if none covers it. */
+  function evaluate(st: ServiceState, atMs: number, eventId: string): AlertDoc[] {
+    settle(st);
     const firing: FiringSlo[] = [];
     for (const tr of st.trackers) {
-      tr.advance(nowMs!);
-      const pairs = tr.firingPairs();
+      const pairs = tr.firingPairs(atMs);
       if (pairs.length > 0) firing.push({ tracker: tr, pairs });
     }
-    if (firing.length === 0) {
-      if (st.incident && nowMs! - st.incident.lastFiringMs >= resolveAfterMs) {
-        opts.log?.info({ service: st.spec.name, alertId: st.incident.alertId }, 'SLO incident resolved');
-        st.incident = null;
+    if (firing.length === 0) return [];
+    const known = st.incidents.find(atMs);
+    if (known) {
+      if (st.incidents.join(known, atMs, nowMs!) === 'joined_late' && known.lateFirings === 1) {
+        opts.log?.info({ service: st.spec.name, alertId: known.alertId, atMs, nowMs }, 'late data joined a resolved SLO incident');
       }
-      return [];
-    }
-    if (st.incident) {
-      st.incident.lastFiringMs = nowMs!;
       return [];
     }
     const cells: Contributor[] = [];
@@ -147,54 +157,54 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
       // Each SLO is attributed over the long window of its own firing pair;
       // a quiet SLO over the hour, so its slow start still shows.
       const win = f ? f.pairs[0]!.long : '1h';
-      cells.push(...contributors(tr, WINDOW_MINUTES[win] * 60_000, tr.counts(win).total));
+      cells.push(...contributors(tr, WINDOW_MINUTES[win] * 60_000, tr.counts(win, atMs).total, atMs));
     }
     cells.sort((a, b) => b.burn_rate - a.burn_rate || b.bad - a.bad);
     const alert = sloImpactAlert({
       service: st.spec,
       firing,
-      nowMs: nowMs!,
+      nowMs: atMs,
       firstEventId: eventId,
       eventIds: [...st.recentBad],
       cells,
       topNodeGroup: topNodeGroup(cells),
     });
-    st.incident = { alertId: alert.event.id, openedMs: nowMs!, lastFiringMs: nowMs! };
-    opts.log?.warn({ service: st.spec.name, alertId: alert.event.id, reason: alert.event.reason }, 'SLO incident opened');
-    annotate(alert, st, { bad: true, anomaly: true });
+    st.incidents.open(alert.event.id, atMs);
+    opts.log?.warn({ service: st.spec.name, alertId: alert.event.id, atMs, nowMs, reason: alert.event.reason }, 'SLO incident opened');
+    annotate(alert, st, { bad: true, anomaly: true }, atMs);
     if (cells[0]) (alert.slo as Record<string, unknown>).top_contributor = { ...cells[0] };
     return [alert];
   }
 
-  function worstTracker(st: ServiceState, badFor: SloTracker[]): SloTracker | undefined {
+  function worstTracker(st: ServiceState, badFor: SloTracker[], atMs: number): SloTracker | undefined {
     const pool = badFor.length > 0 ? badFor : st.trackers;
     let best: SloTracker | undefined;
-    for (const tr of pool) if (!best || tr.burnRate('1h') > best.burnRate('1h')) best = tr;
+    for (const tr of pool) if (!best || tr.burnRate('1h', atMs) > best.burnRate('1h', atMs)) best = tr;
     return best;
   }
 
-  function annotation(st: ServiceState, badFor: SloTracker[], anomaly: boolean): SloAnnotation {
+  function annotation(st: ServiceState, badFor: SloTracker[], anomaly: boolean, atMs: number): SloAnnotation {
     const s = st.spec;
-    const burning = st.incident !== null;
+    const burning = st.incidents.burningAt(atMs);
     const bad = badFor.length > 0;
     const impact: Impact = bad && burning ? 'user_impacting' : anomaly || bad ? 'infrastructure_only' : 'none';
     const ann: SloAnnotation = { service: { name: s.name }, impact, bad, burning };
     if (s.owner) ann.service.owner = s.owner;
     if (s.environment) ann.service.environment = s.environment;
-    const tr = worstTracker(st, badFor);
+    const tr = worstTracker(st, badFor, atMs);
     if (tr) {
       ann.name = tr.slo.name;
       ann.type = tr.slo.type;
       ann.objective = tr.slo.objective;
       ann.period = tr.slo.period;
-      ann.burn_rate = tr.burnRates();
-      ann.budget_remaining = tr.budgetRemaining();
+      ann.burn_rate = tr.burnRates(atMs);
+      ann.budget_remaining = tr.budgetRemaining(atMs);
     }
     return ann;
   }
 
-  function annotate(alert: AlertDoc, st: ServiceState, r: { bad: boolean; anomaly: boolean }): void {
-    const ann = annotation(st, r.bad ? st.trackers.filter((t) => t.counts('1h').bad > 0) : [], r.anomaly);
+  function annotate(alert: AlertDoc, st: ServiceState, r: { bad: boolean; anomaly: boolean }, atMs: number): void {
+    const ann = annotation(st, r.bad ? st.trackers.filter((t) => t.counts('1h', atMs).bad > 0) : [], r.anomaly, atMs);
     alert.slo = ann as unknown as Record<string, unknown>;
   }
 
@@ -215,6 +225,11 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
     if (!spec) return [];
     const st = services.get(spec.name)!;
     const group = docNodeGroup(catalogue, doc);
+    // The catalogue fills the node group an agent and the pipeline config did
+    // not set (docNodeGroup), so the indexed connection carries the same
+    // connaudit.node_group its slo_impact alert names, and analysts can pivot
+    // from one to the other.
+    if (group !== undefined && doc.connaudit.node_group == null) doc.connaudit.node_group = group;
     const dest = matchDestinationService(catalogue, doc);
     const cause = anomalyCause(doc, spec.slowConnectMs);
     const destination = destinationLabel(dest?.name, doc);
@@ -223,15 +238,18 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
       const v = verdict(doc, tr.slo);
       if (v === 'not_counted') continue;
       const isBad = v === 'bad';
-      tr.record(t, isBad, isBad ? cellKey(cause ?? 'other', group, destination) : undefined);
+      if (!tr.record(t, isBad, isBad ? cellKey(cause ?? 'other', group, destination) : undefined) && !warnedLate) {
+        opts.log?.warn({ eventId: doc.event.id, '@timestamp': doc['@timestamp'], newest: new Date(nowMs).toISOString(), retainedMs: RETAINED_MS }, 'document is older than the SLO windows keep; not counted (further ones are not logged)');
+        warnedLate = true;
+      }
       if (isBad) badFor.push(tr);
     }
     if (badFor.length > 0) {
       st.recentBad.push(doc.event.id);
       if (st.recentBad.length > MAX_RECENT_BAD) st.recentBad.shift();
     }
-    const alerts = evaluate(st, doc.event.id);
-    const ann = annotation(st, badFor, cause !== undefined);
+    const alerts = evaluate(st, t, doc.event.id);
+    const ann = annotation(st, badFor, cause !== undefined, t);
     if (badFor.length > 0 || cause !== undefined) ann.cause = cause ?? 'other';
     if (group !== undefined) ann.node_group = group;
     if (dest) ann.destination_service = dest.name;
@@ -244,7 +262,12 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
     if (!Number.isFinite(eventTimeMs)) return [];
     nowMs = nowMs === null ? eventTimeMs : Math.max(nowMs, eventTimeMs);
     const alerts: AlertDoc[] = [];
-    for (const st of services.values()) alerts.push(...evaluate(st, `tick:${nowMs}`));
+    // As of the batch's newest time, not the newest ever: the batch may be a
+    // partition that lags the others, and its tail is what it can tell us about.
+    for (const st of services.values()) {
+      st.trackers.forEach((t) => t.advance(nowMs!));
+      alerts.push(...evaluate(st, eventTimeMs, `tick:${eventTimeMs}`));
+    }
     if (stateFile && wall() - lastPersist >= PERSIST_EVERY_MS) persist();
     return alerts;
   }
@@ -264,14 +287,16 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
     const mine = hits.filter((h) => h.service === st!.spec.name);
     const bad = mine.some((h) => h.bad);
     const anomaly = mine.some((h) => h.anomaly) || alert.rule?.category === 'network_health';
-    annotate(alert, st, { bad, anomaly });
+    // As of the alert's own time: a rule alert about a late partition's events is about then, not now.
+    const at = Date.parse(alert['@timestamp']);
+    annotate(alert, st, { bad, anomaly }, Number.isNaN(at) ? (nowMs ?? 0) : nowMs === null ? at : Math.min(at, nowMs));
   }
 
   function snapshot(): StateFile {
     const out: StateFile = { version: STATE_VERSION, nowMs, services: {} };
     for (const [name, st] of services) {
       out.services[name] = {
-        incident: st.incident,
+        incidents: st.incidents.list.map((i) => ({ ...i })),
         recentBad: [...st.recentBad],
         slos: Object.fromEntries(st.trackers.map((t) => [t.slo.name, t.snapshot()])),
       };
@@ -281,7 +306,7 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
 
   function restore(state: unknown): void {
     const s = state as StateFile | null;
-    if (!s || typeof s !== 'object' || s.version !== STATE_VERSION) {
+    if (!s || typeof s !== 'object' || (s.version !== STATE_VERSION && s.version !== 1)) {
       opts.log?.warn({ version: (s as { version?: unknown } | null)?.version }, 'SLO state has an unknown version; starting with empty windows');
       return;
     }
@@ -290,7 +315,8 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
       const st = services.get(name);
       // A service or SLO removed from the catalogue since the snapshot is dropped.
       if (!st) continue;
-      st.incident = saved.incident;
+      const incidents = s.version === 1 ? (saved.incident ? [saved.incident] : []) : (saved.incidents ?? []);
+      st.incidents = new Incidents(resolveAfterMs, incidents.map((i) => ({ ...i })));
       st.recentBad = saved.recentBad ?? [];
       for (const tr of st.trackers) {
         const snap = saved.slos[tr.slo.name];
@@ -330,7 +356,7 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
     if (nowMs !== null) st.trackers.forEach((t) => t.advance(nowMs!));
     const out: ServiceStatus = {
       service: name,
-      burning: st.incident !== null,
+      burning: nowMs !== null && st.incidents.burningAt(nowMs),
       slos: st.trackers.map((t) => ({
         name: t.slo.name,
         type: t.slo.type,

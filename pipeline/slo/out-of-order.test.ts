@@ -3,8 +3,10 @@ import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import type { Logger } from '../../lib/log.js';
 import { loadCatalogue } from './catalogue.js';
+import { verdict } from './causes.js';
 import { createSloStage, type SloAnnotation } from './index.js';
 import { generateStorm } from './storm.js';
+import { round } from './tracker.js';
 
 // kafkajs hands the pipeline one partition's batch at a time, and partitions
 // are keyed by host: a replay (or a consumer catching up) shows the SLO stage
@@ -90,13 +92,21 @@ function expectOneIncident(alerts: AlertDoc[], docs: ConnectionDoc[]): AlertDoc 
   // The incident is in the storm, whichever host opened it.
   expect(Date.parse(a['@timestamp'])).toBeGreaterThan(Date.parse(storm.stormStart));
   expect(Date.parse(a['@timestamp'])).toBeLessThan(Date.parse(storm.stormEnd));
-  // Every pool-b host's storm failures are marked as hurting users, not only the first host's.
-  for (const h of poolB) {
-    const impacting = docs.filter((d) => d.host.name === h && slo(d).impact === 'user_impacting').length;
-    expect(impacting, `${h}: user_impacting documents`).toBeGreaterThan(10);
-  }
-  const healthyImpacting = docs.filter((d) => slo(d).node_group !== 'pool-b' && slo(d).impact === 'user_impacting').length;
-  expect(healthyImpacting).toBeLessThanOrEqual(2);
+  // The storm's failures are marked as hurting users for every pool-b host but
+  // the first to arrive: its early storm documents were judged before any
+  // other host's share of the storm was known, and a document is annotated
+  // once, when it passes (it is indexed right after).
+  const impacting = (h: string): number => docs.filter((d) => d.host.name === h && slo(d).impact === 'user_impacting').length;
+  const arrival = [...new Set(docs.filter((d) => d.host.name.startsWith('order-b-') && d['@timestamp'] >= storm.stormStart).map((d) => d.host.name))];
+  expect(arrival.length).toBe(poolB.length);
+  for (const h of arrival.slice(1)) expect(impacting(h), `${h}: user_impacting documents`).toBeGreaterThan(10);
+  const poolBImpacting = poolB.reduce((n, h) => n + impacting(h), 0);
+  expect(poolBImpacting).toBeGreaterThan(50);
+  // The healthy groups' only user_impacting documents are their few random
+  // resets during the incident: bad events, while thousands of good ones stay unmarked.
+  const healthyImpacting = docs.filter((d) => slo(d).node_group !== 'pool-b' && slo(d).impact === 'user_impacting');
+  expect(healthyImpacting.every((d) => slo(d).bad)).toBe(true);
+  expect(healthyImpacting.length).toBeLessThan(poolBImpacting / 10);
   return a;
 }
 
@@ -125,7 +135,7 @@ describe('the storm with event time out of order across partitions', () => {
     const a = expectOneIncident(alerts, docs);
     const opened = sink.lines.findIndex((l) => l.msg === 'SLO incident opened');
     const resolved = sink.lines.findIndex((l) => l.msg === 'SLO incident resolved');
-    const rejoined = sink.lines.findIndex((l) => l.msg === 'late data extended an SLO incident');
+    const rejoined = sink.lines.findIndex((l) => l.msg === 'late data joined a resolved SLO incident');
     // The first host's six hours alone opened and closed the incident...
     expect(opened).toBeGreaterThanOrEqual(0);
     expect(resolved).toBeGreaterThan(opened);
@@ -139,14 +149,44 @@ describe('the storm with event time out of order across partitions', () => {
     expect(runBatches(hostByHost(order)).alerts.map((x) => x.event.id)).toEqual(runBatches(hostByHost(order)).alerts.map((x) => x.event.id));
   });
 
-  it('annotates a late document with burn rates as of its own time, not the newest time seen', () => {
-    // All of pool-a first pushes the newest time past the storm; pool-b's storm documents then arrive.
+  it('annotates a late document with burn rates as of its own time, over everything that has arrived', () => {
+    // Every other host first: when the last pool-b host arrives, the newest time seen is long past the storm.
     const { docs } = runBatches(hostByHost([...healthy, ...poolB]));
-    const late = docs.filter((d) => d.host.name === poolB[2] && d['@timestamp'] > storm.stormStart && d['@timestamp'] < storm.stormEnd && slo(d).bad);
-    expect(late.length).toBeGreaterThan(10);
-    expect(late.every((d) => slo(d).burn_rate!['1h'] > 14.4)).toBe(true);
-    // After the storm the same host's documents see the windows cool down again.
-    const after = docs.filter((d) => d.host.name === poolB[2] && Date.parse(d['@timestamp']) > Date.parse(storm.stormEnd) + 40 * 60_000);
+    const last = poolB[poolB.length - 1]!;
+    const spec = cat.services.find((s) => s.name === 'order')!.slos.find((s) => s.name === 'availability')!;
+    const minute = (d: ConnectionDoc): number => Math.floor(Date.parse(d['@timestamp']) / 60_000);
+    // Brute force: per-minute availability counts of what had arrived before
+    // each of the last host's documents (all other hosts, and the last host up to that document).
+    const perMinute = new Map<number, { total: number; bad: number }>();
+    const count = (d: ConnectionDoc): void => {
+      const v = verdict(d, spec);
+      if (v === 'not_counted') return;
+      const c = perMinute.get(minute(d)) ?? { total: 0, bad: 0 };
+      c.total++;
+      if (v === 'bad') c.bad++;
+      perMinute.set(minute(d), c);
+    };
+    for (const d of docs) if (d.host.name !== last) count(d);
+    let checked = 0;
+    for (const d of docs.filter((x) => x.host.name === last)) {
+      count(d);
+      if (slo(d).name !== 'availability') continue;
+      let total = 0;
+      let bad = 0;
+      for (let m = minute(d) - 59; m <= minute(d); m++) {
+        total += perMinute.get(m)?.total ?? 0;
+        bad += perMinute.get(m)?.bad ?? 0;
+      }
+      expect(slo(d).burn_rate!['1h'], `${d.event.id} at ${d['@timestamp']}`).toBe(round(bad / total / spec.budget));
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(200);
+    // So the late host's storm documents carry the storm's burn, not the calm of the newest time seen...
+    const inStorm = docs.filter((d) => d.host.name === last && Date.parse(d['@timestamp']) > Date.parse(storm.stormStart) + 40 * 60_000 && d['@timestamp'] < storm.stormEnd && slo(d).bad);
+    expect(inStorm.length).toBeGreaterThan(5);
+    expect(inStorm.every((d) => slo(d).burn_rate!['1h'] > 14.4 && slo(d).impact === 'user_impacting')).toBe(true);
+    // ...and its documents well after the storm see the windows cool down again.
+    const after = docs.filter((d) => d.host.name === last && Date.parse(d['@timestamp']) > Date.parse(storm.stormEnd) + 40 * 60_000);
     expect(after.length).toBeGreaterThan(0);
     expect(after.every((d) => slo(d).burn_rate!['5m'] === 0 && slo(d).impact === 'none')).toBe(true);
   });

@@ -3,11 +3,29 @@ import { BucketRing, CellRing, PAIRS, WINDOW_MINUTES, WINDOWS, type Counts, type
 
 // One SLO of one service: minute buckets for the burn-rate windows (up to 3d),
 // hour buckets for the budget period, 5-minute cell buckets for attribution.
+//
+// Every question takes an "as of" event time and is answered over windows
+// that END at that time's bucket. The stage asks as of each document's own
+// @timestamp, so a document that arrives late (another partition, a replay)
+// is judged by what was happening when it happened, with every other host's
+// counts for that time that have arrived so far. With in-order input the
+// document is always the newest, and as-of equals the old "as of the newest
+// bucket" reading.
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 const CELL_BUCKET = 5 * MINUTE;
 const LONGEST = WINDOW_MINUTES['3d'] * MINUTE;
+
+/**
+ * How far behind the newest event time an event may be and still be judged
+ * against complete windows: one longest window. An event later than that is
+ * still counted while its bucket is kept (up to RETAINED_MS), but pairs whose
+ * long window reaches past what is kept are not judged for it.
+ */
+export const LATE_MS = LONGEST;
+/** How much event time the rings keep behind the newest event. */
+export const RETAINED_MS = LONGEST + LATE_MS;
 
 export type BurnRates = Record<WindowName, number>;
 
@@ -18,27 +36,45 @@ export interface TrackerSnapshot {
   firstMs: number | null;
 }
 
-export class SloTracker {
-  private readonly minutes = new BucketRing(MINUTE, WINDOWS.map((w) => WINDOW_MINUTES[w]));
-  private readonly hours: BucketRing;
-  private readonly cells = new CellRing(CELL_BUCKET, LONGEST / CELL_BUCKET);
+/** All window counts as of one minute bucket, cached until the next record(). */
+interface View {
+  bucket: number;
+  version: number;
+  head: number | null;
+  windows: Counts[];
+  period: Counts;
+}
 
-  /** Event time of the first event counted: windows longer than the history seen are not judged. */
+export class SloTracker {
+  private readonly minutes = new BucketRing(MINUTE, WINDOWS.map((w) => WINDOW_MINUTES[w]), LATE_MS / MINUTE);
+  private readonly hours: BucketRing;
+  private readonly cells = new CellRing(CELL_BUCKET, RETAINED_MS / CELL_BUCKET);
+
+  /** Event time of the oldest event counted: windows longer than the history seen are not judged. */
   private firstMs: number | null = null;
+  /** Newest event time seen: the default "as of". */
   private nowMs: number | null = null;
+  /** Bumped by every count, so a cached View is never stale. */
+  private version = 0;
+  private view: View | null = null;
 
   constructor(readonly slo: SloSpec) {
-    this.hours = new BucketRing(HOUR, [Math.max(1, Math.ceil(slo.periodMs / HOUR))]);
+    const periodHours = Math.max(1, Math.ceil(slo.periodMs / HOUR));
+    this.hours = new BucketRing(HOUR, [periodHours], RETAINED_MS / HOUR);
   }
 
-  record(tMs: number, isBad: boolean, cellKey?: string): void {
-    if (this.firstMs === null || tMs < this.firstMs) this.firstMs = tMs;
+  /** Count one event. Returns false when it is older than anything kept (RETAINED_MS behind the newest). */
+  record(tMs: number, isBad: boolean, cellKey?: string): boolean {
     if (this.nowMs === null || tMs > this.nowMs) this.nowMs = tMs;
-    this.minutes.add(tMs, isBad);
+    if (!this.minutes.add(tMs, isBad)) return false;
+    if (this.firstMs === null || tMs < this.firstMs) this.firstMs = tMs;
     this.hours.add(tMs, isBad);
     if (isBad && cellKey !== undefined) this.cells.add(tMs, cellKey);
+    this.version++;
+    return true;
   }
 
+  /** Slide the rings to `tMs` without an event (forgets buckets older than RETAINED_MS). */
   advance(tMs: number): void {
     if (this.nowMs === null || tMs > this.nowMs) this.nowMs = tMs;
     this.minutes.advance(tMs);
@@ -46,61 +82,85 @@ export class SloTracker {
     this.cells.advance(tMs);
   }
 
-  counts(w: WindowName): Counts {
-    return this.minutes.sum(WINDOWS.indexOf(w));
+  newestMs(): number | null {
+    return this.nowMs;
+  }
+
+  private at(atMs: number | undefined): View {
+    const t = atMs ?? this.nowMs ?? 0;
+    const bucket = Math.floor(t / MINUTE);
+    const head = this.minutes.headIndex();
+    const v = this.view;
+    if (v && v.bucket === bucket && v.version === this.version && v.head === head) return v;
+    this.view = { bucket, version: this.version, head, windows: this.minutes.sumsAt(t), period: this.hours.sum(0, t) };
+    return this.view;
+  }
+
+  counts(w: WindowName, atMs?: number): Counts {
+    return this.at(atMs).windows[WINDOWS.indexOf(w)]!;
   }
 
   /** Bad share of the window divided by the budget share: 1 spends the budget exactly over the period. */
-  burnRate(w: WindowName): number {
-    const c = this.counts(w);
+  burnRate(w: WindowName, atMs?: number): number {
+    const c = this.counts(w, atMs);
     return c.total === 0 ? 0 : c.bad / c.total / this.slo.budget;
   }
 
-  burnRates(): BurnRates {
-    return Object.fromEntries(WINDOWS.map((w) => [w, round(this.burnRate(w))])) as BurnRates;
+  burnRates(atMs?: number): BurnRates {
+    return Object.fromEntries(WINDOWS.map((w) => [w, round(this.burnRate(w, atMs))])) as BurnRates;
   }
 
-  periodCounts(): Counts {
-    return this.hours.sum(0);
+  periodCounts(atMs?: number): Counts {
+    return this.at(atMs).period;
   }
 
-  /** Share of the period's error budget still unspent (1 = untouched, 0 = spent, negative = overspent). */
-  budgetRemaining(): number {
-    const c = this.periodCounts();
+  /** Share of the period's error budget still unspent as of `atMs` (1 = untouched, 0 = spent, negative = overspent). */
+  budgetRemaining(atMs?: number): number {
+    const c = this.periodCounts(atMs);
     if (c.total === 0) return 1;
     return round(1 - c.bad / (c.total * this.slo.budget));
   }
 
   /**
-   * Pairs whose long and short windows both burn faster than the pair's
-   * factor. A pair is judged only once its long window has been observed in
-   * full: two hours after a fresh start the "3d" window holds two hours, and
-   * a 1x burn over it would open a ticket on a blip.
+   * Pairs whose long and short windows, ending at `atMs`, both burn faster
+   * than the pair's factor. A pair is judged only once its long window has
+   * been observed in full: from the oldest event counted (two hours after a
+   * fresh start the "3d" window holds two hours, and a 1x burn over it would
+   * open a ticket on a blip), and with none of it already forgotten (an event
+   * later than LATE_MS).
    */
-  firingPairs(): Pair[] {
-    const seenMs = this.firstMs === null || this.nowMs === null ? 0 : this.nowMs - this.firstMs;
+  firingPairs(atMs?: number): Pair[] {
+    const t = atMs ?? this.nowMs;
+    if (t === null || this.firstMs === null) return [];
+    const seenMs = t - this.firstMs;
+    const oldest = this.minutes.oldestIndex()!;
+    const end = Math.floor(t / MINUTE);
     return PAIRS.filter((p) => {
       if (seenMs < WINDOW_MINUTES[p.long] * MINUTE) return false;
-      const long = this.counts(p.long);
+      if (end - WINDOW_MINUTES[p.long] + 1 < oldest) return false;
+      const long = this.counts(p.long, t);
       if (long.total < this.slo.minEvents) return false;
-      return this.burnRate(p.long) > p.factor && this.burnRate(p.short) > p.factor;
+      return this.burnRate(p.long, t) > p.factor && this.burnRate(p.short, t) > p.factor;
     });
   }
 
-  cellTotals(windowMs: number): Map<string, number> {
-    return this.cells.totals(windowMs);
+  cellTotals(windowMs: number, atMs?: number): Map<string, number> {
+    return this.cells.totals(windowMs, atMs);
   }
 
   snapshot(): TrackerSnapshot {
     return { minutes: this.minutes.snapshot(), hours: this.hours.snapshot(), cells: this.cells.snapshot(), firstMs: this.firstMs };
   }
 
+  /** Also reads snapshots of state version 1 (rings then kept only the longest window): same shape, fewer buckets. */
   restore(s: TrackerSnapshot): void {
     this.minutes.restore(s.minutes);
     this.hours.restore(s.hours);
     this.cells.restore(s.cells);
     this.firstMs = s.firstMs ?? null;
     this.nowMs = s.minutes.head === null ? null : (s.minutes.head + 1) * MINUTE - 1;
+    this.version++;
+    this.view = null;
   }
 }
 

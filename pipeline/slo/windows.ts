@@ -1,7 +1,15 @@
-// Sliding windows as bucketed counters: memory depends on the longest window
-// and the bucket width, never on the event rate. Each window keeps a running
-// sum that is adjusted as buckets enter and leave it, so reading a burn rate
-// is O(1) per window and can be done for every document.
+// Sliding windows as bucketed counters: memory depends on the longest window,
+// the accepted lateness and the bucket width, never on the event rate.
+//
+// Windows end at any bucket the caller names, not only at the newest one.
+// Kafka delivers one partition (one host) at a time, so a replay or a
+// catching-up consumer shows hours of one host before the first minute of the
+// next; a late document must be judged against the windows around ITS time,
+// which by then also hold the other hosts' counts for that time. Each bucket
+// lives in a Fenwick tree over the ring's slots, so any window sum is two
+// prefix sums: O(log n) per query and per event, however late it is.
+
+import { Fenwick } from './fenwick.js';
 
 /** The Google SRE Workbook's multi-window, multi-burn-rate pairs (Alerting on SLOs, table 5-8). */
 export const PAIRS = [
@@ -30,124 +38,185 @@ export interface RingSnapshot {
 }
 
 /**
- * total/bad counters in fixed buckets of `bucketMs`, holding the last `size`
- * buckets, with running sums for each window (a window is a bucket count <= size).
+ * total/bad counters in fixed buckets of `bucketMs`. Keeps the newest
+ * `max(windows) + lateBuckets` buckets, so an event up to `lateBuckets` behind
+ * the newest one still finds every window ending at its own bucket complete.
  */
 export class BucketRing {
-  private readonly size: number;
-  private readonly total: Float64Array;
-  private readonly bad: Float64Array;
-  private readonly sumTotal: number[];
-  private readonly sumBad: number[];
+  readonly size: number;
+  private readonly total: Fenwick;
+  private readonly bad: Fenwick;
+  /** Sums over every retained bucket: the prefix sum of the whole ring without a tree walk. */
+  private allTotal = 0;
+  private allBad = 0;
   /** Index (time / bucketMs) of the newest bucket; null until the first event. */
   private head: number | null = null;
 
-  constructor(readonly bucketMs: number, readonly windows: readonly number[]) {
-    this.size = Math.max(...windows);
-    this.total = new Float64Array(this.size);
-    this.bad = new Float64Array(this.size);
-    this.sumTotal = windows.map(() => 0);
-    this.sumBad = windows.map(() => 0);
+  constructor(readonly bucketMs: number, readonly windows: readonly number[], readonly lateBuckets = Math.max(...windows)) {
+    this.size = Math.max(...windows) + lateBuckets;
+    this.total = new Fenwick(this.size);
+    this.bad = new Fenwick(this.size);
   }
 
   private slot(b: number): number {
     return ((b % this.size) + this.size) % this.size;
   }
 
-  /** Move the newest bucket forward to the one holding `tMs`; older buckets slide out. */
+  bucketOf(tMs: number): number {
+    return Math.floor(tMs / this.bucketMs);
+  }
+
+  private clear(): void {
+    this.total.clear();
+    this.bad.clear();
+    this.allTotal = 0;
+    this.allBad = 0;
+  }
+
+  /** Move the newest bucket forward to the one holding `tMs`; the oldest buckets are forgotten. */
   advance(tMs: number): void {
-    const target = Math.floor(tMs / this.bucketMs);
+    const target = this.bucketOf(tMs);
     if (this.head === null) {
       this.head = target;
       return;
     }
     if (target <= this.head) return;
     if (target - this.head >= this.size) {
-      this.total.fill(0);
-      this.bad.fill(0);
-      this.sumTotal.fill(0);
-      this.sumBad.fill(0);
+      this.clear();
       this.head = target;
       return;
     }
+    // Slot of bucket k is the slot of bucket k - size: the one leaving the ring.
     for (let k = this.head + 1; k <= target; k++) {
-      this.windows.forEach((w, i) => {
-        const leaving = this.slot(k - w);
-        this.sumTotal[i]! -= this.total[leaving]!;
-        this.sumBad[i]! -= this.bad[leaving]!;
-      });
       const s = this.slot(k);
-      this.total[s] = 0;
-      this.bad[s] = 0;
+      const t = this.total.get(s);
+      if (t !== 0) {
+        this.total.add(s, -t);
+        this.allTotal -= t;
+      }
+      const b = this.bad.get(s);
+      if (b !== 0) {
+        this.bad.add(s, -b);
+        this.allBad -= b;
+      }
     }
     this.head = target;
   }
 
-  /** Count one event. Returns false when it is older than the longest window (too late to matter). */
+  /** Count one event. Returns false when it is older than everything the ring keeps (too late to count). */
   add(tMs: number, isBad: boolean, n = 1): boolean {
     this.advance(tMs);
-    const b = Math.floor(tMs / this.bucketMs);
-    const head = this.head!;
-    if (b <= head - this.size) return false;
+    const b = this.bucketOf(tMs);
+    if (b <= this.head! - this.size) return false;
     const s = this.slot(b);
-    this.total[s]! += n;
-    if (isBad) this.bad[s]! += n;
-    this.windows.forEach((w, i) => {
-      if (b > head - w) {
-        this.sumTotal[i]! += n;
-        if (isBad) this.sumBad[i]! += n;
-      }
-    });
+    this.total.add(s, n);
+    this.allTotal += n;
+    if (isBad) {
+      this.bad.add(s, n);
+      this.allBad += n;
+    }
     return true;
   }
 
-  /** Counts of the i-th window, ending at the newest bucket. */
-  sum(i: number): Counts {
-    return { total: this.sumTotal[i]!, bad: this.sumBad[i]! };
+  /** Oldest bucket still kept, or null before the first event. */
+  oldestIndex(): number | null {
+    return this.head === null ? null : this.head - this.size + 1;
   }
 
   headIndex(): number | null {
     return this.head;
   }
 
+  /**
+   * Sum of one tree over the retained buckets up to and including bucket `b`
+   * (`base` = the tree's prefix just before the oldest bucket's slot). The
+   * retained buckets run from slot(oldest) to the end of the array and wrap.
+   */
+  private upTo(f: Fenwick, all: number, base: number, b: number): number {
+    const head = this.head!;
+    if (b >= head) return all;
+    const oldest = head - this.size + 1;
+    if (b < oldest) return 0;
+    const s = this.slot(b);
+    return f.prefix(s) - base + (s < this.slot(oldest) ? all : 0);
+  }
+
+  /** Counts of buckets `from`..`to` inclusive (absolute indices); buckets not kept count 0. */
+  range(from: number, to: number): Counts {
+    if (this.head === null || to < from) return { total: 0, bad: 0 };
+    const s0 = this.slot(this.head + 1);
+    const bt = this.total.prefix(s0 - 1);
+    const bb = this.bad.prefix(s0 - 1);
+    return {
+      total: this.upTo(this.total, this.allTotal, bt, to) - this.upTo(this.total, this.allTotal, bt, from - 1),
+      bad: this.upTo(this.bad, this.allBad, bb, to) - this.upTo(this.bad, this.allBad, bb, from - 1),
+    };
+  }
+
+  /**
+   * Counts of every window ending at the bucket holding `atMs` (default: the
+   * newest bucket), in the order of `windows`. The end is shared, so this
+   * walks the trees 2 + 2 * windows times, each O(log size).
+   */
+  sumsAt(atMs?: number): Counts[] {
+    if (this.head === null) return this.windows.map(() => ({ total: 0, bad: 0 }));
+    const end = atMs === undefined ? this.head : this.bucketOf(atMs);
+    const s0 = this.slot(this.head + 1);
+    const bt = this.total.prefix(s0 - 1);
+    const bb = this.bad.prefix(s0 - 1);
+    const endT = this.upTo(this.total, this.allTotal, bt, end);
+    const endB = this.upTo(this.bad, this.allBad, bb, end);
+    return this.windows.map((w) => ({
+      total: endT - this.upTo(this.total, this.allTotal, bt, end - w),
+      bad: endB - this.upTo(this.bad, this.allBad, bb, end - w),
+    }));
+  }
+
+  /** Counts of the i-th window, ending at the bucket holding `atMs` (default: the newest bucket). */
+  sum(i: number, atMs?: number): Counts {
+    return this.sumsAt(atMs)[i]!;
+  }
+
   snapshot(): RingSnapshot {
     const buckets: Array<[number, number, number]> = [];
     if (this.head !== null) {
+      const total = this.total.values();
+      const bad = this.bad.values();
       for (let b = this.head - this.size + 1; b <= this.head; b++) {
         const s = this.slot(b);
-        if (this.total[s]! > 0 || this.bad[s]! > 0) buckets.push([b, this.total[s]!, this.bad[s]!]);
+        if (total[s]! > 0 || bad[s]! > 0) buckets.push([b, total[s]!, bad[s]!]);
       }
     }
     return { head: this.head, buckets };
   }
 
+  /** Accepts snapshots of rings of any size (older versions kept fewer buckets); buckets it cannot keep are dropped. */
   restore(snap: RingSnapshot): void {
-    this.total.fill(0);
-    this.bad.fill(0);
-    this.sumTotal.fill(0);
-    this.sumBad.fill(0);
+    this.clear();
     this.head = snap.head;
     if (snap.head === null) return;
-    for (const [b, t, bad] of snap.buckets) {
+    const total = new Float64Array(this.size);
+    const bad = new Float64Array(this.size);
+    for (const [b, t, x] of snap.buckets) {
       if (b <= snap.head - this.size || b > snap.head) continue;
       const s = this.slot(b);
-      this.total[s] = t;
-      this.bad[s] = bad;
-      this.windows.forEach((w, i) => {
-        if (b > snap.head! - w) {
-          this.sumTotal[i]! += t;
-          this.sumBad[i]! += bad;
-        }
-      });
+      total[s] = t;
+      bad[s] = x;
+      this.allTotal += t;
+      this.allBad += x;
     }
+    this.total.load(total);
+    this.bad.load(bad);
   }
 }
 
 /**
  * Sparse per-bucket counts of attribution cells (cause × node group ×
- * destination). Only bad events land here and each bucket holds at most
- * `maxCells` keys (the rest fold into one overflow cell), so a scan across
- * thousands of destinations cannot grow it without bound.
+ * destination), kept as long as the minute buckets are, so an incident found
+ * late is attributed from the cells of its own time. Only bad events land
+ * here and each bucket holds at most `maxCells` keys (the rest fold into one
+ * overflow cell), so a scan across thousands of destinations cannot grow it
+ * without bound.
  */
 export class CellRing {
   private readonly buckets: Array<Map<string, number> | undefined>;
@@ -184,12 +253,17 @@ export class CellRing {
     m.set(k, (m.get(k) ?? 0) + 1);
   }
 
-  /** Summed cell counts over the newest `windowMs`. */
-  totals(windowMs: number): Map<string, number> {
+  /**
+   * Summed cell counts over the `windowMs` ending with the bucket holding
+   * `atMs` (default: the newest bucket). O(buckets in the window x cells),
+   * which is fine for what it serves: one call per incident opened.
+   */
+  totals(windowMs: number, atMs?: number): Map<string, number> {
     const out = new Map<string, number>();
     if (this.head === null) return out;
+    const end = Math.min(this.head, atMs === undefined ? this.head : Math.floor(atMs / this.bucketMs));
     const n = Math.min(this.size, Math.ceil(windowMs / this.bucketMs));
-    for (let b = this.head - n + 1; b <= this.head; b++) {
+    for (let b = Math.max(end - n + 1, this.head - this.size + 1); b <= end; b++) {
       for (const [k, v] of this.buckets[this.slot(b)] ?? []) out.set(k, (out.get(k) ?? 0) + v);
     }
     return out;

@@ -15,6 +15,7 @@ import type { ConnectionRecord } from '../../lib/record.js';
 import { createCrossHostRuleStage, createRuleStage, loadRuleSet } from '../../pipeline/rules/index.js';
 import { repoRoot } from '../../pipeline/rules/paths.js';
 import { runPipeline } from '../../pipeline/run.js';
+import type { RekeyStage } from '../../pipeline/rekey.js';
 import type { Stage } from '../../pipeline/stage.js';
 import { ensureTopics } from '../../pipeline/topics.js';
 import { skipUnless } from '../helpers/env.js';
@@ -65,6 +66,21 @@ async function groupAt(groupId: string, topic: string) {
 /** Records which hosts an instance's primary consumer saw, so the test can prove the work was split. */
 const recorder = (seen: Set<string>): Stage => ({ name: 'seen-hosts', process: (d) => { seen.add(d.host.name); return []; } });
 
+/** Wraps the cross-host stage to record which re-keyed documents of this run it received. */
+function crossRecorder(inner: RekeyStage, got: string[]): RekeyStage {
+  return {
+    ...inner,
+    name: inner.name,
+    processRekeyed(doc, by, key) {
+      if (doc.host.name.startsWith(`itest-rules-${run}-`)) got.push(`${by}=${key} ${doc.source.ip}>${doc.destination.ip}`);
+      return inner.processRekeyed(doc, by, key);
+    },
+    tick: (t) => inner.tick?.(t) ?? [],
+    snapshot: () => inner.snapshot?.(),
+    restore: (st) => inner.restore?.(st),
+  };
+}
+
 function messages(): Array<{ key: string; partition: number; value: Buffer }> {
   const out: Array<{ key: string; partition: number; value: Buffer }> = [];
   const nowUs = Date.now() * 1000;
@@ -107,11 +123,12 @@ describe('shipped rules on two pipeline instances', () => {
     expect(errors).toEqual([]);
 
     const seen = { a: new Set<string>(), b: new Set<string>() };
+    const rekeyed = { a: [] as string[], b: [] as string[] };
     const start = (name: 'a' | 'b', ac: AbortController) =>
       runPipeline({
         config: {}, group, instance: name, log, exitWhenIdleS: 8, signal: ac.signal,
         stateDir: mkdtempSync(join(tmpdir(), 'ca-rules2-')),
-        stages: (rekey) => ({ primary: [recorder(seen[name]), createRuleStage(ruleset, { rekey, log })], crossHost: [createCrossHostRuleStage(ruleset, { log })] }),
+        stages: (rekey) => ({ primary: [recorder(seen[name]), createRuleStage(ruleset, { rekey, log })], crossHost: [crossRecorder(createCrossHostRuleStage(ruleset, { log }), rekeyed[name])] }),
       });
     const a = start('a', new AbortController());
     const b = start('b', new AbortController());
@@ -130,6 +147,10 @@ describe('shipped rules on two pipeline instances', () => {
     await es.indices.refresh({ index: INDEX_ALERTS });
     const find = async (ruleId: string, sourceIp: string) =>
       (await es.search<AlertDoc>({ index: INDEX_ALERTS, size: 10, query: { bool: { filter: [{ term: { 'rule.id': ruleId } }, { term: { 'source.ip': sourceIp } }] } } })).hits.hits.map((h) => h._source!);
+    const fanoutKey = `source.ip=${ATTACKER}`;
+    const owners = (['a', 'b'] as const).filter((n) => rekeyed[n].some((r) => r.startsWith(`${fanoutKey} `)));
+    expect(owners, `the fan-out group must have one owner; re-keyed: ${JSON.stringify(rekeyed)}`).toHaveLength(1);
+    expect(rekeyed[owners[0]!].filter((r) => r.startsWith(`${fanoutKey} `)), 'the owner received every target').toHaveLength(12);
     const fanout = await find(FANOUT_RULE, ATTACKER);
     expect(fanout, 'fan-out alerts for the attacker').toHaveLength(1);
     expect(fanout[0]!.connaudit.alert.count).toBeGreaterThanOrEqual(10);

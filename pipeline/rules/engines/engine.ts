@@ -54,7 +54,7 @@ export class Suppressor {
   }
 
   gc(t: number): void {
-    for (const [k, u] of this.until) if (u <= t) this.until.delete(k);
+    for (const [k, u] of this.until) if (u + LATENESS_MS <= t) this.until.delete(k);
   }
 
   snapshot(): Array<[string, number]> {
@@ -65,6 +65,16 @@ export class Suppressor {
     if (Array.isArray(s)) this.until = new Map(s as Array<[string, number]>);
   }
 }
+
+/**
+ * How far behind the newest event time a document may arrive and still count.
+ * Cross-host groups mix hosts whose clocks and delivery lag differ (in the
+ * two-instance test another host's records ran 10 minutes ahead and an eager
+ * GC emptied a fan-out group mid-attack), so GC frees a group only once it has
+ * been idle for its window plus this margin. Windows themselves are enforced
+ * on arrival, against the group's own events.
+ */
+export const LATENESS_MS = 15 * 60_000;
 
 /** Caps maps that grow with the number of groups, so one noisy key space cannot exhaust memory. */
 export const MAX_GROUPS = 200_000;

@@ -3,7 +3,7 @@ import type { ConnectionDoc } from '../../../lib/ecs.js';
 import { buildAlert } from '../alert.js';
 import { formatDuration } from '../duration.js';
 import type { RuleDef } from '../types.js';
-import { MAX_GROUPS, Suppressor } from './engine.js';
+import { LATENESS_MS, MAX_GROUPS, Suppressor } from './engine.js';
 
 // pivot_chain: hop n's destination host becomes hop n+1's source within a
 // per-hop maxspan, over a port set (admin ports). Chain state lives at the
@@ -131,7 +131,7 @@ export function pivotChainEngine(rule: RuleDef): PivotEngine {
       return { alerts: [alert], forward };
     },
     gc(w) {
-      const horizon = w - 2 * span;
+      const horizon = w - 2 * span - LATENESS_MS;
       sup.gc(w);
       for (const [k, t] of seen) if (t < horizon) seen.delete(k);
       for (const [k, n] of nodes) {

@@ -2,7 +2,7 @@ import type { ConnectionDoc } from '../../../lib/ecs.js';
 import { buildAlert } from '../alert.js';
 import { formatDuration } from '../duration.js';
 import type { RuleDef } from '../types.js';
-import { groupOf, MAX_GROUPS, Suppressor, type Engine, type Group } from './engine.js';
+import { groupOf, LATENESS_MS, MAX_GROUPS, Suppressor, type Engine, type Group } from './engine.js';
 
 interface Partial { start: number; ids: string[] }
 interface State { g: Group; pending: Array<Partial | undefined> }
@@ -52,7 +52,7 @@ export function sequenceEngine(rule: RuleDef): Engine {
     },
     gc(w) {
       sup.gc(w);
-      for (const [k, st] of groups) if (!st.pending.some((p) => p && w - p.start <= rule.maxspanMs)) groups.delete(k);
+      for (const [k, st] of groups) if (!st.pending.some((p) => p && w - p.start <= rule.maxspanMs + LATENESS_MS)) groups.delete(k);
     },
     snapshot: () => ({ sup: sup.snapshot(), groups: [...groups] }),
     restore(s) {

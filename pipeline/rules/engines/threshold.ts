@@ -2,7 +2,7 @@ import type { ConnectionDoc } from '../../../lib/ecs.js';
 import { buildAlert } from '../alert.js';
 import { formatDuration } from '../duration.js';
 import type { RuleDef } from '../types.js';
-import { groupOf, MAX_GROUPS, Suppressor, type Engine, type Group } from './engine.js';
+import { groupOf, LATENESS_MS, MAX_GROUPS, Suppressor, type Engine, type Group } from './engine.js';
 
 interface Hit { t: number; id: string }
 
@@ -41,7 +41,7 @@ export function thresholdEngine(rule: RuleDef): Engine {
     },
     gc(w) {
       sup.gc(w);
-      for (const [k, st] of groups) if (!st.hits.length || st.hits[st.hits.length - 1]!.t < w - rule.windowMs) groups.delete(k);
+      for (const [k, st] of groups) if (!st.hits.length || st.hits[st.hits.length - 1]!.t < w - rule.windowMs - LATENESS_MS) groups.delete(k);
     },
     snapshot: () => ({ sup: sup.snapshot(), groups: [...groups] }),
     restore(s) {

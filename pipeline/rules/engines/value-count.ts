@@ -2,7 +2,7 @@ import type { ConnectionDoc } from '../../../lib/ecs.js';
 import { buildAlert } from '../alert.js';
 import { formatDuration } from '../duration.js';
 import type { RuleDef } from '../types.js';
-import { groupOf, MAX_GROUPS, Suppressor, type Engine, type Group } from './engine.js';
+import { groupOf, LATENESS_MS, MAX_GROUPS, Suppressor, type Engine, type Group } from './engine.js';
 
 interface Seen { t: number; id: string }
 interface State { g: Group; values: Map<string, Seen> }
@@ -50,11 +50,9 @@ export function valueCountEngine(rule: RuleDef): Engine {
     gc(w) {
       sup.gc(w);
       for (const [k, st] of groups) {
-        for (const [vk, s] of st.values) {
-          if (s.t >= w - rule.windowMs) break;
-          st.values.delete(vk);
-        }
-        if (st.values.size === 0) groups.delete(k);
+        let newest = Number.NEGATIVE_INFINITY;
+        for (const s of st.values.values()) if (s.t > newest) newest = s.t;
+        if (newest < w - rule.windowMs - LATENESS_MS) groups.delete(k);
       }
     },
     snapshot: () => ({ sup: sup.snapshot(), groups: [...groups].map(([k, st]) => [k, { g: st.g, values: [...st.values] }]) }),
