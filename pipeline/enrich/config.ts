@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isNode, isScalar, parseDocument } from 'yaml';
-import { CidrSet } from './cidr.js';
+import { CidrSet } from '../../lib/cidr.js';
 
 // The pipeline's YAML config (schemas/pipeline-config.schema.json). Errors
 // carry file:line:col from the YAML source, as rule files do, so an operator

@@ -1,6 +1,7 @@
 import { communityId } from '../../lib/community-id.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
-import { CidrSet, globToRegExp } from './cidr.js';
+import { CidrSet } from '../../lib/cidr.js';
+import { globToRegExp } from '../../lib/glob.js';
 import type { PipelineConfig } from './config.js';
 
 // Enrichment runs in TypeScript, before the stages, because the local

@@ -1,5 +1,5 @@
 import type { ConnectionDoc } from '../../lib/ecs.js';
-import { cidrMatcher } from './cidr.js';
+import { cidrMatcher } from '../../lib/cidr.js';
 import { fieldGetter } from './field.js';
 import { MAX_REGEX_INPUT, unsafeRegexReason } from './safe-regex.js';
 import type { Predicate } from './types.js';

@@ -82,6 +82,27 @@ describe('state', () => {
     expect([...first.alerts, ...second.alerts]).toEqual(whole);
   });
 
+  it('restores state version 1 (one open incident, no incident list) without raising the incident again', () => {
+    const whole = run(storm.docs).alerts;
+    const cut = storm.docs.findIndex((d) => d['@timestamp'] > whole[0]!['@timestamp']) + 200;
+    const first = run(storm.docs.slice(0, cut));
+    expect(first.alerts).toEqual(whole);
+    const v2 = JSON.parse(JSON.stringify(first.stage.snapshot())) as { nowMs: number; services: Record<string, { incidents: Array<Record<string, unknown>>; recentBad: string[]; slos: unknown }> };
+    const v1 = {
+      version: 1,
+      nowMs: v2.nowMs,
+      services: Object.fromEntries(Object.entries(v2.services).map(([name, s]) => {
+        const open = s.incidents.at(-1);
+        return [name, { incident: open ? { alertId: open.alertId, openedMs: open.openedMs, lastFiringMs: open.lastFiringMs } : null, recentBad: s.recentBad, slos: s.slos }];
+      })),
+    };
+    expect(v1.services.order!.incident).not.toBeNull();
+    const restored = createSloStage(cat);
+    restored.restore(v1);
+    expect(restored.status('order')).toEqual(first.stage.status('order'));
+    expect(run(storm.docs.slice(cut), restored).alerts).toEqual([]);
+  });
+
   it('writes and reloads its state file in stateDir', () => {
     const dir = mkdtempSync(join(tmpdir(), 'slo-state-'));
     const half = storm.docs.slice(0, 9000 > storm.docs.length ? storm.docs.length / 2 : 9000);
