@@ -63,7 +63,7 @@ describe('catalogue errors name file:line:col and the field', () => {
     ['unknown conn_state', `services:\n  - name: a\n    match: { process_names: [x] }\n    slos:\n      - { name: av, type: availability, objective: 99, good_states: [SF, OK] }\n`, /services\.0\.slos\.0\.good_states\.1: must be one of S0, S1, SF/],
     ['unknown dependency', `services:\n  - name: a\n    match: { process_names: [x] }\n    dependencies: [b]\n`, /^svc\.yaml:4:20: services\.0\.dependencies\.0: no service named 'b'/],
     ['duplicate service', `services:\n  - name: a\n    match: { process_names: [x] }\n  - name: a\n    match: { process_names: [y] }\n`, /^svc\.yaml:4:11: services\.1\.name: service 'a' is defined twice/],
-    ['bad CIDR prefix', `services:\n  - name: a\n    match: { process_names: [x] }\n    endpoints: { cidrs: [10.0.0.0/40] }\n`, /^svc\.yaml:4:26: services\.0\.endpoints\.cidrs\.0: prefix length of "10\.0\.0\.0\/40" must be 0\.\.32/],
+    ['bad CIDR prefix', `services:\n  - name: a\n    match: { process_names: [x] }\n    endpoints: { cidrs: [10.0.0.0/40] }\n`, /^svc\.yaml:4:26: services\.0\.endpoints\.cidrs\.0: not a CIDR: "10\.0\.0\.0\/40" \(prefix must be 0\.\.32\)/],
     ['YAML syntax', `services:\n  - name: a\n   match: [\n`, /^svc\.yaml:\d+:\d+: /],
   ];
   it.each(cases)('%s', (_name, text, re) => {

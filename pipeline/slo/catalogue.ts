@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import type { ConnState } from '../../lib/record.js';
-import { cidrContains, parseCidr, type Cidr } from './cidr.js';
+import { cidrContains, parseCidr, type Cidr } from '../../lib/cidr.js';
+import { globToRegExp } from '../../lib/glob.js';
 import { CatalogueError, parseYamlSource } from './yaml-source.js';
 
 export { CatalogueError } from './yaml-source.js';
@@ -94,10 +95,6 @@ export function durationMs(text: string): number {
   return Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'];
 }
 
-export function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${body}$`);
-}
 
 /** ajv's one-line message, with the field it is about and the allowed values where that helps. */
 function describe(e: ErrorObject): { pointer: string; field: string; message: string; atKey: boolean } {

@@ -81,6 +81,8 @@ export interface ServiceStatus {
 export interface SloStage extends Stage {
   tick(eventTimeMs: number): AlertDoc[];
   annotateAlert(alert: AlertDoc): void;
+  snapshot(): unknown;
+  restore(state: unknown): void;
   /** Newest event time seen (ms), or null before the first document. */
   eventTimeMs(): number | null;
   status(service: string): ServiceStatus | undefined;
@@ -160,6 +162,12 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
       cells.push(...contributors(tr, WINDOW_MINUTES[win] * 60_000, tr.counts(win, atMs).total, atMs));
     }
     cells.sort((a, b) => b.burn_rate - a.burn_rate || b.bad - a.bad);
+    // The id comes from the document that opened the incident, so the same
+    // input in the same order (a redelivered batch, a backtest) gives the same
+    // id and Elasticsearch overwrites instead of duplicating. A different
+    // interleaving of partitions may open the incident on another document:
+    // still one alert, under another id. Attribution and burn rates are read
+    // as of that document's time, from whatever has arrived for it so far.
     const alert = sloImpactAlert({
       service: st.spec,
       firing,

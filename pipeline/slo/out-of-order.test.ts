@@ -81,7 +81,7 @@ function partitioned(partitions: number, chunk: number, seed: number): Connectio
 
 function expectOneIncident(alerts: AlertDoc[], docs: ConnectionDoc[]): AlertDoc {
   const slos = alerts.filter((a) => a.rule.category === 'slo_impact');
-  expect(slos.map((a) => a.service?.name)).toEqual(['order']);
+  expect(slos.map((a) => (a.service as { name?: string } | undefined)?.name)).toEqual(['order']);
   const a = slos[0]!;
   expect(a.connaudit.alert.top_node_group).toBe('pool-b');
   const contributors = a.connaudit.alert.contributors as Array<{ node_group: string; destination: string; share: number }>;

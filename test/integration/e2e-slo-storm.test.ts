@@ -100,7 +100,7 @@ describe('SLO storm through agent --replay, Kafka, pipeline and Elasticsearch', 
     const diag = (): string => `alerts: ${alerts.map((x) => `${x.event.id} @${x['@timestamp']}: ${x.event.reason}`).join('\n')}\npipeline SLO log:\n${sloLog(pipeline)}`;
     expect(alerts, diag()).toHaveLength(1);
     const alert = alerts[0]!;
-    const a = alert.connaudit.alert as { top_node_group: string; contributors: Array<{ node_group: string; destination: string; cause: string; share: number }> };
+    const a = alert.connaudit.alert as unknown as { top_node_group: string; contributors: Array<{ node_group: string; destination: string; cause: string; share: number }> };
     expect(a.top_node_group, diag()).toBe('pool-b');
     expect(a.contributors[0]).toMatchObject({ node_group: 'pool-b', destination: 'inventory' });
     expect(a.contributors.filter((c) => c.node_group === 'pool-b').length).toBeGreaterThan(0);
