@@ -3,7 +3,8 @@ import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fingerprintOf } from '../lib/avro.js';
 import { loadSchema } from '../lib/record.js';
-import { HEALTH_CONTENT_TYPE, HealthReporter, agentVersion, buildHealth, healthCodec, type HealthMessage, type TransportCounters } from './health.js';
+import { agentHealthCodec as healthCodec } from '../lib/agent-health.js';
+import { HEALTH_CONTENT_TYPE, HealthReporter, agentVersion, buildHealth, type HealthMessage, type TransportCounters } from './health.js';
 import type { HealthCounters } from './sink.js';
 
 function memLog() {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import avro from 'avsc';
-import { SingleObjectCodec } from '../lib/avro.js';
+import { agentHealthCodec, type AgentHealth } from '../lib/agent-health.js';
 import { healthEventId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
 import { loadSchema, schemaPath } from '../lib/record.js';
@@ -13,26 +13,6 @@ import type { HealthCounters } from './sink.js';
 // Kafka is the thing that is down. All counters are cumulative since the agent
 // started; a lost report loses no information.
 
-/** Mirrors schemas/avro/agent-health.avsc; health.test.ts fails if they drift. */
-export interface AgentHealth {
-  event_id: string;
-  host: string;
-  ts_us: number;
-  agent_version: string;
-  started_us: number;
-  interval_s: number;
-  records_total: number;
-  records_produced: number;
-  ringbuf_drops: number;
-  ringbuf_drops_per_cpu: number[];
-  sampled_out: number;
-  filtered: number;
-  spool_records: number;
-  spool_bytes: number;
-  spool_dropped: number;
-  kafka_errors: number;
-  kafka_connected: boolean;
-}
 
 /** What the transport side knows: filled by KafkaSink. */
 export interface TransportCounters {
@@ -47,11 +27,6 @@ export interface TransportCounters {
 export const HEALTH_CONTENT_TYPE = 'application/vnd.connaudit.agent-health+avro';
 export const DEFAULT_HEALTH_INTERVAL_S = 30;
 
-let codec: SingleObjectCodec | undefined;
-export function healthCodec(): SingleObjectCodec {
-  codec ??= new SingleObjectCodec(avro.Type.forSchema(loadSchema('agent-health.avsc') as avro.Schema));
-  return codec;
-}
 
 /** The version in package.json, found from schemas/ whether we run from source or dist/. */
 export function agentVersion(): string {
@@ -137,11 +112,11 @@ export class HealthReporter {
     this.logReport(rec);
     this.last = rec;
     if (this.o.publish) {
-      const value = healthCodec().encode(rec);
+      const value = agentHealthCodec().encode(rec);
       try {
         await this.o.publish({
           key: rec.host, value,
-          headers: { 'content-type': HEALTH_CONTENT_TYPE, 'schema-fingerprint': healthCodec().fingerprintHex },
+          headers: { 'content-type': HEALTH_CONTENT_TYPE, 'schema-fingerprint': agentHealthCodec().fingerprintHex },
         });
       } catch (err) {
         // The log line above already carries the counters; Kafka being down is

@@ -9,7 +9,7 @@ import { decodeConnection, fingerprintOf } from '../lib/avro.js';
 import { TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS } from '../lib/names.js';
 import { ipToBytes } from '../lib/ip.js';
 import { connectionType, type ConnectionRecord } from '../lib/record.js';
-import { healthCodec, type AgentHealth } from './health.js';
+import { agentHealthCodec as healthCodec, type AgentHealth } from '../lib/agent-health.js';
 import { CONNECTION_CONTENT_TYPE, KafkaSink, kafkaLogCreator, type ProducerLike } from './kafka-sink.js';
 import { Spool } from './spool.js';
 

@@ -1,30 +1,10 @@
-import avro from 'avsc';
-import { SingleObjectCodec } from '../lib/avro.js';
-import { loadSchema } from '../lib/record.js';
+import { agentHealthCodec, type AgentHealth } from '../lib/agent-health.js';
 
 // Agent self-reports (schemas/avro/agent-health.avsc) become ECS-style metric
 // documents in connaudit-agent-health, so drops and spool growth are visible
 // next to the connections they would have produced.
 
-export interface AgentHealthRecord {
-  event_id: string;
-  host: string;
-  ts_us: number;
-  agent_version: string;
-  started_us: number;
-  interval_s: number;
-  records_total: number;
-  records_produced: number;
-  ringbuf_drops: number;
-  ringbuf_drops_per_cpu: number[];
-  sampled_out: number;
-  filtered: number;
-  spool_records: number;
-  spool_bytes: number;
-  spool_dropped: number;
-  kafka_errors: number;
-  kafka_connected: boolean;
-}
+export type AgentHealthRecord = AgentHealth;
 
 export interface AgentHealthDoc {
   '@timestamp': string;
@@ -36,11 +16,7 @@ export interface AgentHealthDoc {
   };
 }
 
-let codec: SingleObjectCodec | undefined;
-export function agentHealthCodec(): SingleObjectCodec {
-  codec ??= new SingleObjectCodec(avro.Type.forSchema(loadSchema('agent-health.avsc') as avro.Schema));
-  return codec;
-}
+export { agentHealthCodec };
 
 const iso = (us: number): string => new Date(Math.floor(us / 1000)).toISOString();
 

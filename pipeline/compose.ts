@@ -1,3 +1,4 @@
+import type { Client } from '@elastic/elasticsearch';
 import type { ConnectionDoc } from '../lib/ecs.js';
 import type { Logger } from '../lib/log.js';
 import type { PipelineConfig } from './enrich/config.js';
@@ -37,9 +38,18 @@ interface SloModule {
   createSloStage(catalogue: unknown, opts: { log?: Logger }): Stage;
 }
 
+/** The hourly connaudit-slo summary writer (pipeline/slo/summary.ts). */
+export interface SummaryJob {
+  start(): void;
+  stop(): void;
+  runOnce(): Promise<number>;
+}
+
 export interface ComposedStages {
   primary: Stage[];
   crossHost: RekeyStage[];
+  /** Set when an SLO stage runs: builds its hourly summary job for an ES client. */
+  sloSummary?: (es: Client, opts: { schedule?: string; log?: Logger }) => SummaryJob;
   /** Re-reads the rule files; on any error the running rules stay and the errors are returned. */
   reloadRules?: () => { ok: boolean; errors: string[]; rules: string };
 }
@@ -63,7 +73,10 @@ export async function composeStages(cfg: PipelineConfig, deps: { log: Logger; re
   const out: ComposedStages = { primary: [], crossHost: [] };
   if (cfg.services && deps.catalogue !== undefined) {
     const slo = await importModule<SloModule>('./slo/index.js', 'the SLO stage (services:)');
-    out.primary.push(slo.createSloStage(deps.catalogue, { log: deps.log }));
+    const stage = slo.createSloStage(deps.catalogue, { log: deps.log });
+    out.primary.push(stage);
+    const summary = await importModule<{ createSloSummaryJob(stage: unknown, es: Client, opts: { schedule?: string; log?: Logger }): SummaryJob }>('./slo/summary.js', 'the SLO summaries');
+    out.sloSummary = (es, opts) => summary.createSloSummaryJob(stage, es, opts);
   }
   if (cfg.rules) {
     const rulesPath = cfg.rules;

@@ -104,6 +104,10 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   const sinks: BatchSinks = { bulk: esRawBulk(es), producer: kafkaProducer(producer), log, bulkOptions: o.bulkOptions };
   const enrich = createEnricher(o.config, lookup);
 
+  // Hourly SLO summaries (node-cron) into connaudit-slo, when an SLO stage runs.
+  const summaryJob = composed.sloSummary?.(es, { schedule: o.config.slo_summary_cron, log });
+  summaryJob?.start();
+
   let idleTimer: NodeJS.Timeout | undefined;
   let tputTimer: NodeJS.Timeout | undefined;
   let unwatch: (() => void) | undefined;
@@ -117,8 +121,11 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
       clearInterval(idleTimer);
       clearInterval(tputTimer);
       unwatch?.();
+      summaryJob?.stop();
       for (const r of roles) await r.role.consumer.disconnect().catch((err: Error) => log.warn({ err: err.message }, 'consumer disconnect failed'));
       for (const r of roles) r.store.save({ group, partitions: r.role.assigned, stages: r.set.snapshot() }, Date.now(), true);
+      // A last summary, so a short run (a test, a backfill) leaves its SLO picture in connaudit-slo.
+      if (summaryJob) await summaryJob.runOnce().catch((err: Error) => log.warn({ err: err.message }, 'final SLO summary failed'));
       await producer.disconnect().catch(() => undefined);
       await es.close().catch(() => undefined);
       const totals = emptyStats();

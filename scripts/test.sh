@@ -9,6 +9,9 @@ bash scripts/setup.sh
 mkdir -p .run/test-results
 status=0
 
+printf '\n==> type check (strict, tests included)\n' >&2
+npx tsc -p tsconfig.test.json || status=1
+
 printf '\n==> unit tests\n' >&2
 npx vitest run --project unit --reporter=default --reporter=json --outputFile=.run/test-results/unit.json || status=1
 

@@ -36,6 +36,8 @@ services: services.yaml
     ['an unknown key', 'zones: {}\nzonez: {}\n', 'p.yaml:2:1: unknown key "zonez"'],
     ['a malformed CIDR', 'zones:\n  prod:\n    - 10.1.0.0\n', 'p.yaml:3:7: zones.prod.0 is not a CIDR'],
     ['a prefix that is too long', 'internal_cidrs:\n  - 10.0.0.0/40\n', 'p.yaml:2:5: internal_cidrs[0] not a CIDR'],
+    ['a bad summary schedule', 'slo_summary_cron: every hour please\n', 'p.yaml:1:19: slo_summary_cron "every hour please" is not a cron expression'],
+    ['a minute out of range', 'slo_summary_cron: "61 * * * *"\n', 'p.yaml:1:19: slo_summary_cron "61 * * * *" is not a cron expression'],
     ['an environment for an undefined zone', 'environments:\n  - zone: prd\n    environment: production\n', 'p.yaml:2:11: environments[0].zone names zone "prd"'],
     ['broken YAML', 'zones: [\n', 'p.yaml:'],
   ])('rejects %s with file:line:col', (_n, text, want) => {

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isNode, isScalar, parseDocument } from 'yaml';
+import cron from 'node-cron';
 import { CidrSet } from '../../lib/cidr.js';
 
 // The pipeline's YAML config (schemas/pipeline-config.schema.json). Errors
@@ -18,6 +19,7 @@ export interface PipelineConfig {
   services?: string;
   state_dir?: string;
   snapshot_interval_s?: number;
+  slo_summary_cron?: string;
 }
 
 export class ConfigError extends Error {
@@ -90,6 +92,10 @@ export function parseConfig(text: string, file: string): PipelineConfig {
       const node = doc.getIn(['environments', i, 'zone'], true);
       problems.push(`${isNode(node) ? at(node.range?.[0]) : at(undefined)}: environments[${i}].zone names zone ${JSON.stringify(e.zone)}, which is not under zones`);
     }
+  }
+  if (cfg.slo_summary_cron !== undefined && !cron.validate(cfg.slo_summary_cron)) {
+    const node = doc.getIn(['slo_summary_cron'], true);
+    problems.push(`${isNode(node) ? at(node.range?.[0]) : at(undefined)}: slo_summary_cron ${JSON.stringify(cfg.slo_summary_cron)} is not a cron expression (e.g. '0 * * * *' for hourly)`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const base = dirname(resolve(file));

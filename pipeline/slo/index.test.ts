@@ -70,7 +70,7 @@ describe('the seed storm through the SLO stage', () => {
     expect(docs.every((x) => slo(x)?.service.name === 'order')).toBe(true);
     // The storm's agents report no node group: the catalogue's host patterns fill it, on the document too.
     expect(storm.docs.every((x) => x.connaudit.node_group === undefined)).toBe(true);
-    expect(docs.every((x) => x.connaudit.node_group === slo(x).node_group && /^pool-[abc]$/.test(x.connaudit.node_group))).toBe(true);
+    expect(docs.every((x) => x.connaudit.node_group === slo(x).node_group && /^pool-[abc]$/.test(x.connaudit.node_group ?? ""))).toBe(true);
   });
 });
 

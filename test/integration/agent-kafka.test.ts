@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaSink } from '../../agent/kafka-sink.js';
-import { healthCodec, type AgentHealth } from '../../agent/health.js';
+import { agentHealthCodec as healthCodec, type AgentHealth } from '../../lib/agent-health.js';
 import { runReplay } from '../../agent/replay.js';
 import { connectionCodec, decodeConnection } from '../../lib/avro.js';
 import { kafkaConfig } from '../../lib/connect.js';

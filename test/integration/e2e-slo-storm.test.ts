@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AlertDoc } from '../../lib/alert.js';
-import { INDEX_ALERTS, INDEX_CONNECTIONS } from '../../lib/names.js';
+import { INDEX_ALERTS, INDEX_CONNECTIONS, INDEX_SLO } from '../../lib/names.js';
 import { esClient, eventually, runCli, type Proc } from '../helpers/cli.js';
 import { skipUnless } from '../helpers/env.js';
 
@@ -112,6 +112,17 @@ describe('SLO storm through agent --replay, Kafka, pipeline and Elasticsearch', 
     // Connections that burned the budget are marked user_impacting for analysts.
     const impacting = await es.count({ index: INDEX_CONNECTIONS, query: { bool: { filter: [range, { term: { 'slo.impact': 'user_impacting' } }, { term: { 'connaudit.node_group': 'pool-b' } }] } } });
     expect(impacting.count, `slo.impact by host:\n${await impactByHost(es, range)}`).toBeGreaterThan(0);
+
+    // Stopping the pipeline writes the SLO summaries (the same job node-cron runs hourly).
+    expect(await pipeline.stop('SIGTERM')).toBe(0);
+    await es.indices.refresh({ index: INDEX_SLO });
+    const summaries = await es.search<{ slo: { name: string; burn_rate: Record<string, number>; events: { total: number } } }>({
+      index: INDEX_SLO, size: 10,
+      query: { bool: { filter: [{ term: { 'slo.service.name': 'order' } }, { range: { '@timestamp': { gte: start, lte: end } } }] } },
+    });
+    const names = summaries.hits.hits.map((h) => h._source!.slo.name).sort();
+    expect(names).toEqual(['availability', 'connect-latency']);
+    expect(summaries.hits.hits.every((h) => h._source!.slo.events.total > 0)).toBe(true);
     await es.close();
   }, 300_000);
 });

@@ -1,0 +1,34 @@
+import avro from 'avsc';
+import { SingleObjectCodec } from './avro.js';
+import { loadSchema } from './record.js';
+
+// The agent's periodic self-report (schemas/avro/agent-health.avsc): written by
+// agent/health.ts, read by pipeline/agent-health.ts. One type and one codec for
+// both sides, as for the connection record.
+
+/** Mirrors schemas/avro/agent-health.avsc; agent/health.test.ts fails if they drift. */
+export interface AgentHealth {
+  event_id: string;
+  host: string;
+  ts_us: number;
+  agent_version: string;
+  started_us: number;
+  interval_s: number;
+  records_total: number;
+  records_produced: number;
+  ringbuf_drops: number;
+  ringbuf_drops_per_cpu: number[];
+  sampled_out: number;
+  filtered: number;
+  spool_records: number;
+  spool_bytes: number;
+  spool_dropped: number;
+  kafka_errors: number;
+  kafka_connected: boolean;
+}
+
+let codec: SingleObjectCodec | undefined;
+export function agentHealthCodec(): SingleObjectCodec {
+  codec ??= new SingleObjectCodec(avro.Type.forSchema(loadSchema('agent-health.avsc') as avro.Schema));
+  return codec;
+}
