@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { F_CLOSED, type RawEvent, type STAT } from './event-decoder.js';
+import { F_CLOSED, TCP, type RawEvent, type STAT } from './event-decoder.js';
 import { InterimScheduler } from './interim.js';
 import type { Snapshot } from './sensor.js';
 
 const S = 1_000_000_000n;
-const ev = (sockId: bigint, startNs: bigint, flags = 0, endNs = 0n): RawEvent => ({ sockId, startNs, endNs, flags } as RawEvent);
+const ESTABLISHED = 1 << TCP.ESTABLISHED;
+const ev = (sockId: bigint, startNs: bigint, flags = 0, endNs = 0n, states = ESTABLISHED): RawEvent => ({ sockId, startNs, endNs, flags, states } as RawEvent);
 const snap = (atNs: bigint, entries: RawEvent[]): Snapshot => ({ atNs, entries, stats: {} as Record<keyof typeof STAT, bigint[]>, refreshed: true });
 
 describe('InterimScheduler', () => {
@@ -15,6 +16,12 @@ describe('InterimScheduler', () => {
     expect(s.due(snap(12n * S, [a])).map((d) => [d.kind, d.atNs])).toEqual([['interim', 12n * S]]);
     expect(s.due(snap(13n * S, [a]))).toEqual([]);
     expect(s.due(snap(14n * S, [a])).map((d) => d.kind)).toEqual(['interim']);
+  });
+
+  it('gives no interim to an attempt that never got its SYN-ACK (its final S0/REJ follows)', () => {
+    const s = new InterimScheduler(2n * S);
+    const waiting = ev(3n, 10n * S, 0, 0n, 1 << TCP.SYN_SENT);
+    expect(s.due(snap(30n * S, [waiting]))).toEqual([]);
   });
 
   it('treats a reused socket address with a new start time as a new connection', () => {

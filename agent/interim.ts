@@ -1,4 +1,4 @@
-import { F_CLOSED, type RawEvent } from './event-decoder.js';
+import { F_CLOSED, TCP, visited, type RawEvent } from './event-decoder.js';
 import type { Snapshot } from './sensor.js';
 
 // Decides, from each walk of the socket-state map, which connections get an
@@ -33,6 +33,10 @@ export class InterimScheduler {
         }
         continue;
       }
+      // Only an established connection is "open". An attempt still waiting
+      // for its SYN-ACK gets its one final record (S0 or REJ) when it gives
+      // up, so counting rules (scans, retry storms) never see it twice.
+      if (!visited(ev, TCP.ESTABLISHED)) continue;
       const last = this.lastInterim.get(key) ?? ev.startNs;
       if (s.atNs - last >= this.intervalNs) {
         this.lastInterim.set(key, s.atNs);

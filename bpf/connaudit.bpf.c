@@ -493,6 +493,10 @@ static long refresh_one(struct bpf_map *map, __u64 *key, struct ca_event *e, voi
 	e->bytes_received = BPF_CORE_READ(tp, bytes_received);
 	e->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	e->total_retrans = BPF_CORE_READ(tp, total_retrans);
+	/* A connect()'s local port is assigned after SYN_SENT fired; an interim
+	 * record must carry the same 5-tuple (and community_id) as the final. */
+	if (!e->sport)
+		e->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)tp, inet_sport));
 	e->flags |= CA_F_BYTES_FRESH;
 	return 0;
 }

@@ -246,6 +246,14 @@ describe('eBPF sensor in network-namespace hosts', () => {
     expect(interim.length).toBeGreaterThan(0);
     expect(interim[0]).toMatchObject({ event: { type: ['connection', 'info'] }, connaudit: { conn_state: 'S1', close_reason: 'open' }, source: { bytes: 100 } });
     expect(finalOf('cli-hold')!.connaudit.conn_state).toBe('SF');
+    // Same 5-tuple as the final record, so analysts can pivot on community_id.
+    for (const i of interim) {
+      expect(i.source.port).toBe(finalOf('cli-hold')!.source.port);
+      expect(i.network.community_id).toBe(finalOf('cli-hold')!.network.community_id);
+    }
+    // A SYN that is never answered is an attempt, not an open connection: only its final S0 record exists.
+    const s0 = finalOf('cli-s0')!.connaudit.conn_uid;
+    expect(docs.filter((d) => d.connaudit.conn_uid === s0).map((d) => d.connaudit.record_kind)).toEqual(['final']);
   });
 
   it('every record: the process that owns the socket and a correct community_id', async (ctx) => {
