@@ -17,6 +17,7 @@ import { runPipeline } from '../../pipeline/run.js';
 import type { Stage } from '../../pipeline/stage.js';
 import { ensureTopics } from '../../pipeline/topics.js';
 import { skipUnless } from '../helpers/env.js';
+import { endOffsets, groupAt } from '../helpers/kafka.js';
 import { record } from '../helpers/records.js';
 
 // Two pipeline instances in one consumer group split the host-keyed
@@ -32,25 +33,7 @@ const es = new Client(esClientOptions());
 const HOSTS = Array.from({ length: 8 }, (_, i) => `itest2-${run}-h${i}`);
 const TARGET = `10.77.${parseInt(run.slice(0, 2), 16)}.${parseInt(run.slice(2, 4), 16)}`;
 
-async function endOffsets(topic: string) {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: p.high }));
-  } finally {
-    await admin.disconnect();
-  }
-}
 
-async function groupAt(groupId: string, offsets: Record<string, Array<{ partition: number; offset: string }>>) {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    for (const [topic, partitions] of Object.entries(offsets)) await admin.setOffsets({ groupId, topic, partitions });
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 /** Primary side: asks for every doc toward TARGET to be re-keyed by destination. Records which hosts this instance saw. */
 const asker = (seen: Set<string>, rekey: { request(d: ConnectionDoc, by: string, key: string): void }): Stage => ({
@@ -98,8 +81,8 @@ describe('two pipeline instances with the re-key hop', () => {
     if (await skipUnless(ctx, 'kafka', 'elasticsearch')) return;
     await ensureTopics(kafka);
     const group = `itest2-${run}`;
-    await groupAt(group, { [TOPIC_CONNECTIONS]: await endOffsets(TOPIC_CONNECTIONS), [TOPIC_AGENT_HEALTH]: await endOffsets(TOPIC_AGENT_HEALTH) });
-    await groupAt(`${group}-rekey`, { [TOPIC_REKEY]: await endOffsets(TOPIC_REKEY) });
+    await groupAt(kafka, group, { [TOPIC_CONNECTIONS]: await endOffsets(kafka, TOPIC_CONNECTIONS), [TOPIC_AGENT_HEALTH]: await endOffsets(kafka, TOPIC_AGENT_HEALTH) });
+    await groupAt(kafka, `${group}-rekey`, { [TOPIC_REKEY]: await endOffsets(kafka, TOPIC_REKEY) });
 
     const seen = { a: new Set<string>(), b: new Set<string>() };
     const start = (name: 'a' | 'b', ac: AbortController) =>

@@ -14,6 +14,7 @@ import { INDEX_CONNECTIONS, TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS, TOPIC_DLQ } f
 import { runPipeline } from '../../pipeline/run.js';
 import { ensureTopics } from '../../pipeline/topics.js';
 import { skipUnless } from '../helpers/env.js';
+import { endOffsets, groupAt } from '../helpers/kafka.js';
 import { record } from '../helpers/records.js';
 
 // The pipeline against the real local Kafka and Elasticsearch. Each run uses
@@ -28,27 +29,7 @@ const es = new Client(esClientOptions());
 const N = 5;
 const M = 4;
 
-async function endOffsets(topic: string) {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: p.high }));
-  } finally {
-    await admin.disconnect();
-  }
-}
 
-/** A new consumer group that starts exactly at the given offsets. */
-async function groupAt(groupId: string, offsets: Record<string, Array<{ partition: number; offset: string }>>) {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    for (const [topic, partitions] of Object.entries(offsets)) await admin.setOffsets({ groupId, topic, partitions });
-  } finally {
-    await admin.disconnect();
-  }
-  return groupId;
-}
 
 async function committed(groupId: string, topic: string): Promise<Record<number, string>> {
   const admin = kafka.admin();
@@ -69,7 +50,7 @@ async function countFor(host: string, extra: object[] = []): Promise<number> {
 
 /** Reads the DLQ from `from` until `pred` matches a message (or times out). */
 async function findInDlq(from: Array<{ partition: number; offset: string }>, pred: (h: Record<string, string>) => boolean) {
-  const groupId = await groupAt(`itest-dlq-reader-${run}-${randomBytes(2).toString('hex')}`, { [TOPIC_DLQ]: from });
+  const groupId = await groupAt(kafka, `itest-dlq-reader-${run}-${randomBytes(2).toString('hex')}`, { [TOPIC_DLQ]: from });
   const consumer = kafka.consumer({ groupId });
   await consumer.connect();
   await consumer.subscribe({ topics: [TOPIC_DLQ] });
@@ -116,8 +97,8 @@ describe('connaudit pipeline over real Kafka and Elasticsearch', () => {
 
   async function setup() {
     await ensureTopics(kafka);
-    start = { [TOPIC_CONNECTIONS]: await endOffsets(TOPIC_CONNECTIONS), [TOPIC_AGENT_HEALTH]: await endOffsets(TOPIC_AGENT_HEALTH) };
-    dlqStart = await endOffsets(TOPIC_DLQ);
+    start = { [TOPIC_CONNECTIONS]: await endOffsets(kafka, TOPIC_CONNECTIONS), [TOPIC_AGENT_HEALTH]: await endOffsets(kafka, TOPIC_AGENT_HEALTH) };
+    dlqStart = await endOffsets(kafka, TOPIC_DLQ);
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const msg = (value: Buffer) => ({ key: host, value });
@@ -142,7 +123,7 @@ describe('connaudit pipeline over real Kafka and Elasticsearch', () => {
 
   it('(a) indexes N+M documents and dead-letters the garbage in between with its reason', async (ctx) => {
     if (await needServices(ctx)) return;
-    const group = await groupAt(`itest-${run}-a`, start);
+    const group = await groupAt(kafka, `itest-${run}-a`, start);
     expect(await pipe(group)).toBe(0);
     expect(await countFor(host)).toBe(N + M);
     // The seed's labels, searched under their exact names (aliases included).
@@ -160,7 +141,7 @@ describe('connaudit pipeline over real Kafka and Elasticsearch', () => {
 
   it('(b) redelivering the same messages to a new group still leaves exactly N+M documents', async (ctx) => {
     if (await needServices(ctx)) return;
-    const group = await groupAt(`itest-${run}-b`, start);
+    const group = await groupAt(kafka, `itest-${run}-b`, start);
     expect(await pipe(group)).toBe(0);
     expect(await countFor(host)).toBe(N + M);
   }, 120_000);
@@ -168,12 +149,12 @@ describe('connaudit pipeline over real Kafka and Elasticsearch', () => {
   it('(c) commits nothing while Elasticsearch refuses the bulk, and loses nothing after a restart', async (ctx) => {
     if (await needServices(ctx)) return;
     const host2 = `itest-${run}-c`;
-    const from = { [TOPIC_CONNECTIONS]: await endOffsets(TOPIC_CONNECTIONS), [TOPIC_AGENT_HEALTH]: await endOffsets(TOPIC_AGENT_HEALTH) };
+    const from = { [TOPIC_CONNECTIONS]: await endOffsets(kafka, TOPIC_CONNECTIONS), [TOPIC_AGENT_HEALTH]: await endOffsets(kafka, TOPIC_AGENT_HEALTH) };
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const [meta] = await producer.send({ topic: TOPIC_CONNECTIONS, messages: Array.from({ length: 6 }, (_, i) => ({ key: host2, value: encodeConnection(record(i, { host: host2 })) })) });
     await producer.disconnect();
-    const group = await groupAt(`itest-${run}-c`, from);
+    const group = await groupAt(kafka, `itest-${run}-c`, from);
     const before = await committed(group, TOPIC_CONNECTIONS);
 
     // A real Elasticsearch behind a proxy that fails every _bulk with 503:
