@@ -8,9 +8,8 @@ import { bulkIndex, type BulkOp, type BulkOptions, type RawBulk } from './bulk.j
 import { toDlqMessage, type DlqEntry } from './dlq.js';
 import type { Enricher } from './enrich/enrich.js';
 import type { InMessage, Producer } from './messages.js';
-import { REKEY_HEADER_BY, rekeyMessageKey, type RekeyBuffer } from './rekey.js';
+import { ForwardOutbox, REKEY_HEADER_BY, REKEY_HEADER_KIND, REKEY_KIND_FORWARD, rekeyMessageKey, type RekeyBuffer, type RekeyStage } from './rekey.js';
 import type { StageSet } from './stage-set.js';
-import type { RekeyStage } from './rekey.js';
 import type { Stage } from './stage.js';
 
 // One batch, start to acknowledgement: decode -> ECS -> enrich -> stages ->
@@ -125,33 +124,68 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
 
 export interface RekeyBatchDeps extends BatchSinks {
   stages: StageSet<RekeyStage, [string, string]>;
+  /**
+   * Forwards the cross-host stages raised, kept until Kafka acknowledged them.
+   * The rekey consumer passes one outbox to all its batches (pipeline/rekey.ts
+   * ForwardOutbox says why); without one, forwards of a failed batch are lost.
+   */
+  outbox?: ForwardOutbox;
 }
 
-/** The cross-host half: re-keyed docs through the cross-host stages; only alerts are indexed. */
+/** A forward goes to every stage that takes forwards; one stage failing on it is logged and skipped, as for documents. */
+function forwardToStages(deps: RekeyBatchDeps, m: InMessage, body: unknown, by: string, key: string): AlertDoc[] {
+  const out: AlertDoc[] = [];
+  for (const s of deps.stages.stages) {
+    if (!s.processForward) continue;
+    try {
+      out.push(...s.processForward(body, by, key));
+    } catch (err) {
+      deps.stages.errors++;
+      deps.log.error({ stage: s.name, topic: m.topic, partition: m.partition, offset: m.offset, key, err: (err as Error).message }, 'stage failed on a forward; skipped for this forward');
+    }
+  }
+  return out;
+}
+
+/**
+ * The cross-host half: re-keyed docs and forwards through the cross-host
+ * stages; only alerts are indexed. The forwards the stages raise are published
+ * back to TOPIC_REKEY before the batch counts as done (so before its commit).
+ */
 export async function handleRekeyBatch(messages: InMessage[], deps: RekeyBatchDeps): Promise<BatchStats> {
   const dlq: DlqEntry[] = [];
   const alerts: AlertDoc[] = [];
+  const outbox = deps.outbox ?? new ForwardOutbox();
   let maxEventTimeMs = Number.NaN;
   for (const m of messages) {
     const by = m.headers?.[REKEY_HEADER_BY];
+    const forward = m.headers?.[REKEY_HEADER_KIND] === REKEY_KIND_FORWARD;
     const keyText = m.key?.toString('utf8') ?? '';
-    let doc: ConnectionDoc;
+    let parsed: unknown;
     try {
       if (!by || !keyText.startsWith(`${by}=`)) throw new Error(`missing ${REKEY_HEADER_BY} header or key not "${by ?? '<by>'}=<value>"`);
-      doc = JSON.parse(m.value?.toString('utf8') ?? '') as ConnectionDoc;
-      if (typeof doc?.event?.id !== 'string') throw new Error('value is not a ConnectionDoc (no event.id)');
+      parsed = JSON.parse(m.value?.toString('utf8') ?? '');
+      if (!forward && typeof (parsed as ConnectionDoc | null)?.event?.id !== 'string') throw new Error('value is not a ConnectionDoc (no event.id)');
     } catch (err) {
-      dlq.push({ reason: 'bad_record', error: `rekey message: ${(err as Error).message}`, source: m });
+      dlq.push({ reason: 'bad_record', error: `rekey ${forward ? 'forward' : 'message'}: ${(err as Error).message}`, source: m });
       continue;
     }
-    alerts.push(...deps.stages.process(doc, by, keyText.slice(by.length + 1)));
+    const key = keyText.slice(by.length + 1);
+    if (forward) {
+      alerts.push(...forwardToStages(deps, m, parsed, by, key));
+      continue;
+    }
+    const doc = parsed as ConnectionDoc;
+    alerts.push(...deps.stages.process(doc, by, key));
     const t = Date.parse(doc['@timestamp']);
     if (!(t <= maxEventTimeMs)) maxEventTimeMs = t;
   }
   if (!Number.isNaN(maxEventTimeMs)) alerts.push(...deps.stages.tick(maxEventTimeMs));
+  outbox.collect(deps.stages.stages);
   deps.stages.annotate(alerts);
   const { rejected } = await deliver(alertOps(alerts), dlq, deps);
-  return { messages: messages.length, docs: 0, alerts: alerts.length, dlq: dlq.length, rejected, rekeyed: 0, maxEventTimeMs };
+  const rekeyed = await outbox.publish(deps.producer, TOPIC_REKEY);
+  return { messages: messages.length, docs: 0, alerts: alerts.length, dlq: dlq.length, rejected, rekeyed, maxEventTimeMs };
 }
 
 /** Agent self-reports: decode with their own schema and index; undecodable ones are dead-lettered. */

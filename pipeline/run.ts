@@ -13,7 +13,7 @@ import { createEnricher, type ServiceLookup } from './enrich/enrich.js';
 import { bootstrapElasticsearch } from './es-bootstrap.js';
 import { esRawBulk } from './es-sink.js';
 import type { Producer } from './messages.js';
-import { RekeyBuffer, type Rekeyer } from './rekey.js';
+import { ForwardOutbox, RekeyBuffer, type Rekeyer } from './rekey.js';
 import { watchRules } from './rule-watch.js';
 import { primaryStages, rekeyStages } from './stage-set.js';
 import { StateStore } from './state-store.js';
@@ -147,11 +147,13 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   });
   roles.push({ role: main, store: stores.primary, set: primary });
   if (cross) {
+    // One outbox for all rekey batches: forwards of a failed batch go out with the next one.
+    const outbox = new ForwardOutbox();
     const rk: Role = await startRole({
       ...common,
       groupId: rekeyGroup,
       topics: [TOPIC_REKEY],
-      handle: (_topic, msgs) => handleRekeyBatch(msgs, { ...sinks, stages: cross }),
+      handle: (_topic, msgs) => handleRekeyBatch(msgs, { ...sinks, stages: cross, outbox }),
       afterCommit: () => stores.rekey.save({ group: rekeyGroup, partitions: rk.assigned, stages: cross.snapshot() }),
     });
     roles.push({ role: rk, store: stores.rekey, set: cross });

@@ -4,9 +4,14 @@ import type { Stage } from '../stage.js';
 
 // The backtest loop: the same stages as the pipeline, fed from a file in
 // event-time order, ticking the stages as event time advances (the pipeline
-// ticks once per batch; here once per TICK_EVERY documents).
+// ticks once per batch; here once per TICK_EVERY documents). At the end of the
+// file, stages that wait for event time to pass (a pivot chain's root waits
+// its lateness margin) are flushed: no later document can change them.
 
 const TICK_EVERY = 1000;
+
+/** The rule stage's end-of-input hook; not part of the pipeline's Stage contract, which never ends. */
+const hasFlush = (s: Stage): s is Stage & { flush(): AlertDoc[] } => typeof (s as { flush?: unknown }).flush === 'function';
 
 export interface BacktestResult {
   events: number;
@@ -40,5 +45,6 @@ export async function runBacktest(
     if (events % TICK_EVERY === 0) for (const s of stages) emit(s.tick?.(maxT) ?? []);
   }
   if (events > 0) for (const s of stages) emit(s.tick?.(maxT) ?? []);
+  for (const s of stages) if (hasFlush(s)) emit(s.flush());
   return { events, alerts, elapsedMs: performance.now() - started };
 }

@@ -44,7 +44,7 @@ export function readJsonl(file: string): ConnectionDoc[] {
   return out;
 }
 
-/** Runs documents through a fresh stage holding `rules`; returns the alerts. */
+/** Runs documents through a fresh stage holding `rules`, then ends the input; returns the alerts. */
 export function runDocs(ruleset: RuleSet, rules: RuleDef[], docs: ConnectionDoc[]): AlertDoc[] {
   const stage = createRuleStage({ ...ruleset, rules });
   const alerts: AlertDoc[] = [];
@@ -54,6 +54,7 @@ export function runDocs(ruleset: RuleSet, rules: RuleDef[], docs: ConnectionDoc[
     last = Math.max(last, Date.parse(d['@timestamp']));
   }
   alerts.push(...(stage.tick?.(last) ?? []));
+  alerts.push(...stage.flush());
   return alerts;
 }
 

@@ -12,7 +12,8 @@ import type { RuleDef } from './types.js';
 // pivot_chain joins hops on the host they meet at: each admin connection is
 // re-keyed by both of its addresses under one grouping name ('related.ip', as
 // ECS names the field of all IPs of an event), so the hop into B and the hop
-// out of B reach the same owner.
+// out of B reach the same owner. Longer chains travel on from joint to joint
+// as forwards under the same grouping name (engines/pivot-chain.ts).
 
 export const PIVOT_BY = 'related.ip';
 

@@ -4,7 +4,7 @@ import type { Logger } from '../../lib/log.js';
 import type { Engine } from './engines/engine.js';
 import { matchEngine } from './engines/match.js';
 import { newTermsEngine } from './engines/new-terms.js';
-import { pivotChainEngine, type PivotEngine, type PivotMessage } from './engines/pivot-chain.js';
+import { pivotChainEngine, type PivotEngine, type PivotMessage, type PivotResult } from './engines/pivot-chain.js';
 import { sequenceEngine } from './engines/sequence.js';
 import { thresholdEngine } from './engines/threshold.js';
 import { valueCountEngine } from './engines/value-count.js';
@@ -81,18 +81,30 @@ export class RuleRunner {
     return en.e.observe(doc, t);
   }
 
-  /** Delivers pivot messages, and the messages they produce, until none are left. */
-  pivot(first: PivotMessage[]): AlertDoc[] {
-    const alerts: AlertDoc[] = [];
-    const queue = [...first];
-    for (let m = queue.shift(); m; m = queue.shift()) {
-      const en = this.engines.get(m.rule);
-      if (!en || en.kind !== 'pivot') continue;
-      const r = en.e.receive(m);
-      alerts.push(...r.alerts);
-      queue.push(...r.forward);
+  /** A matching document for a pivot rule, re-keyed under `key`. */
+  pivotObserve(rule: RuleDef, doc: ConnectionDoc, key: string): PivotResult {
+    const en = this.engines.get(rule.id);
+    if (!en || en.kind !== 'pivot') return { alerts: [], forward: [] };
+    return en.e.observe(doc, key);
+  }
+
+  /** A pivot message addressed to a key this stage owns; a message for a rule no longer loaded is dropped. */
+  pivotReceive(msg: PivotMessage): PivotResult {
+    const en = this.engines.get(msg.rule);
+    if (!en || en.kind !== 'pivot') return { alerts: [], forward: [] };
+    return en.e.receive(msg);
+  }
+
+  /** Pivot root decisions due at event time `t`. Runs every tick: a root waits only its grace, not the GC period. */
+  pivotSettle(t: number): PivotResult {
+    const out: PivotResult = { alerts: [], forward: [] };
+    for (const en of this.engines.values()) {
+      if (en.kind !== 'pivot') continue;
+      const r = en.e.settle(t);
+      out.alerts.push(...r.alerts);
+      out.forward.push(...r.forward);
     }
-    return alerts;
+    return out;
   }
 
   /**

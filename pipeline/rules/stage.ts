@@ -3,17 +3,18 @@ import { join } from 'node:path';
 import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import type { Logger } from '../../lib/log.js';
-import type { Rekeyer, RekeyStage } from '../rekey.js';
+import { localRekey, type Rekeyer, type RekeyForward, type RekeyStage } from '../rekey.js';
 import type { Stage } from '../stage.js';
-import { isHostLocal, rekeyBy, rekeyKeys } from './locality.js';
+import { parsePivotMessage, type PivotResult } from './engines/pivot-chain.js';
+import { isHostLocal, PIVOT_BY, rekeyBy, rekeyKeys } from './locality.js';
 import { RuleRunner } from './runner.js';
 import type { RuleDef, RuleSet } from './types.js';
 
 // The rule stages. The primary stage runs host-local rules on the partitions
 // this instance owns and hands each matching document of a cross-host rule to
 // the Rekeyer (pipeline/rekey.ts). Without a Rekeyer (backtest, `rules test`,
-// unit tests) it embeds the cross-host stage and calls it directly: the same
-// code paths, one process.
+// unit tests) it embeds the cross-host stage behind localRekey(): the same
+// code paths, requests and forwards included, in one process.
 
 export interface RuleStageOptions {
   /** Where the primary stage keeps its own state file (optional; the pipeline also stores snapshot()). */
@@ -22,8 +23,16 @@ export interface RuleStageOptions {
   rekey?: Rekeyer;
 }
 
-export type RuleStage = Stage & { reload(ruleset: RuleSet): void; readonly ruleCount: number };
-export type CrossHostRuleStage = RekeyStage & { reload(ruleset: RuleSet): void; readonly ruleCount: number };
+export type RuleStage = Stage & {
+  reload(ruleset: RuleSet): void;
+  readonly ruleCount: number;
+  /** End of input (backtest, fixtures): decides what waits for event time to pass, e.g. pivot roots. */
+  flush(): AlertDoc[];
+};
+export type CrossHostRuleStage = RekeyStage & Required<Pick<RekeyStage, 'processForward' | 'drainForwards' | 'flush'>> & {
+  reload(ruleset: RuleSet): void;
+  readonly ruleCount: number;
+};
 
 const eventMs = (doc: ConnectionDoc): number => {
   const t = Date.parse(doc['@timestamp']);
@@ -68,6 +77,14 @@ export function createCrossHostRuleStage(ruleset: RuleSet, opts: { log?: Logger 
     runner.reload(rules);
   };
   setRules(ruleset);
+  // Pivot messages for other keys leave as forwards (keyed like the documents of
+  // that host, so they reach its owner); see engines/pivot-chain.ts.
+  let forwards: RekeyForward[] = [];
+  let maxSeen = Number.NEGATIVE_INFINITY;
+  const take = (r: PivotResult): AlertDoc[] => {
+    for (const m of r.forward) forwards.push({ by: PIVOT_BY, key: m.key, body: m });
+    return r.alerts;
+  };
   return {
     name: 'rules-cross-host',
     get ruleCount() { return rules.length; },
@@ -76,19 +93,39 @@ export function createCrossHostRuleStage(ruleset: RuleSet, opts: { log?: Logger 
       if (!list || !recent.add(`${by}\u0000${key}\u0000${doc.event.id}`)) return [];
       const t = eventMs(doc);
       runner.noteTime(t);
+      if (t > maxSeen) maxSeen = t;
       const alerts: AlertDoc[] = [];
+      let pivot = false;
       for (const r of list) {
         if (!applies(r, doc)) continue;
         const en = runner.engines.get(r.id);
-        if (en?.kind === 'pivot') alerts.push(...runner.pivot(en.e.route(doc).filter((m) => m.key === key)));
-        else alerts.push(...runner.observe(r, doc, t));
+        if (en?.kind === 'pivot') {
+          pivot = true;
+          alerts.push(...take(runner.pivotObserve(r, doc, key)));
+        } else alerts.push(...runner.observe(r, doc, t));
       }
+      // Roots are decided as event time passes, not only on tick: a caller that
+      // never ticks (the --diff side of a backtest) must not pile them up.
+      if (pivot) alerts.push(...take(runner.pivotSettle(maxSeen)));
       return alerts;
     },
-    tick(t) {
-      runner.tick(t);
-      return [];
+    processForward(body, by, key) {
+      if (by !== PIVOT_BY) return [];
+      return take(runner.pivotReceive(parsePivotMessage(body, key)));
     },
+    drainForwards() {
+      const out = forwards;
+      forwards = [];
+      return out;
+    },
+    tick(t) {
+      const alerts = take(runner.pivotSettle(Math.max(t, maxSeen)));
+      // GC no further than the documents seen: a far-future tick (end of a --diff
+      // backtest) must not drop the outs that the roots just settled will join.
+      if (Number.isFinite(maxSeen)) runner.tick(Math.min(t, maxSeen));
+      return alerts;
+    },
+    flush: () => take(runner.pivotSettle(Number.POSITIVE_INFINITY)),
     snapshot: () => runner.snapshot(),
     restore: (s) => runner.restore(s),
     reload: setRules,
@@ -100,6 +137,8 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
   let cross: Array<{ rule: RuleDef; by: string; keys: (d: ConnectionDoc) => string[] }> = [];
   const runner = new RuleRunner([], opts.log);
   const embedded = opts.rekey ? null : createCrossHostRuleStage({ ...ruleset, rules: [] }, opts);
+  const inProcess = embedded ? localRekey([embedded]) : null;
+  const rekey: Rekeyer = opts.rekey ?? inProcess!;
   const setRules = (rs: RuleSet) => {
     local = rs.rules.filter((r) => r.enabled && isHostLocal(r));
     cross = rs.rules.filter((r) => r.enabled && !isHostLocal(r)).map((rule) => ({ rule, by: rekeyBy(rule), keys: rekeyKeys(rule) }));
@@ -126,16 +165,22 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
           sent ??= new Set();
           if (sent.has(id)) continue;
           sent.add(id);
-          if (opts.rekey) opts.rekey.request(doc, c.by, key);
-          else alerts.push(...embedded!.processRekeyed(doc, c.by, key));
+          rekey.request(doc, c.by, key);
         }
       }
+      if (inProcess) alerts.push(...inProcess.take());
       return alerts;
     },
     tick(t) {
       runner.tick(t);
-      embedded?.tick?.(t);
-      return [];
+      if (!inProcess) return [];
+      inProcess.tick(t);
+      return inProcess.take();
+    },
+    flush() {
+      if (!inProcess) return [];
+      inProcess.flush();
+      return inProcess.take();
     },
     snapshot() {
       const state = { version: 1, local: runner.snapshot(), cross: embedded?.snapshot?.() };

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@elastic/elasticsearch';
-import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import { AssignerProtocol, Kafka, Partitioners, logLevel } from 'kafkajs';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AlertDoc } from '../../lib/alert.js';
@@ -34,6 +34,28 @@ const HOSTS = Array.from({ length: 8 }, (_, i) => `itest2-${run}-h${i}`);
 const TARGET = `10.77.${parseInt(run.slice(0, 2), 16)}.${parseInt(run.slice(2, 4), 16)}`;
 
 
+
+/**
+ * Resolves once both instances hold partitions of `topic` in `groupId`.
+ * Polled rather than slept for: the records must go out after the split and
+ * before --exit-when-idle stops the instances (a fixed 8 s sleep lost that
+ * race when the group formed in under a second).
+ */
+async function bothHold(groupId: string, topic: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (let i = 0; i < 120; i++) {
+      const { groups } = await admin.describeGroups([groupId]);
+      const holders = (groups[0]?.members ?? []).filter((m) => m.memberAssignment.length > 0 && (AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment[topic]?.length ?? 0) > 0);
+      if (new Set(holders.map((m) => m.clientId)).size === 2) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error(`group ${groupId} never had both instances holding partitions of ${topic}`);
+  } finally {
+    await admin.disconnect();
+  }
+}
 
 /** Primary side: asks for every doc toward TARGET to be re-keyed by destination. Records which hosts this instance saw. */
 const asker = (seen: Set<string>, rekey: { request(d: ConnectionDoc, by: string, key: string): void }): Stage => ({
@@ -96,7 +118,8 @@ describe('two pipeline instances with the re-key hop', () => {
     const a = start('a', acA);
     const b = start('b', acB);
     // Let both join (one rebalance) before producing, so the work is really split.
-    await new Promise((r) => setTimeout(r, 8000));
+    await bothHold(group, TOPIC_CONNECTIONS);
+    await bothHold(`${group}-rekey`, TOPIC_REKEY);
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     await producer.send({

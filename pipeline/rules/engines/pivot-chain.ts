@@ -6,14 +6,35 @@ import type { RuleDef } from '../types.js';
 import { LATENESS_MS, MAX_GROUPS, Suppressor } from './engine.js';
 
 // pivot_chain: hop n's destination host becomes hop n+1's source within a
-// per-hop maxspan, over a port set (admin ports). Chain state lives at the
-// joining host, so the engine is message-driven:
-//   pivot-out @src   an admin connection leaving src
-//   pivot-in  @dst   a chain (one hop or more) arriving at dst
-//   pivot-done @origin  a chain of >= min_hops, for per-origin suppression
-// One process delivers these to itself (backtest); the pipeline re-keys them
-// through connaudit.rekey so that every message for a host reaches the one
-// instance that owns that key, whichever host's sensor saw the connection.
+// per-hop maxspan, over a port set (admin ports). Reported once per chain,
+// with every hop, however many pipeline instances own its joints.
+//
+// Every matching connection X->Y reaches this engine twice, re-keyed under
+// each address (pipeline/rules/locality.ts), so the owner of a host knows the
+// admin hops leaving it (outs) and arriving at it (ins). A chain grows as a
+// message that carries all its hops and travels to the owner of its tail:
+//   pivot-chain @tail   a chain ending at `tail`: the owner extends it with
+//                       tail's outs and forwards each longer chain to the
+//                       owner of the new tail; a chain nothing extends is done
+//   pivot-done  @origin a chain of >= min_hops that nothing extended, at the
+//                       owner of its first host (per-origin suppression)
+// The pipeline carries these through connaudit.rekey (a forward, see
+// pipeline/rekey.ts); one process hands them to itself (localRekey).
+//
+// Where chains start decides whether B->C->D is a chain of its own or the tail
+// of A->B->C->D. A hop X->Y is a root unless an admin hop into X (from a host
+// other than Y) started at most hop_maxspan before it: such a hop is interior
+// and only grows the chains through X. The ins of X arrive in any order
+// relative to X->Y, so the root decision waits until event time is
+// ROOT_GRACE_MS past the hop's start; after that the chain is grown at once
+// from the hops already stored at each joint. So the alert comes ROOT_GRACE_MS
+// after the first hop, or when the last hop arrives if that is later. A hop
+// arriving after the chain was reported extends it again: the longer chain has
+// the same alert id (origin + first hop, lib/ids.ts), so it replaces the alert.
+//
+// Loops are impossible by construction: a chain never extends to a host it
+// already holds, it is at most MAX_CHAIN hops, and a chain message received a
+// second time (redelivery) is dropped by its hop signature.
 // The same connection seen by both ends (egress on A, ingress on B) has one
 // community_id and is counted once.
 
@@ -28,30 +49,85 @@ export interface Hop {
 }
 
 export type PivotMessage =
-  | { kind: 'pivot-out'; rule: string; key: string; hop: Hop }
-  | { kind: 'pivot-in'; rule: string; key: string; chain: Hop[] }
+  | { kind: 'pivot-chain'; rule: string; key: string; chain: Hop[] }
   | { kind: 'pivot-done'; rule: string; key: string; chain: Hop[] };
 
-const MAX_CHAIN = 8;
-const MAX_PER_NODE = 64;
+export interface PivotResult {
+  alerts: AlertDoc[];
+  forward: PivotMessage[];
+}
 
-interface Node { ins: Hop[][]; outs: Hop[]; last: number }
+export const MAX_CHAIN = 8;
+const MAX_PER_NODE = 64;
+/**
+ * How long a root decision waits for the hops into its host: the engines'
+ * lateness margin (records of a host whose clock runs ahead, interim records
+ * of a long session). A hop later than this can split one chain into two
+ * alerts (each still correct), never lose one.
+ */
+export const ROOT_GRACE_MS = LATENESS_MS;
+const STATE_VERSION = 2;
+
+interface Chain { hops: Hop[]; extended: boolean }
+interface Node { ins: Hop[]; outs: Hop[]; chains: Chain[]; last: number }
+interface PendingRoot { hop: Hop; due: number }
 
 export interface PivotEngine {
   rule: RuleDef;
-  /** The messages one matching connection document produces. */
-  route(doc: ConnectionDoc): PivotMessage[];
-  receive(msg: PivotMessage): { alerts: AlertDoc[]; forward: PivotMessage[] };
+  /** A matching connection document, re-keyed under `key` (its source or destination address). */
+  observe(doc: ConnectionDoc, key: string): PivotResult;
+  /** A chain or done message addressed to a key this instance owns. */
+  receive(msg: PivotMessage): PivotResult;
+  /** Root decisions whose grace has passed at event time `watermarkMs`. */
+  settle(watermarkMs: number): PivotResult;
   gc(watermarkMs: number): void;
   snapshot(): unknown;
   restore(state: unknown): void;
 }
 
+const hosts = (chain: Hop[]): string[] => [chain[0]!.src, ...chain.map((h) => h.dst)];
+const sigOf = (chain: Hop[]): string => chain.map((h) => h.cid).join(',');
+
+const isHop = (h: unknown): h is Hop => {
+  const x = h as Partial<Hop> | null;
+  return typeof x?.src === 'string' && typeof x.dst === 'string' && typeof x.port === 'number' && typeof x.start === 'number' && typeof x.id === 'string' && typeof x.cid === 'string';
+};
+
+/**
+ * Reads a pivot message that came back over connaudit.rekey addressed to
+ * `key`. It was written by this engine, but a forward is trusted only as far as
+ * it keeps the invariants that make cascades finite: connected hops, no host
+ * twice, at most MAX_CHAIN hops, addressed to its tail (chain) or origin (done).
+ */
+export function parsePivotMessage(body: unknown, key: string): PivotMessage {
+  const m = body as Partial<PivotMessage> | null;
+  const where = `pivot forward for ${key}`;
+  if ((m?.kind !== 'pivot-chain' && m?.kind !== 'pivot-done') || typeof m.rule !== 'string') throw new Error(`${where}: not a pivot-chain/pivot-done message with a rule id`);
+  if (m.key !== key) throw new Error(`${where}: message says key ${String(m.key)}`);
+  const chain = m.chain;
+  if (!Array.isArray(chain) || chain.length === 0 || !chain.every(isHop)) throw new Error(`${where}: chain must be a non-empty list of hops {src, dst, port, start, id, cid}`);
+  if (chain.length > MAX_CHAIN) throw new Error(`${where}: ${chain.length} hops, more than the cap of ${MAX_CHAIN}`);
+  for (let i = 1; i < chain.length; i++) if (chain[i]!.src !== chain[i - 1]!.dst) throw new Error(`${where}: hop ${i + 1} starts at ${chain[i]!.src}, not at ${chain[i - 1]!.dst}`);
+  const hs = hosts(chain);
+  if (new Set(hs).size !== hs.length) throw new Error(`${where}: host repeated in ${hs.join(' -> ')}`);
+  const want = m.kind === 'pivot-chain' ? chain[chain.length - 1]!.dst : chain[0]!.src;
+  if (key !== want) throw new Error(`${where}: a ${m.kind} message belongs to ${want}`);
+  return { kind: m.kind, rule: m.rule, key, chain };
+}
+
 export function pivotChainEngine(rule: RuleDef): PivotEngine {
   let nodes = new Map<string, Node>();
   let seen = new Map<string, number>();
+  // Roots waiting for their decision, in due order. Settle runs on every document, so it
+  // must not scan: input is nearly in time order, so inserting from the back is O(1) amortised.
+  let pending: PendingRoot[] = [];
+  const addPending = (p: PendingRoot): void => {
+    let i = pending.length;
+    while (i > 0 && pending[i - 1]!.due > p.due) i--;
+    pending.splice(i, 0, p);
+  };
   const sup = new Suppressor(rule.suppressMs);
-  // first hop id -> longest chain length already alerted (a longer chain re-emits the same alert id)
+  // first hop id -> longest chain already alerted (a longer chain re-emits the same alert id)
   let emitted = new Map<string, number>();
   const span = rule.hopMaxspanMs;
 
@@ -59,7 +135,7 @@ export function pivotChainEngine(rule: RuleDef): PivotEngine {
     let n = nodes.get(k);
     if (!n) {
       if (nodes.size >= MAX_GROUPS) return null;
-      n = { ins: [], outs: [], last: t };
+      n = { ins: [], outs: [], chains: [], last: t };
       nodes.set(k, n);
     }
     n.last = Math.max(n.last, t);
@@ -70,84 +146,116 @@ export function pivotChainEngine(rule: RuleDef): PivotEngine {
     seen.set(sig, t);
     return true;
   };
-  const join = (chain: Hop[], hop: Hop, forward: PivotMessage[]): void => {
+  const push = <T>(list: T[], x: T): void => {
+    list.push(x);
+    if (list.length > MAX_PER_NODE) list.shift();
+  };
+  /** Hop `next` continues `chain` at its tail: in time, within the maxspan, to a host not yet in it, under the cap. */
+  const continues = (chain: Hop[], next: Hop): boolean => {
     const last = chain[chain.length - 1]!;
-    if (hop.start < last.start || hop.start - last.start > span || chain.length >= MAX_CHAIN) return;
-    if (hop.dst === chain[0]!.src || chain.some((h) => h.dst === hop.dst)) return; // no cycles
-    const next = [...chain, hop];
-    forward.push({ kind: 'pivot-in', rule: rule.id, key: hop.dst, chain: next });
-    if (next.length >= rule.minHops) forward.push({ kind: 'pivot-done', rule: rule.id, key: next[0]!.src, chain: next });
+    if (next.start < last.start || next.start - last.start > span || chain.length >= MAX_CHAIN) return false;
+    return !hosts(chain).includes(next.dst);
+  };
+  const extend = (c: Chain, next: Hop, out: PivotResult): void => {
+    if (!continues(c.hops, next)) return;
+    c.extended = true;
+    out.forward.push({ kind: 'pivot-chain', rule: rule.id, key: next.dst, chain: [...c.hops, next] });
+  };
+  const empty = (): PivotResult => ({ alerts: [], forward: [] });
+
+  const onChain = (tail: string, chain: Hop[], out: PivotResult): void => {
+    const last = chain[chain.length - 1]!;
+    if (!firstSeen(`c|${sigOf(chain)}`, last.start)) return;
+    const n = node(tail, last.start);
+    if (!n) return;
+    const c: Chain = { hops: chain, extended: false };
+    push(n.chains, c);
+    for (const h of n.outs) extend(c, h, out);
+    if (!c.extended && chain.length >= rule.minHops) out.forward.push({ kind: 'pivot-done', rule: rule.id, key: chain[0]!.src, chain });
+  };
+
+  const onDone = (origin: string, chain: Hop[], out: PivotResult): void => {
+    const first = chain[0]!;
+    const last = chain[chain.length - 1]!;
+    if (!firstSeen(`d|${sigOf(chain)}`, last.start)) return;
+    const before = emitted.get(first.id);
+    if (before !== undefined && before >= chain.length) return;
+    // Suppression is per origin, but the longer version of a chain already reported replaces that alert.
+    if (sup.suppressed(origin, last.start) && before === undefined) return;
+    emitted.set(first.id, chain.length);
+    sup.fired(origin, last.start);
+    const path = hosts(chain);
+    out.alerts.push(buildAlert({
+      rule, groupKey: origin, fields: [['source.ip', first.src], ['destination.ip', last.dst]],
+      firstMs: first.start, lastMs: last.start, count: chain.length, eventIds: chain.map((h) => h.id), values: path,
+      summary: `${chain.length}-hop chain ${path.join(' -> ')} over ports ${[...new Set(chain.map((h) => h.port))].join(',')}, each hop within ${formatDuration(span)} of the previous`,
+      extra: { hops: chain.map((h) => ({ source: h.src, destination: h.dst, port: h.port, start: new Date(h.start).toISOString(), event_id: h.id })) },
+    }));
   };
 
   return {
     rule,
-    route(doc) {
+    observe(doc, key) {
+      const out = empty();
       const port = doc.destination.port;
-      if (!rule.ports.has(port)) return [];
-      const start = Date.parse(doc.event.start);
-      const hop: Hop = { src: doc.source.ip, dst: doc.destination.ip, port, start: Number.isNaN(start) ? Date.parse(doc['@timestamp']) : start, id: doc.event.id, cid: doc.network.community_id };
-      return [
-        { kind: 'pivot-out', rule: rule.id, key: hop.src, hop },
-        { kind: 'pivot-in', rule: rule.id, key: hop.dst, chain: [hop] },
-      ];
+      if (!rule.ports.has(port) || doc.source.ip === doc.destination.ip) return out;
+      const parsed = Date.parse(doc.event.start);
+      const hop: Hop = { src: doc.source.ip, dst: doc.destination.ip, port, start: Number.isNaN(parsed) ? Date.parse(doc['@timestamp']) : parsed, id: doc.event.id, cid: doc.network.community_id };
+      if (key === hop.src) {
+        if (!firstSeen(`o|${hop.cid}`, hop.start)) return out;
+        const n = node(key, hop.start);
+        if (!n) return out;
+        push(n.outs, hop);
+        for (const c of n.chains) extend(c, hop, out);
+        addPending({ hop, due: hop.start + ROOT_GRACE_MS });
+      } else if (key === hop.dst) {
+        if (!firstSeen(`i|${hop.cid}`, hop.start)) return out;
+        const n = node(key, hop.start);
+        if (n) push(n.ins, hop);
+      }
+      return out;
     },
     receive(msg) {
-      const forward: PivotMessage[] = [];
-      if (msg.kind === 'pivot-out') {
-        if (!firstSeen(`o|${msg.hop.cid}`, msg.hop.start)) return { alerts: [], forward };
-        const n = node(msg.key, msg.hop.start);
-        if (!n) return { alerts: [], forward };
-        n.outs.push(msg.hop);
-        if (n.outs.length > MAX_PER_NODE) n.outs.shift();
-        for (const c of n.ins) join(c, msg.hop, forward);
-        return { alerts: [], forward };
+      const out = empty();
+      if (msg.kind === 'pivot-chain') onChain(msg.key, msg.chain, out);
+      else onDone(msg.key, msg.chain, out);
+      return out;
+    },
+    settle(w) {
+      const out = empty();
+      let done = 0;
+      for (; done < pending.length && pending[done]!.due <= w; done++) {
+        const r = pending[done]!.hop;
+        const ins = nodes.get(r.src)?.ins ?? [];
+        const interior = ins.some((i) => i.src !== r.dst && i.start <= r.start && r.start - i.start <= span);
+        if (!interior) out.forward.push({ kind: 'pivot-chain', rule: rule.id, key: r.dst, chain: [r] });
       }
-      const last = msg.chain[msg.chain.length - 1]!;
-      if (msg.kind === 'pivot-in') {
-        if (!firstSeen(`i|${msg.chain.map((h) => h.cid).join(',')}`, last.start)) return { alerts: [], forward };
-        const n = node(msg.key, last.start);
-        if (!n) return { alerts: [], forward };
-        n.ins.push(msg.chain);
-        if (n.ins.length > MAX_PER_NODE) n.ins.shift();
-        for (const h of n.outs) join(msg.chain, h, forward);
-        return { alerts: [], forward };
-      }
-      // pivot-done, at the origin host's owner
-      const first = msg.chain[0]!;
-      const sig = `d|${msg.chain.map((h) => h.cid).join(',')}`;
-      if (!firstSeen(sig, last.start)) return { alerts: [], forward };
-      const before = emitted.get(first.id);
-      if (sup.suppressed(msg.key, last.start) && !(before !== undefined && before < msg.chain.length)) return { alerts: [], forward };
-      if (before !== undefined && before >= msg.chain.length) return { alerts: [], forward };
-      emitted.set(first.id, msg.chain.length);
-      sup.fired(msg.key, last.start);
-      const path = [first.src, ...msg.chain.map((h) => h.dst)];
-      const alert = buildAlert({
-        rule, groupKey: msg.key, fields: [['source.ip', first.src], ['destination.ip', last.dst]],
-        firstMs: first.start, lastMs: last.start, count: msg.chain.length, eventIds: msg.chain.map((h) => h.id), values: path,
-        summary: `${msg.chain.length}-hop chain ${path.join(' -> ')} over ports ${[...new Set(msg.chain.map((h) => h.port))].join(',')}, each hop within ${formatDuration(span)} of the previous`,
-        extra: { hops: msg.chain.map((h) => ({ source: h.src, destination: h.dst, port: h.port, start: new Date(h.start).toISOString(), event_id: h.id })) },
-      });
-      return { alerts: [alert], forward };
+      if (done > 0) pending = pending.slice(done);
+      return out;
     },
     gc(w) {
-      const horizon = w - 2 * span - LATENESS_MS;
+      // Chains and hops stay while a hop could still join them, plus the lateness margin; roots leave only via settle.
+      const horizon = w - 2 * span - LATENESS_MS - ROOT_GRACE_MS;
       sup.gc(w);
       for (const [k, t] of seen) if (t < horizon) seen.delete(k);
       for (const [k, n] of nodes) {
         n.outs = n.outs.filter((h) => h.start >= horizon);
-        n.ins = n.ins.filter((c) => c[c.length - 1]!.start >= horizon);
-        if (!n.outs.length && !n.ins.length) nodes.delete(k);
+        n.ins = n.ins.filter((h) => h.start >= horizon);
+        n.chains = n.chains.filter((c) => c.hops[c.hops.length - 1]!.start >= horizon);
+        if (!n.outs.length && !n.ins.length && !n.chains.length) nodes.delete(k);
       }
       if (emitted.size > MAX_GROUPS) emitted = new Map([...emitted].slice(-MAX_GROUPS / 2));
     },
-    snapshot: () => ({ nodes: [...nodes], seen: [...seen], sup: sup.snapshot(), emitted: [...emitted] }),
+    snapshot: () => ({ v: STATE_VERSION, nodes: [...nodes], seen: [...seen], pending, sup: sup.snapshot(), emitted: [...emitted] }),
     restore(s) {
-      const x = s as { nodes?: Array<[string, Node]>; seen?: Array<[string, number]>; sup?: unknown; emitted?: Array<[string, number]> } | null;
-      if (Array.isArray(x?.nodes)) nodes = new Map(x.nodes);
-      if (Array.isArray(x?.seen)) seen = new Map(x.seen);
-      if (Array.isArray(x?.emitted)) emitted = new Map(x.emitted);
-      sup.restore(x?.sup);
+      const x = s as { v?: number; nodes?: Array<[string, Node]>; seen?: Array<[string, number]>; pending?: PendingRoot[]; sup?: unknown; emitted?: Array<[string, number]> } | null;
+      // Version 1 kept chains in another shape; starting empty loses at most the chains in flight.
+      if (x?.v !== STATE_VERSION) return;
+      if (Array.isArray(x.nodes)) nodes = new Map(x.nodes);
+      if (Array.isArray(x.seen)) seen = new Map(x.seen);
+      if (Array.isArray(x.pending)) pending = [...x.pending].sort((a, b) => a.due - b.due);
+      if (Array.isArray(x.emitted)) emitted = new Map(x.emitted);
+      sup.restore(x.sup);
     },
   };
 }
