@@ -203,8 +203,9 @@ export function loadRuleSet(pathsOrDir: string | string[], opts: { log?: Logger 
       minHops,
       file: e.src.file,
       line: e.src.position([e.index]).line,
-      stateSignature: JSON.stringify([type, groupBy, windowMs, r.threshold, distinctFields, termFields, r.learning_period, joinOn, maxspanMs, [...ports], hopMaxspanMs, minHops, (r.steps as unknown[] | undefined)?.length]),
+      stateSignature: JSON.stringify([type, groupBy, windowMs, r.threshold, distinctFields, termFields, r.learning_period, r.learning_by, joinOn, maxspanMs, [...ports], hopMaxspanMs, minHops, (r.steps as unknown[] | undefined)?.length]),
     };
+    if (typeof r.learning_by === 'string') def.learningBy = r.learning_by;
     if (typeof r.note === 'string') def.note = r.note;
     if (r.tests) def.tests = r.tests as RuleDef['tests'];
     if (errors.length === before) out.push(def);

@@ -74,6 +74,12 @@ export class RuleRunner {
     if (this.firstMs === undefined || t < this.firstMs) this.firstMs = t;
   }
 
+  /** noteTime, plus the engines that watch every document (see Engine.see). */
+  noteDoc(doc: ConnectionDoc, t: number): void {
+    this.noteTime(t);
+    for (const en of this.engines.values()) if (en.kind === 'doc' && en.e.see) en.e.see(doc, t);
+  }
+
   observe(rule: RuleDef, doc: ConnectionDoc, t: number): AlertDoc[] {
     const en = this.engines.get(rule.id);
     if (!en || en.kind !== 'doc') return [];

@@ -82,6 +82,26 @@ describe('new_terms', () => {
     // without the restored baseline the restarted stage would still be learning: no alert at all
     expect(run(createRuleStage(rs), later)).toHaveLength(0);
   });
+
+  it('learning_by gives every host its own learning period (a host that joins later, or moves here, learns first)', () => {
+    const rs = ruleset(`${body}  learning_by: host.name\n`);
+    const stage = createRuleStage(rs);
+    // h1 learns during its first hour and alerts after it.
+    expect(run(stage, [doc({ t: T0, dst: '10.0.1.1' })])).toHaveLength(0);
+    expect(run(stage, [doc({ t: T0 + 2 * 3600_000, dst: '10.0.1.7', seq: 1 })])).toHaveLength(1);
+    // h2 is first seen at +2h: its own hour of learning, however old the rule's baseline is.
+    expect(run(stage, [doc({ t: T0 + 2 * 3600_000, host: 'h2', dst: '10.0.2.1', seq: 2 }), doc({ t: T0 + 2.5 * 3600_000, host: 'h2', dst: '10.0.2.2', seq: 3 })])).toHaveLength(0);
+    const h2 = run(stage, [doc({ t: T0 + 3.5 * 3600_000, host: 'h2', dst: '10.0.2.3', seq: 4 })]);
+    expect(h2.map((a) => (a.destination as { ip: string }).ip)).toEqual(['10.0.2.3']);
+    // The per-host start survives a restart.
+    const again = createRuleStage(rs);
+    again.restore!(JSON.parse(JSON.stringify(stage.snapshot!())));
+    expect(run(again, [doc({ t: T0 + 4 * 3600_000, host: 'h2', dst: '10.0.2.4', seq: 5 })])).toHaveLength(1);
+    // Without learning_by the same h2 traffic alerts at once (one learning period for the rule).
+    const global = createRuleStage(ruleset(body));
+    run(global, [doc({ t: T0, dst: '10.0.1.1' })]);
+    expect(run(global, [doc({ t: T0 + 2 * 3600_000, host: 'h2', dst: '10.0.2.1', seq: 2 })])).toHaveLength(1);
+  });
 });
 
 describe('sequence', () => {

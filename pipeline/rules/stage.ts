@@ -154,7 +154,7 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
     get ruleCount() { return local.length + cross.length; },
     process(doc) {
       const t = eventMs(doc);
-      runner.noteTime(t);
+      runner.noteDoc(doc, t);
       const alerts: AlertDoc[] = [];
       for (const r of local) if (applies(r, doc)) alerts.push(...runner.observe(r, doc, t));
       let sent: Set<string> | undefined;

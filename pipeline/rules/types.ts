@@ -40,6 +40,8 @@ export interface RuleDef {
   /** new_terms: the fields whose combination must be new. */
   termFields: string[];
   learningMs: number;
+  /** new_terms: per-value learning periods keyed by this field (undefined: one for the rule). */
+  learningBy?: string;
   /** sequence */
   steps: Predicate[];
   joinOn: string[];

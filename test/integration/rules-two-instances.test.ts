@@ -19,6 +19,7 @@ import type { RekeyStage } from '../../pipeline/rekey.js';
 import type { Stage } from '../../pipeline/stage.js';
 import { ensureTopics } from '../../pipeline/topics.js';
 import { skipUnless } from '../helpers/env.js';
+import { endOffsets, groupAt } from '../helpers/kafka.js';
 import { record } from '../helpers/records.js';
 
 // The shipped rules on two real pipeline instances sharing one consumer
@@ -49,26 +50,6 @@ const [A, B, C] = [1, 2, 3].map((i) => `10.94.${oct}.${i}`) as [string, string, 
 const host = (ip: string) => `itest-rules-${run}-${ip.replace(/\./g, '-')}`;
 const MIN_US = 60e6;
 type Inst = 'a' | 'b';
-
-async function endOffsets(topic: string) {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: p.high }));
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-async function groupAt(groupId: string, topic: string) {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await admin.setOffsets({ groupId, topic, partitions: await endOffsets(topic) });
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 /** Records which hosts an instance's primary consumer saw, so the test can prove the work was split. */
 const recorder = (seen: Set<string>): Stage => ({ name: 'seen-hosts', process: (d) => { seen.add(d.host.name); return []; } });
@@ -204,9 +185,8 @@ describe('shipped rules on two pipeline instances', () => {
     if (await skipUnless(ctx, 'kafka', 'elasticsearch')) return;
     await ensureTopics(kafka);
     const group = `itest-rules2-${run}`;
-    await groupAt(group, TOPIC_CONNECTIONS);
-    await groupAt(group, TOPIC_AGENT_HEALTH);
-    await groupAt(`${group}-rekey`, TOPIC_REKEY);
+    await groupAt(kafka, group, { [TOPIC_CONNECTIONS]: await endOffsets(kafka, TOPIC_CONNECTIONS), [TOPIC_AGENT_HEALTH]: await endOffsets(kafka, TOPIC_AGENT_HEALTH) });
+    await groupAt(kafka, `${group}-rekey`, { [TOPIC_REKEY]: await endOffsets(kafka, TOPIC_REKEY) });
     const { ruleset, errors } = loadRuleSet(join(repoRoot(), 'rules'));
     expect(errors).toEqual([]);
 

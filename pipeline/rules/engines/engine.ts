@@ -10,6 +10,8 @@ import type { RuleDef } from '../types.js';
 export interface Engine {
   rule: RuleDef;
   observe(doc: ConnectionDoc, t: number): AlertDoc[];
+  /** Optional: called for EVERY document the stage sees, before conditions (new_terms' learning_by). */
+  see?(doc: ConnectionDoc, t: number): void;
   /** Drop state that can no longer contribute to an alert. */
   gc(watermarkMs: number): void;
   snapshot(): unknown;

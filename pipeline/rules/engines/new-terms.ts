@@ -2,10 +2,13 @@ import type { ConnectionDoc } from '../../../lib/ecs.js';
 import { buildAlert } from '../alert.js';
 import { formatDuration } from '../duration.js';
 import type { RuleDef } from '../types.js';
+import { fieldGetter, valueText } from '../field.js';
 import { groupOf, type Engine } from './engine.js';
 
 /** Baseline size per rule; past it the least recently seen term is forgotten. */
 export const MAX_TERMS = 500_000;
+/** learning_by values remembered per rule; past it the least recently seen one learns again. */
+export const MAX_SCOPES = 100_000;
 
 /**
  * First-seen combinations of `fields`. The learning period starts at the
@@ -17,29 +20,50 @@ export function newTermsEngine(rule: RuleDef, stageStart: () => number | undefin
   let start: number | null = null;
   // term -> last seen ms, in last-seen order
   let baseline = new Map<string, number>();
+  // learning_by: scope value -> when this stage first saw it. A host new to the
+  // fleet, or one whose partition moved here in a rebalance (its baseline stayed
+  // with the old owner), learns before it can alert instead of flooding.
+  const scopeOf = rule.learningBy ? fieldGetter(rule.learningBy) : undefined;
+  let scopes = new Map<string, number>();
+  // The stage shows this engine every document (see()), not only matching ones,
+  // so a host's learning starts when the host first appears, not at its first
+  // suspicious connection.
+  const noteScope = (doc: ConnectionDoc, t: number): number | undefined => {
+    if (!scopeOf) return undefined;
+    const v = valueText(scopeOf(doc));
+    if (v === null) return undefined;
+    const first = Math.min(scopes.get(v) ?? t, t);
+    scopes.delete(v);
+    scopes.set(v, first);
+    if (scopes.size > MAX_SCOPES) scopes.delete(scopes.keys().next().value as string);
+    return first;
+  };
   return {
     rule,
     observe(doc: ConnectionDoc, t: number) {
       const g = term(doc);
       if (!g) return [];
       start ??= Math.min(stageStart() ?? t, t);
+      const since = noteScope(doc, t) ?? start;
       const known = baseline.has(g.key);
       baseline.delete(g.key);
       baseline.set(g.key, t);
       if (baseline.size > MAX_TERMS) baseline.delete(baseline.keys().next().value as string);
-      if (known || t < start + rule.learningMs) return [];
+      if (known || t < since + rule.learningMs) return [];
       return [buildAlert({
         rule, groupKey: g.key, fields: g.fields, firstMs: t, lastMs: t, count: 1, eventIds: [doc.event.id],
         summary: `first ${rule.termFields.join(' + ')} = ${g.fields.map(([, v]) => String(v)).join(' + ')} since the baseline began (learning period ${formatDuration(rule.learningMs)}, ${baseline.size} known terms)`,
         doc, withContext: true,
       })];
     },
+    see(doc, t) { noteScope(doc, t); },
     gc() {},
-    snapshot: () => ({ start, baseline: [...baseline] }),
+    snapshot: () => ({ start, baseline: [...baseline], scopes: [...scopes] }),
     restore(s) {
-      const x = s as { start?: number | null; baseline?: Array<[string, number]> } | null;
+      const x = s as { start?: number | null; baseline?: Array<[string, number]>; scopes?: Array<[string, number]> } | null;
       if (typeof x?.start === 'number') start = x.start;
       if (Array.isArray(x?.baseline)) baseline = new Map(x.baseline);
+      if (Array.isArray(x?.scopes)) scopes = new Map(x.scopes);
     },
   };
 }
