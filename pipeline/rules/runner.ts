@@ -33,6 +33,8 @@ const GC_EVERY_MS = 60_000;
 
 export class RuleRunner {
   engines = new Map<string, AnyEngine>();
+  /** Engines that watch every document (Engine.see), kept apart so the hot path skips the rest. */
+  private seers: Engine[] = [];
   /** States restored before their rule was loaded (or for a rule later re-enabled). */
   private parked = new Map<string, Saved>();
   private watermark = Number.NEGATIVE_INFINITY;
@@ -67,6 +69,7 @@ export class RuleRunner {
       next.set(r.id, e);
     }
     this.engines = next;
+    this.seers = [...next.values()].flatMap((en) => (en.kind === 'doc' && en.e.see ? [en.e] : []));
   }
 
   /** Called for every document the stage sees, matching or not. */
@@ -77,7 +80,7 @@ export class RuleRunner {
   /** noteTime, plus the engines that watch every document (see Engine.see). */
   noteDoc(doc: ConnectionDoc, t: number): void {
     this.noteTime(t);
-    for (const en of this.engines.values()) if (en.kind === 'doc' && en.e.see) en.e.see(doc, t);
+    for (const e of this.seers) e.see!(doc, t);
   }
 
   observe(rule: RuleDef, doc: ConnectionDoc, t: number): AlertDoc[] {

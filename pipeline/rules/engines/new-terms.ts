@@ -7,7 +7,7 @@ import { groupOf, type Engine } from './engine.js';
 
 /** Baseline size per rule; past it the least recently seen term is forgotten. */
 export const MAX_TERMS = 500_000;
-/** learning_by values remembered per rule; past it the least recently seen one learns again. */
+/** learning_by values remembered per rule; past it the first-seen one is forgotten (and learns again if it returns). */
 export const MAX_SCOPES = 100_000;
 
 /**
@@ -32,11 +32,13 @@ export function newTermsEngine(rule: RuleDef, stageStart: () => number | undefin
     if (!scopeOf) return undefined;
     const v = valueText(scopeOf(doc));
     if (v === null) return undefined;
-    const first = Math.min(scopes.get(v) ?? t, t);
-    scopes.delete(v);
-    scopes.set(v, first);
-    if (scopes.size > MAX_SCOPES) scopes.delete(scopes.keys().next().value as string);
-    return first;
+    const known = scopes.get(v);
+    if (known !== undefined && known <= t) return known;
+    // First sight (or an earlier event than the one we had): insertion order is
+    // first-seen order, so past the cap the longest-known value is forgotten.
+    if (known === undefined && scopes.size >= MAX_SCOPES) scopes.delete(scopes.keys().next().value as string);
+    scopes.set(v, t);
+    return t;
   };
   return {
     rule,
