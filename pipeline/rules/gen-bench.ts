@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { synthDoc, type ConnSpec } from './synth.js';
+import { rng } from '../../lib/rng.js';
 
 // A realistic input for the backtest throughput benchmark: a 200-host fleet
 // over four days (service calls, database traffic, internet egress, DNS,
@@ -11,16 +12,6 @@ import { synthDoc, type ConnSpec } from './synth.js';
 const T0 = Date.parse('2025-03-03T00:00:00Z');
 const SPAN = 4 * 86_400_000;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function benchSpec(i: number, n: number, r: () => number): ConnSpec {
   const t = T0 + Math.floor((i / n) * SPAN);

@@ -2,6 +2,7 @@ import { recordToDoc, type ConnectionDoc } from '../../lib/ecs.js';
 import { connUid, eventId } from '../../lib/ids.js';
 import { ipToBytes } from '../../lib/ip.js';
 import type { ConnectionRecord } from '../../lib/record.js';
+import { rng } from '../../lib/rng.js';
 
 // The seed's example as data: the order service calls inventory and payments
 // from three node groups. For `stormMinutes`, pool-b's calls to inventory get
@@ -42,17 +43,6 @@ const INVENTORY = ['10.40.0.10', '10.40.0.11', '10.40.0.12'];
 const PAYMENTS = '10.50.0.20';
 const LOAD_BALANCER = '10.0.0.5';
 
-/** mulberry32: tiny, seedable, good enough to vary synthetic traffic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Shape = Pick<ConnectionRecord, 'conn_state' | 'close_reason' | 'connect_latency_us' | 'retransmits' | 'syn_retransmits' | 'rst_received'>;
 

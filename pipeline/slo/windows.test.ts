@@ -1,15 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { rng } from '../../lib/rng.js';
 import { Fenwick } from './fenwick.js';
 import { BucketRing, CellRing } from './windows.js';
 
 // Window sums must equal a brute-force count over the raw events, for any
 // arrival order that stays within the ring, including late events, gaps
 // longer than a window, and windows that end before the newest bucket.
-
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => ((a = (a * 1103515245 + 12345) % 2147483648) / 2147483648);
-}
 
 describe('Fenwick', () => {
   it('answers prefix sums and slot values, and load()/values() are inverse', () => {

@@ -1,0 +1,15 @@
+/**
+ * mulberry32: a tiny seedable PRNG. Generators of synthetic traffic (the SLO
+ * storm, the rule benchmark fleet, fixtures) use it so that a seed always
+ * produces the same file and runs stay comparable.
+ */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
