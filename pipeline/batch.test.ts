@@ -6,6 +6,7 @@ import type { ConnectionDoc } from '../lib/ecs.js';
 import { INDEX_AGENT_HEALTH, INDEX_ALERTS, INDEX_CONNECTIONS, TOPIC_CONNECTIONS, TOPIC_DLQ, TOPIC_REKEY } from '../lib/names.js';
 import { record } from '../test/helpers/records.js';
 import { agentHealthCodec } from './agent-health.js';
+import { AlertOutbox } from './alert-outbox.js';
 import { handleAgentHealthBatch, handleConnectionBatch, handleRekeyBatch } from './batch.js';
 import type { ItemResult, RawBulk } from './bulk.js';
 import { createEnricher } from './enrich/enrich.js';
@@ -107,6 +108,25 @@ describe('handleConnectionBatch', () => {
     const down: RawBulk = async () => { throw new Error('connect ECONNREFUSED'); };
     await expect(handleConnectionBatch(source([encodeConnection(record(1)), garbage]), { bulk: down, producer: kafka, log, enrich: createEnricher({}), stages: primaryStages([]), bulkOptions: { attempts: 2, sleep: async () => undefined } })).rejects.toThrow(/ECONNREFUSED/);
     expect(kafka.sent).toEqual({});
+  });
+
+  it('keeps the alerts of a failed attempt and indexes them with the redelivery, even when the stage does not raise them again', async () => {
+    const kafka = memoryKafka();
+    const es = memoryEs();
+    let up = false;
+    const flaky: RawBulk = async (ops) => { if (!up) throw new Error('connect ECONNREFUSED'); return es.bulk(ops); };
+    // Like a suppressed rule: it alerts on the first sight of a document only.
+    const seen = new Set<string>();
+    const once: Stage = { name: 'once', process: (d) => (seen.has(d.event.id) ? [] : (seen.add(d.event.id), [alertFor(d, 'once')])) };
+    const deps = { bulk: flaky, producer: kafka, log, enrich: createEnricher({}), stages: primaryStages([once]), alertOutbox: new AlertOutbox(), bulkOptions: { attempts: 1, sleep: async () => undefined } };
+    const msgs = source([encodeConnection(record(1))]);
+    await expect(handleConnectionBatch(msgs, deps)).rejects.toThrow(/ECONNREFUSED/);
+    expect(deps.alertOutbox.size).toBe(1);
+    up = true;
+    const stats = await handleConnectionBatch(msgs, deps);
+    expect(stats.alerts).toBe(0); // the stage stayed quiet on the redelivery ...
+    expect(es.docs(INDEX_ALERTS)).toHaveLength(1); // ... and the alert was still indexed, once
+    expect(deps.alertOutbox.size).toBe(0);
   });
 
   it('runs SLO then rules on enriched docs, ticks with the newest event time, annotates every alert, and indexes alerts by id', async () => {

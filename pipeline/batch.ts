@@ -4,6 +4,7 @@ import { recordToDoc, type ConnectionDoc } from '../lib/ecs.js';
 import type { Logger } from '../lib/log.js';
 import { INDEX_AGENT_HEALTH, INDEX_ALERTS, INDEX_CONNECTIONS, TOPIC_DLQ, TOPIC_REKEY } from '../lib/names.js';
 import { agentHealthCodec, healthToDoc, type AgentHealthRecord } from './agent-health.js';
+import { AlertOutbox } from './alert-outbox.js';
 import { bulkIndex, type BulkOp, type BulkOptions, type RawBulk } from './bulk.js';
 import { toDlqMessage, type DlqEntry } from './dlq.js';
 import type { Enricher } from './enrich/enrich.js';
@@ -79,6 +80,8 @@ export interface ConnectionBatchDeps extends BatchSinks {
   stages: StageSet<Stage, []>;
   /** Present when cross-host stages exist: the primary stages were given this buffer as their Rekeyer. */
   rekey?: RekeyBuffer;
+  /** Alerts of failed attempts, owed to Elasticsearch (one per consumer; see alert-outbox.ts). */
+  alertOutbox?: AlertOutbox;
 }
 
 export async function handleConnectionBatch(messages: InMessage[], deps: ConnectionBatchDeps): Promise<BatchStats> {
@@ -104,15 +107,18 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
   if (!Number.isNaN(maxEventTimeMs)) alerts.push(...deps.stages.tick(maxEventTimeMs));
   deps.stages.annotate(alerts);
   const docs = ops.length;
-  ops.push(...alertOps(alerts));
+  const owed = deps.alertOutbox ?? new AlertOutbox();
+  ops.push(...alertOps(owed.take(alerts)));
   let rejected: number;
   try {
     ({ rejected } = await deliver(ops, dlq, deps));
   } catch (err) {
-    // The batch will be redelivered and re-run through the stages, which ask again.
+    // The batch will be redelivered and re-run through the stages, which ask
+    // again for re-keys; its alerts wait in the outbox for the next attempt.
     deps.rekey?.drain();
     throw err;
   }
+  owed.delivered();
   let rekeyed = 0;
   if (deps.rekey && deps.rekey.size > 0) {
     const reqs = deps.rekey.drain();
@@ -130,6 +136,8 @@ export interface RekeyBatchDeps extends BatchSinks {
    * ForwardOutbox says why); without one, forwards of a failed batch are lost.
    */
   outbox?: ForwardOutbox;
+  /** Alerts of failed attempts, owed to Elasticsearch (see alert-outbox.ts). */
+  alertOutbox?: AlertOutbox;
 }
 
 /** A forward goes to every stage that takes forwards; one stage failing on it is logged and skipped, as for documents. */
@@ -183,7 +191,9 @@ export async function handleRekeyBatch(messages: InMessage[], deps: RekeyBatchDe
   if (!Number.isNaN(maxEventTimeMs)) alerts.push(...deps.stages.tick(maxEventTimeMs));
   outbox.collect(deps.stages.stages);
   deps.stages.annotate(alerts);
-  const { rejected } = await deliver(alertOps(alerts), dlq, deps);
+  const owed = deps.alertOutbox ?? new AlertOutbox();
+  const { rejected } = await deliver(alertOps(owed.take(alerts)), dlq, deps);
+  owed.delivered();
   const rekeyed = await outbox.publish(deps.producer, TOPIC_REKEY);
   return { messages: messages.length, docs: 0, alerts: alerts.length, dlq: dlq.length, rejected, rekeyed, maxEventTimeMs };
 }

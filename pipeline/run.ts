@@ -3,6 +3,7 @@ import { Kafka, Partitioners, logLevel, type Producer as KafkaProducer } from 'k
 import { describeEndpoints, esClientOptions, kafkaConfig } from '../lib/connect.js';
 import type { Logger } from '../lib/log.js';
 import { CONSUMER_GROUP, REKEY_GROUP, TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS, TOPIC_REKEY } from '../lib/names.js';
+import { AlertOutbox } from './alert-outbox.js';
 import { handleAgentHealthBatch, handleConnectionBatch, handleRekeyBatch, type BatchSinks } from './batch.js';
 import type { BulkOptions } from './bulk.js';
 import { composeStages, type ComposedStages } from './compose.js';
@@ -138,22 +139,25 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   };
 
   const common = { kafka, fromBeginning: o.fromBeginning ?? false, maxBatch, log, restartOnFailure: o.restartOnFailure ?? true, onCrash: (err: Error) => { void stop(`consumer crashed: ${err.message}`, 1); } };
+  // Alerts of a batch whose delivery failed are owed to the next attempt (alert-outbox.ts).
+  const primaryAlerts = new AlertOutbox();
   const main = await startRole({
     ...common,
     groupId: group,
     topics: [TOPIC_CONNECTIONS, TOPIC_AGENT_HEALTH],
-    handle: (topic, msgs) => (topic === TOPIC_AGENT_HEALTH ? handleAgentHealthBatch(msgs, sinks) : handleConnectionBatch(msgs, { ...sinks, enrich, stages: primary, rekey: cross ? rekey : undefined })),
+    handle: (topic, msgs) => (topic === TOPIC_AGENT_HEALTH ? handleAgentHealthBatch(msgs, sinks) : handleConnectionBatch(msgs, { ...sinks, enrich, stages: primary, rekey: cross ? rekey : undefined, alertOutbox: primaryAlerts })),
     afterCommit: () => stores.primary.save({ group, partitions: main.assigned, stages: primary.snapshot() }),
   });
   roles.push({ role: main, store: stores.primary, set: primary });
   if (cross) {
     // One outbox for all rekey batches: forwards of a failed batch go out with the next one.
     const outbox = new ForwardOutbox();
+    const rekeyAlerts = new AlertOutbox();
     const rk: Role = await startRole({
       ...common,
       groupId: rekeyGroup,
       topics: [TOPIC_REKEY],
-      handle: (_topic, msgs) => handleRekeyBatch(msgs, { ...sinks, stages: cross, outbox }),
+      handle: (_topic, msgs) => handleRekeyBatch(msgs, { ...sinks, stages: cross, outbox, alertOutbox: rekeyAlerts }),
       afterCommit: () => stores.rekey.save({ group: rekeyGroup, partitions: rk.assigned, stages: cross.snapshot() }),
     });
     roles.push({ role: rk, store: stores.rekey, set: cross });
