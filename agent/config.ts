@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import AjvModule from 'ajv';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Node } from 'yaml';
 import { TOPIC_CONNECTIONS } from '../lib/names.js';
-import type { KernelFilters } from './bpf-config.js';
+import { parseCidr, type KernelFilters } from './bpf-config.js';
 
 // The agent's YAML configuration, validated against
 // schemas/agent-config.schema.json. Every error names file:line and the key.
@@ -23,6 +23,9 @@ export interface AgentConfig {
   topic: string;
   bpfObject: string;
 }
+
+/** One encoded record is ~180 bytes plus framing; below this the spool drops everything. */
+const MIN_SPOOL_BYTES = 4096;
 
 export class ConfigError extends Error {
   constructor(readonly file: string, readonly line: number, readonly key: string, message: string) {
@@ -90,9 +93,13 @@ export function parseConfig(text: string, file: string, defaults: { hostname?: s
   if (!v(raw)) {
     const err = v.errors![0]!;
     const path = err.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-    const extra = (err.params as { additionalProperty?: string }).additionalProperty;
+    const params = err.params as { additionalProperty?: string; propertyName?: string };
+    // A bad key name (propertyNames) is reported on the key, not on its parent map.
+    const extra = params.additionalProperty ?? err.propertyName ?? params.propertyName;
     const key = [...path, ...(extra ? [extra] : [])].join('.') || '(top level)';
-    const msg = extra ? `unknown key (allowed: ${Object.keys((err.parentSchema as { properties?: object }).properties ?? {}).join(', ')})` : err.message ?? 'invalid';
+    const msg = params.additionalProperty
+      ? `unknown key (allowed: ${Object.keys((err.parentSchema as { properties?: object }).properties ?? {}).join(', ')})`
+      : `${extra ? 'key name ' : ''}${err.message ?? 'invalid'}`;
     throw new ConfigError(file, lineOf(doc, lc, path, extra), key, msg);
   }
   const netnsHosts = new Map<number, string>();
@@ -103,6 +110,19 @@ export function parseConfig(text: string, file: string, defaults: { hostname?: s
     } catch (e) {
       throw new ConfigError(file, lineOf(doc, lc, ['netns_hosts'], k), `netns_hosts.${k}`, `cannot stat the namespace (${(e as NodeJS.ErrnoException).code}); create it first (ip netns add NAME) or use its inode number`);
     }
+  }
+  // The schema's pattern only checks the shape; an unusable CIDR would otherwise
+  // surface later from the kernel-filter builder, without file or line.
+  (raw.filters?.ignore_cidrs ?? []).forEach((c, i) => {
+    try {
+      parseCidr(c);
+    } catch (e) {
+      throw new ConfigError(file, lineOf(doc, lc, ['filters', 'ignore_cidrs', String(i)]), `filters.ignore_cidrs.${i}`, `${(e as Error).message}; write ADDRESS/PREFIX, e.g. 169.254.0.0/16 or fd00::/8`);
+    }
+  });
+  const maxBytes = raw.spool?.max_bytes;
+  if (maxBytes !== undefined && maxBytes < MIN_SPOOL_BYTES) {
+    throw new ConfigError(file, lineOf(doc, lc, ['spool', 'max_bytes']), 'spool.max_bytes', `${maxBytes} cannot hold even one record; use at least ${MIN_SPOOL_BYTES} (the default is 268435456)`);
   }
   const rl = raw.rate_limit ?? {};
   return {

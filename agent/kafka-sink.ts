@@ -418,7 +418,9 @@ export class KafkaSink implements RecordSink {
     this.probe = false;
     this.pumping = this.ensureProducer()
       .then(() => this.markUp(), (err: Error) => { this.lastError = err; })
-      .finally(() => { this.pumping = null; });
+      // Records written while the probe connected went to the spool; once Kafka
+      // is up nothing else would wake the pump for them (markUp stops the timer).
+      .finally(() => { this.pumping = null; this.ensurePump(); });
   }
 
   private async publishHealth(m: HealthMessage): Promise<void> {

@@ -57,6 +57,9 @@ export class Sensor extends EventEmitter {
 
   /** Resolves once every program is attached; rejects with the libbpf call that failed. */
   start(): Promise<void> {
+    if (this.worker) return Promise.reject(new SensorStartError('sensor already started; stop() it first'));
+    // stop() leaves the flag set; a restarted worker would otherwise see it and quit at once.
+    Atomics.store(new Int32Array(this.stopFlag), 0, 0);
     const data: SensorWorkerData = {
       objectPath: this.opts.objectPath,
       configBlob: new Uint8Array(this.opts.configBlob),

@@ -81,12 +81,17 @@ const command: Command = {
       let docs;
       let alerts;
       let source: string;
+      let span = '';
       if (values.input) {
         ({ docs, alerts } = await readJsonl(values.input));
         if (values.alerts) alerts.push(...(await readJsonl(values.alerts)).alerts);
         if (docs.length === 0) throw new UserError(`${values.input} holds no connection documents`, 'pass a JSONL file written by `connaudit agent --output jsonl` or `connaudit slo storm`');
-        fromMs ??= Date.parse(docs[0]!['@timestamp']);
-        toMs ??= Date.parse(docs[docs.length - 1]!['@timestamp']);
+        const firstMs = Date.parse(docs[0]!['@timestamp']);
+        const lastMs = Date.parse(docs[docs.length - 1]!['@timestamp']);
+        span = `${values.input} covers ${new Date(firstMs).toISOString()} .. ${new Date(lastMs).toISOString()}`;
+        fromMs ??= firstMs;
+        // A file whose documents share one instant still has a range to report on.
+        toMs ??= Math.max(lastMs, fromMs + 60_000);
         source = `file ${values.input}`;
       } else {
         const { Client } = await import('@elastic/elasticsearch');
@@ -102,9 +107,21 @@ const command: Command = {
         if (values.alerts) alerts.push(...(await readJsonl(values.alerts)).alerts);
         source = `Elasticsearch ${String(describeEndpoints().elasticsearch)}`;
       }
-      if (fromMs >= toMs) throw new UsageError(`--from (${new Date(fromMs).toISOString()}) must be before --to (${new Date(toMs).toISOString()})`);
+      if (fromMs >= toMs) {
+        // Name where each end came from: the user may have given only one of them.
+        const fromSaid = values.from !== undefined ? '--from' : values.input ? 'the input\'s first document' : 'now-24h';
+        const toSaid = values.to !== undefined ? '--to' : values.input ? 'the input\'s last document' : 'now';
+        throw new UsageError(`the range is empty: ${fromSaid} (${new Date(fromMs).toISOString()}) is not before ${toSaid} (${new Date(toMs).toISOString()})`);
+      }
       log.info({ documents: docs.length, alerts: alerts.length }, 'building the report');
       const model = buildReport(docs, { catalogue, service: values.service, fromMs, toMs, source, alerts });
+      if (model.totals.events === 0) {
+        // An empty page would read as "no incident"; say that there was nothing to judge.
+        throw new UserError(
+          `no connection documents of service '${values.service}' between ${new Date(fromMs).toISOString()} and ${new Date(toMs).toISOString()} in ${source}${span ? ` (${span})` : ''}`,
+          'widen --from/--to to a range with traffic of this service, or check --service and that the documents carry the service\'s process names, ports or hosts from the catalogue',
+        );
+      }
       writeFileSync(values.out!, renderReport(model));
       const top = model.attribution[0];
       process.stdout.write(`wrote ${resolve(values.out!)}: ${model.totals.events} connections, ${model.totals.bad} bad, ${model.alerts.length} alerts, ${model.attribution.length} attribution rows${top ? `; top: ${top.cause} on ${top.node_group} -> ${top.destination} (${Math.round(top.share * 100)}% of ${top.slo} burn)` : ''}\n`);

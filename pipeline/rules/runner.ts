@@ -39,6 +39,8 @@ export class RuleRunner {
   private parked = new Map<string, Saved>();
   private watermark = Number.NEGATIVE_INFINITY;
   private firstMs: number | undefined;
+  /** Newest event time noted: when a rule added by a hot reload starts learning. */
+  private newestMs: number | undefined;
   private lastGc = Number.NEGATIVE_INFINITY;
   /** Event time of the first document this stage saw: where new_terms learning periods begin. */
   private readonly start = (): number | undefined => this.firstMs;
@@ -59,7 +61,11 @@ export class RuleRunner {
         next.set(r.id, fresh);
         continue;
       }
-      const e = engineFor(r, this.start);
+      // A rule that arrives (or restarts empty) while documents already flowed has
+      // seen none of them: its new_terms learning begins now, not at the stage's
+      // first document, or every term it meets would count as never seen.
+      const loadedAt = this.newestMs;
+      const e = engineFor(r, loadedAt === undefined ? this.start : () => loadedAt);
       const saved = this.parked.get(r.id);
       if (saved && saved.sig === r.stateSignature) {
         e.e.restore(saved.state);
@@ -75,6 +81,7 @@ export class RuleRunner {
   /** Called for every document the stage sees, matching or not. */
   noteTime(t: number): void {
     if (this.firstMs === undefined || t < this.firstMs) this.firstMs = t;
+    if (this.newestMs === undefined || t > this.newestMs) this.newestMs = t;
   }
 
   /** noteTime, plus the engines that watch every document (see Engine.see). */

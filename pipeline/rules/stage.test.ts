@@ -102,6 +102,21 @@ describe('new_terms', () => {
     run(global, [doc({ t: T0, dst: '10.0.1.1' })]);
     expect(run(global, [doc({ t: T0 + 2 * 3600_000, host: 'h2', dst: '10.0.2.1', seq: 2 })])).toHaveLength(1);
   });
+
+  it('a rule added by a hot reload learns from its load, instead of alerting on every term the fleet already uses', () => {
+    const other = ruleset('  type: match\n  condition: {field: destination.port, eq: 1}\n');
+    const stage = createRuleStage(other);
+    // The pipeline has run for a day before the new_terms rule is added.
+    run(stage, [doc({ t: T0, dst: '10.0.1.1' }), doc({ t: T0 + 24 * 3600_000, dst: '10.0.1.1', seq: 1 })]);
+    const withTerms = ruleset(body, { 'other.yaml': `${RULE_HEAD('0b6f1f4e-8a61-4c1e-9a55-3d1f2a9e0c12', 'Other')}  type: match\n  condition: {field: destination.port, eq: 1}\n` });
+    expect(reloadRules(withTerms.dir, [stage]).ok).toBe(true);
+    const loaded = T0 + 24 * 3600_000;
+    // Within the hour after the load: long-standing traffic is learned, not alerted.
+    expect(run(stage, [doc({ t: loaded + 60_000, dst: '10.0.1.1', seq: 2 }), doc({ t: loaded + 30 * 60_000, dst: '10.0.1.2', seq: 3 })])).toHaveLength(0);
+    // After it: only a term never seen alerts.
+    const after = run(stage, [doc({ t: loaded + 2 * 3600_000, dst: '10.0.1.2', seq: 4 }), doc({ t: loaded + 2 * 3600_000, dst: '10.0.1.9', seq: 5 })]);
+    expect(after.map((a) => (a.destination as { ip: string }).ip)).toEqual(['10.0.1.9']);
+  });
 });
 
 describe('sequence', () => {

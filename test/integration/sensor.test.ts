@@ -276,3 +276,41 @@ describe('eBPF sensor in network-namespace hosts', () => {
     }
   });
 });
+
+describe('Sensor handle', () => {
+  it('a Sensor that was stopped can be started again and still reports connections', async (ctx) => {
+    if (await skipUnless(ctx, 'bpf')) return;
+    ensureBuilt();
+    // The worker is a separate file, so the built code is used (vitest cannot run a .ts worker).
+    const { Sensor } = (await import(join(ROOT, 'dist/agent/sensor.js'))) as typeof import('../../agent/sensor.js');
+    const { buildConfigBlob } = await import('../../agent/bpf-config.js');
+    const { createLogger } = await import('../../lib/log.js');
+    const configBlob = buildConfigBlob({ ignoreLoopback: false, ignorePorts: [], ignoreCidrs: [], ratePerSec: 0, burst: 0, sampleN: 0 });
+    const sensor = new Sensor({ objectPath: join(ROOT, 'bpf/connaudit.bpf.o'), configBlob, log: createLogger('sensor-restart-test') });
+    const ports: number[] = [];
+    sensor.on('events', (evs: Array<{ dport: number }>) => { for (const e of evs) ports.push(e.dport); });
+    const net = await import('node:net');
+    const srv = net.createServer((s) => s.end());
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    const connectOnce = (): Promise<void> => new Promise((resolve, reject) => {
+      const c = net.connect(port, '127.0.0.1', () => c.end());
+      c.on('close', () => resolve());
+      c.on('error', reject);
+    });
+    try {
+      await sensor.start();
+      await sensor.stop();
+      ports.length = 0;
+      await sensor.start();
+      await connectOnce();
+      const end = Date.now() + 10_000;
+      while (!ports.includes(port) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      await sensor.stop();
+      expect(ports).toContain(port);
+    } finally {
+      await sensor.stop();
+      srv.close();
+    }
+  });
+});

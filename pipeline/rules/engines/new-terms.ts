@@ -12,7 +12,7 @@ export const MAX_SCOPES = 100_000;
 
 /**
  * First-seen combinations of `fields`. The learning period starts at the
- * first event the stage saw (event time; or the rule's first event if later loaded) and is part of the snapshot, so a
+ * first event the stage saw (event time; for a rule loaded later, the newest event time at its load) and is part of the snapshot, so a
  * restart neither re-learns nor alerts on the whole fleet again.
  */
 export function newTermsEngine(rule: RuleDef, stageStart: () => number | undefined = () => undefined): Engine {
