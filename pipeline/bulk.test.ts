@@ -29,6 +29,22 @@ describe('bulkIndex', () => {
     expect(raw.calls).toEqual([['a', 'b', 'c'], ['b', 'c']]);
   });
 
+  it('splits a request Elasticsearch finds too large (413) until the parts fit, and rejects a document too large on its own', async () => {
+    const calls: string[][] = [];
+    const tooLarge = Object.assign(new Error('Request Entity Too Large'), { meta: { statusCode: 413 } });
+    // Accepts at most 2 documents per request, and never document "huge".
+    const raw: RawBulk = async (batch) => {
+      calls.push(batch.map((o) => o.id));
+      if (batch.length > 2 || batch.some((o) => o.id === 'huge')) throw tooLarge;
+      return batch.map(() => ({ status: 201 }));
+    };
+    const r = await bulkIndex(raw, ops(['a', 'b', 'c', 'd', 'huge']), noSleep);
+    expect(r.indexed).toBe(4);
+    expect(r.rejected.map((x) => [x.op.id, x.status])).toEqual([['huge', 413]]);
+    expect(calls[0]).toEqual(['a', 'b', 'c', 'd', 'huge']);
+    expect(calls.every((c) => c.length <= 5)).toBe(true);
+  });
+
   it('hands back a permanent per-document error with the ES reason, without retrying it', async () => {
     const raw = scripted({ b: [{ status: 400, error: { type: 'document_parsing_exception', reason: '[1:2] failed to parse field [source.ip] of type [ip]' } }] });
     const r = await bulkIndex(raw, ops(['a', 'b', 'c']), noSleep);

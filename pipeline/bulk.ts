@@ -72,6 +72,23 @@ export async function bulkIndex<T>(raw: RawBulk, ops: Array<BulkOp<T>>, opts: Bu
     try {
       results = await raw(pending.map(({ index, id, doc }) => ({ index, id, doc })));
     } catch (err) {
+      // 413: the request is larger than http.max_content_length. Sending it
+      // again cannot work and Kafka would redeliver the same batch forever, so
+      // halve it; one document that alone is too large is a bad document.
+      if ((err as { meta?: { statusCode?: number } }).meta?.statusCode === 413) {
+        if (pending.length === 1) {
+          rejected.push({ op: pending[0]!, status: 413, reason: 'request_entity_too_large: the document alone exceeds http.max_content_length' });
+          return { indexed, rejected };
+        }
+        opts.log?.warn({ docs: pending.length }, 'bulk request too large (413); splitting it in two');
+        const half = Math.ceil(pending.length / 2);
+        for (const part of [pending.slice(0, half), pending.slice(half)]) {
+          const r = await bulkIndex(raw, part, opts);
+          indexed += r.indexed;
+          rejected.push(...r.rejected);
+        }
+        return { indexed, rejected };
+      }
       lastProblem = `bulk request failed: ${(err as Error).message}`;
       opts.log?.warn({ attempt, docs: pending.length, err: (err as Error).message }, 'bulk request failed, retrying');
       continue;

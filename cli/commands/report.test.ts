@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readJsonl } from '../../pipeline/slo/report/sources.js';
 import { generateStorm } from '../../pipeline/slo/storm.js';
 import { UsageError, UserError } from '../command.js';
 import report from './report.js';
@@ -34,6 +35,19 @@ describe('connaudit report --input', () => {
     expect((err as Error).message).toMatch(/no connection documents of service 'order' between 2020-01-01T00:00:00.000Z and 2020-01-02T00:00:00.000Z/);
     expect((err as Error).message).toContain(`${input} covers `);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('orders --input documents by instant, whatever ISO form they use, and names a bad @timestamp', async () => {
+    const a = structuredClone(storm.docs[0]!);
+    const b = structuredClone(storm.docs[1]!);
+    a['@timestamp'] = '2025-03-14T10:00:00+02:00'; // 08:00Z
+    b['@timestamp'] = '2025-03-14T09:00:00.000Z';
+    const { docs } = await readJsonl(write('mixed.jsonl', [b, a]));
+    expect(docs.map((d) => d['@timestamp'])).toEqual(['2025-03-14T10:00:00+02:00', '2025-03-14T09:00:00.000Z']);
+    const bad = structuredClone(a);
+    bad['@timestamp'] = 'yesterday';
+    const p = write('bad-time.jsonl', [a, bad]);
+    await expect(readJsonl(p)).rejects.toThrow(`${p}:2: @timestamp: "yesterday" is not an ISO-8601 time`);
   });
 
   it('names the input as the end of a range it derived', async () => {

@@ -40,6 +40,7 @@ export async function readJsonl(path: string): Promise<{ docs: ConnectionDoc[]; 
         throw new SourceError(`${path}:${line}: not JSON (${(err as Error).message})`, 'the input must hold one JSON document per line, as written by `connaudit agent --output jsonl` or `connaudit rules backtest`');
       }
       if (typeof v['@timestamp'] !== 'string') throw new SourceError(`${path}:${line}: @timestamp: is required`, 'every document needs an ISO-8601 @timestamp');
+      if (Number.isNaN(Date.parse(v['@timestamp']))) throw new SourceError(`${path}:${line}: @timestamp: ${JSON.stringify(v['@timestamp'])} is not an ISO-8601 time`, 'every document needs an ISO-8601 @timestamp');
       if (isAlert(v)) alerts.push(v as unknown as AlertDoc);
       else {
         for (const f of ['host', 'destination', 'network', 'connaudit', 'event'] as const) {
@@ -52,7 +53,9 @@ export async function readJsonl(path: string): Promise<{ docs: ConnectionDoc[]; 
     if (err instanceof SourceError) throw err;
     throw new SourceError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'check the --input path');
   }
-  docs.sort((a, b) => (a['@timestamp'] < b['@timestamp'] ? -1 : a['@timestamp'] > b['@timestamp'] ? 1 : 0));
+  // By instant, not by text: "…T10:00:00+02:00" and "…T08:00:00.000Z" are the same time.
+  const ms = new Map(docs.map((d) => [d, Date.parse(d['@timestamp'])]));
+  docs.sort((a, b) => ms.get(a)! - ms.get(b)!);
   return { docs, alerts };
 }
 
