@@ -2,9 +2,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createLogger } from '../lib/log.js';
 import type { ConnectionRecord } from '../lib/record.js';
-import { installRoot, parseConfig } from './config.js';
+import { parseConfig } from './config.js';
 import { runAgent } from './run.js';
 import type { HealthCounters, RecordSink } from './sink.js';
+import { INSTALL_ROOT } from '../lib/paths.js';
 
 // Cost of the sensor under a connection storm: average ns per BPF program run
 // (kernel.bpf_stats_enabled=1, run_time_ns / run_cnt from `bpftool prog show`)
@@ -37,7 +38,7 @@ class CountingSink implements RecordSink {
 
 export async function benchSensor(seconds = 10, workers = 4): Promise<SensorBenchResult> {
   const log = createLogger('bench.sensor');
-  const root = installRoot();
+  const root = INSTALL_ROOT;
   execFileSync('make', ['-C', `${root}/bpf`], { stdio: 'ignore' });
   const storm = `${root}/bpf/storm`;
   const tag = `ca-bench-${process.pid}`;

@@ -1,10 +1,10 @@
 import { readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import AjvModule from 'ajv';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Node } from 'yaml';
 import { TOPIC_CONNECTIONS } from '../lib/names.js';
 import { parseCidr, type KernelFilters } from './bpf-config.js';
+import { fromRoot } from '../lib/paths.js';
 
 // The agent's YAML configuration, validated against
 // schemas/agent-config.schema.json. Every error names file:line and the key.
@@ -34,17 +34,12 @@ export class ConfigError extends Error {
   }
 }
 
-/** Installation root, from source (vitest) or from dist/. */
-export function installRoot(): string {
-  const here = fileURLToPath(import.meta.url);
-  return here.includes('/dist/') ? here.slice(0, here.indexOf('/dist/')) : here.slice(0, here.lastIndexOf('/agent/'));
-}
 
 const Ajv = AjvModule.default ?? AjvModule;
 let validator: ReturnType<InstanceType<typeof Ajv>['compile']> | null = null;
 function validate() {
   if (!validator) {
-    const schema = JSON.parse(readFileSync(`${installRoot()}/schemas/agent-config.schema.json`, 'utf8')) as object;
+    const schema = JSON.parse(readFileSync(fromRoot('schemas/agent-config.schema.json'), 'utf8')) as object;
     validator = new Ajv({ allErrors: true, strict: false, verbose: true }).compile(schema);
   }
   return validator;
@@ -143,7 +138,7 @@ export function parseConfig(text: string, file: string, defaults: { hostname?: s
     healthIntervalS: raw.health_interval_s ?? 30,
     spool: { dir: raw.spool?.dir ?? '/var/lib/connaudit/spool', maxBytes: raw.spool?.max_bytes ?? 256 * 1024 * 1024 },
     topic: raw.kafka?.topic ?? TOPIC_CONNECTIONS,
-    bpfObject: raw.bpf_object ?? `${installRoot()}/bpf/connaudit.bpf.o`,
+    bpfObject: raw.bpf_object ?? fromRoot('bpf/connaudit.bpf.o'),
   };
 }
 

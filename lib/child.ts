@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { fromRoot, INSTALL_ROOT } from './paths.js';
 
 // Runs the `connaudit` CLI as a child process, as a user would, and waits on
 // what it logs (pino JSON on stderr). The demo and the integration tests both
 // orchestrate the real agent and pipeline processes with it.
 
-const here = fileURLToPath(import.meta.url);
-export const ROOT = here.includes('/dist/') ? here.slice(0, here.indexOf('/dist/') + 1) : here.slice(0, here.lastIndexOf('/lib/') + 1);
-export const CLI = `${ROOT}bin/connaudit.js`;
+export const ROOT = INSTALL_ROOT;
+export const CLI = fromRoot('bin/connaudit.js');
 
 export interface Proc {
   child: ChildProcess;

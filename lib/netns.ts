@@ -1,7 +1,7 @@
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fromRoot } from './paths.js';
 
 // Network namespaces standing in for hosts, for tests and demos that need real
 // TCP between "machines" on one box. A lab is N host namespaces plus one switch
@@ -22,11 +22,7 @@ import { fileURLToPath } from 'node:url';
 
 export const PREFIX = 'ca-lab';
 /** The test/demo TCP peer (lib/tcp-peer.py); tsc does not copy it into dist/, so resolve from the source tree. */
-export const TCP_PEER = (() => {
-  const here = fileURLToPath(import.meta.url);
-  const root = here.includes('/dist/') ? here.slice(0, here.indexOf('/dist/')) : here.slice(0, here.lastIndexOf('/lib/'));
-  return `${root}/lib/tcp-peer.py`;
-})();
+export const TCP_PEER = fromRoot('lib/tcp-peer.py');
 
 function run(cmd: string, args: string[]): string {
   try {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
+import { fromRoot } from './paths.js';
 
 // The wire record. schemas/avro/connection.avsc is the only definition;
 // ConnectionRecord below mirrors it for the compiler, and record.test.ts fails
@@ -57,9 +57,7 @@ export interface ConnectionRecord {
 
 /** Resolves a path under schemas/avro whether we run from source (vitest) or from dist/. */
 export function schemaPath(name: string): string {
-  const here = fileURLToPath(import.meta.url);
-  const root = here.includes('/dist/') ? here.slice(0, here.indexOf('/dist/')) : here.slice(0, here.lastIndexOf('/lib/'));
-  return `${root}/schemas/avro/${name}`;
+  return fromRoot('schemas/avro', name);
 }
 
 export function loadSchema(name = 'connection.avsc'): object {

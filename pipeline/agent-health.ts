@@ -1,10 +1,9 @@
-import { agentHealthCodec, type AgentHealth } from '../lib/agent-health.js';
+import type { AgentHealth } from '../lib/agent-health.js';
 
 // Agent self-reports (schemas/avro/agent-health.avsc) become ECS-style metric
 // documents in connaudit-agent-health, so drops and spool growth are visible
 // next to the connections they would have produced.
 
-export type AgentHealthRecord = AgentHealth;
 
 export interface AgentHealthDoc {
   '@timestamp': string;
@@ -12,15 +11,14 @@ export interface AgentHealthDoc {
   host: { name: string };
   agent: { version: string };
   connaudit: {
-    agent_health: Omit<AgentHealthRecord, 'event_id' | 'host' | 'ts_us' | 'agent_version' | 'started_us'> & { started: string };
+    agent_health: Omit<AgentHealth, 'event_id' | 'host' | 'ts_us' | 'agent_version' | 'started_us'> & { started: string };
   };
 }
 
-export { agentHealthCodec };
 
 const iso = (us: number): string => new Date(Math.floor(us / 1000)).toISOString();
 
-export function healthToDoc(r: AgentHealthRecord): AgentHealthDoc {
+export function healthToDoc(r: AgentHealth): AgentHealthDoc {
   const { event_id, host, ts_us, agent_version, started_us, ...counters } = r;
   return {
     '@timestamp': iso(ts_us),

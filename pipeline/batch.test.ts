@@ -5,7 +5,7 @@ import { encodeConnection } from '../lib/avro.js';
 import type { ConnectionDoc } from '../lib/ecs.js';
 import { INDEX_AGENT_HEALTH, INDEX_ALERTS, INDEX_CONNECTIONS, TOPIC_CONNECTIONS, TOPIC_DLQ, TOPIC_REKEY } from '../lib/names.js';
 import { record } from '../test/helpers/records.js';
-import { agentHealthCodec } from './agent-health.js';
+import { agentHealthCodec } from '../lib/agent-health.js';
 import { AlertOutbox } from './alert-outbox.js';
 import { handleAgentHealthBatch, handleConnectionBatch, handleRekeyBatch } from './batch.js';
 import type { ItemResult, RawBulk } from './bulk.js';

@@ -3,7 +3,8 @@ import { DecodeError, decodeConnection } from '../lib/avro.js';
 import { recordToDoc, type ConnectionDoc } from '../lib/ecs.js';
 import type { Logger } from '../lib/log.js';
 import { INDEX_AGENT_HEALTH, INDEX_ALERTS, INDEX_CONNECTIONS, TOPIC_DLQ, TOPIC_REKEY } from '../lib/names.js';
-import { agentHealthCodec, healthToDoc, type AgentHealthRecord } from './agent-health.js';
+import { agentHealthCodec, type AgentHealth } from '../lib/agent-health.js';
+import { healthToDoc } from './agent-health.js';
 import { AlertOutbox } from './alert-outbox.js';
 import { bulkIndex, type BulkOp, type BulkOptions, type RawBulk } from './bulk.js';
 import { toDlqMessage, type DlqEntry } from './dlq.js';
@@ -206,7 +207,7 @@ export async function handleAgentHealthBatch(messages: InMessage[], deps: BatchS
   for (const m of messages) {
     try {
       if (!m.value || m.value.length === 0) throw new DecodeError('message has no value', 'too_short');
-      const doc = healthToDoc(agentHealthCodec().decode(m.value) as AgentHealthRecord);
+      const doc = healthToDoc(agentHealthCodec().decode(m.value) as AgentHealth);
       doc.event.ingested = ingested;
       ops.push({ index: INDEX_AGENT_HEALTH, id: doc.event.id, doc, tag: { kind: 'other', source: m } });
     } catch (err) {

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fromRoot } from '../lib/paths.js';
 
 // The index templates live as JSON in schemas/elasticsearch (component/ and
 // index/, one file per template, file name = template name) so that they are
@@ -30,9 +30,7 @@ export interface IndexTemplate {
 }
 
 export function templatesDir(): string {
-  const here = fileURLToPath(import.meta.url);
-  const root = here.includes('/dist/') ? here.slice(0, here.indexOf('/dist/')) : here.slice(0, here.lastIndexOf('/pipeline/'));
-  return `${root}/schemas/elasticsearch`;
+  return fromRoot('schemas/elasticsearch');
 }
 
 function readJsonDir<T>(dir: string): Map<string, T> {

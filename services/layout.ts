@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { INSTALL_ROOT } from '../lib/paths.js';
 
 // Where the local services live. Downloads go to the git-ignored `.cache/`
 // (kept across runs, re-fetched only when missing) and runtime state to the
@@ -23,15 +23,7 @@ export const ES_TRANSPORT_PORT = 9300;
 /** The unprivileged account Elasticsearch runs as when we are root (it refuses to run as root). */
 export const ES_USER = 'connaudit-es';
 
-// services/layout.ts compiles to dist/services/layout.js, so the repo root is
-// two levels up from either location.
-function findRoot(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const up = resolve(here, '..');
-  return up.endsWith(`${'/'}dist`) ? resolve(up, '..') : up;
-}
-
-export const REPO_ROOT = process.env.CONNAUDIT_ROOT ?? findRoot();
+export const REPO_ROOT = process.env.CONNAUDIT_ROOT ?? INSTALL_ROOT;
 export const CACHE_DIR = join(REPO_ROOT, '.cache');
 export const RUN_DIR = join(REPO_ROOT, '.run');
 

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isNode, isScalar, parseDocument } from 'yaml';
 import cron from 'node-cron';
 import { CidrSet } from '../../lib/cidr.js';
+import { fromRoot } from '../../lib/paths.js';
 
 // The pipeline's YAML config (schemas/pipeline-config.schema.json). Errors
 // carry file:line:col from the YAML source, as rule files do, so an operator
@@ -30,9 +30,7 @@ export class ConfigError extends Error {
 }
 
 function schemaFile(): string {
-  const here = fileURLToPath(import.meta.url);
-  const root = here.includes('/dist/') ? here.slice(0, here.indexOf('/dist/')) : here.slice(0, here.lastIndexOf('/pipeline/'));
-  return `${root}/schemas/pipeline-config.schema.json`;
+  return fromRoot('schemas/pipeline-config.schema.json');
 }
 
 let validator: ReturnType<Ajv['compile']> | undefined;

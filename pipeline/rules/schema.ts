@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { fromRoot } from '../../lib/paths.js';
 
 // schemas/rules.schema.json is the contract for rule files (editors can use it
 // too). It is compiled once per process: the loader, `rules validate` and the
@@ -9,9 +9,7 @@ import addFormatsModule from 'ajv-formats';
 
 /** Resolves schemas/ whether we run from source (vitest) or from dist/. */
 export function rulesSchemaPath(): string {
-  const here = fileURLToPath(import.meta.url);
-  const root = here.includes('/dist/') ? here.slice(0, here.indexOf('/dist/')) : here.slice(0, here.lastIndexOf('/pipeline/'));
-  return `${root}/schemas/rules.schema.json`;
+  return fromRoot('schemas/rules.schema.json');
 }
 
 let compiled: ValidateFunction | undefined;

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import type { ConnState } from '../../lib/record.js';
 import { cidrContains, parseCidr, type Cidr } from '../../lib/cidr.js';
 import { globToRegExp } from '../../lib/glob.js';
 import { CatalogueError, parseYamlSource } from './yaml-source.js';
+import { fromRoot } from '../../lib/paths.js';
 
 export { CatalogueError } from './yaml-source.js';
 
@@ -74,11 +74,7 @@ const DEFAULT_PERIOD = '30d';
 const DEFAULT_MIN_EVENTS = 20;
 const DEFAULT_SLOW_CONNECT_MS = 200;
 
-const schemaFile = (): string => {
-  const here = fileURLToPath(import.meta.url);
-  const root = here.includes('/dist/') ? here.slice(0, here.indexOf('/dist/')) : here.slice(0, here.lastIndexOf('/pipeline/'));
-  return `${root}/schemas/services.schema.json`;
-};
+const schemaFile = (): string => fromRoot('schemas/services.schema.json');
 
 let validator: ReturnType<Ajv['compile']> | undefined;
 function validate(value: unknown): ErrorObject[] {

@@ -13,7 +13,7 @@ import { ipToBytes } from '../../lib/ip.js';
 import { INDEX_ALERTS, TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS, TOPIC_REKEY } from '../../lib/names.js';
 import type { ConnectionRecord } from '../../lib/record.js';
 import { createCrossHostRuleStage, createRuleStage, loadRuleSet } from '../../pipeline/rules/index.js';
-import { repoRoot } from '../../pipeline/rules/paths.js';
+import { fromRoot } from '../../lib/paths.js';
 import { runPipeline } from '../../pipeline/run.js';
 import type { RekeyStage } from '../../pipeline/rekey.js';
 import type { Stage } from '../../pipeline/stage.js';
@@ -187,7 +187,7 @@ describe('shipped rules on two pipeline instances', () => {
     const group = `itest-rules2-${run}`;
     await groupAt(kafka, group, { [TOPIC_CONNECTIONS]: await endOffsets(kafka, TOPIC_CONNECTIONS), [TOPIC_AGENT_HEALTH]: await endOffsets(kafka, TOPIC_AGENT_HEALTH) });
     await groupAt(kafka, `${group}-rekey`, { [TOPIC_REKEY]: await endOffsets(kafka, TOPIC_REKEY) });
-    const { ruleset, errors } = loadRuleSet(join(repoRoot(), 'rules'));
+    const { ruleset, errors } = loadRuleSet(fromRoot('rules'));
     expect(errors).toEqual([]);
 
     const seen = { a: new Set<string>(), b: new Set<string>() };

@@ -4,7 +4,8 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { runRuleTests } from '../../pipeline/rules/fixtures.js';
 import { loadRuleSet } from '../../pipeline/rules/loader.js';
-import { defaultBenignDir, repoRoot } from '../../pipeline/rules/paths.js';
+import { fromRoot } from '../../lib/paths.js';
+import { defaultBenignDir } from '../../pipeline/rules/paths.js';
 import { rulesValidator } from '../../pipeline/rules/schema.js';
 import { formatRuleError } from '../../pipeline/rules/types.js';
 
@@ -13,7 +14,7 @@ import { formatRuleError } from '../../pipeline/rules/types.js';
 // every failure message starts with "<id> - <name> ->" so the offender is
 // named in CI output without opening the file.
 
-const RULES = join(repoRoot(), 'rules');
+const RULES = fromRoot('rules');
 const ruleFiles = readdirSync(RULES).filter((f) => /^[a-z]+_.*\.yaml$/.test(f) && !f.startsWith('_')).sort();
 const validate = rulesValidator();
 const all = loadRuleSet(RULES);
