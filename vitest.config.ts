@@ -10,7 +10,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{lib,agent,pipeline,cli,services,schemas,rules,test}/**/*.test.ts'],
+          include: ['{lib,agent,pipeline,cli,services,schemas,rules,tools,test}/**/*.test.ts'],
           exclude: ['test/integration/**', 'node_modules/**', 'dist/**', '.cache/**'],
           testTimeout: 20_000,
         },

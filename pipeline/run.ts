@@ -18,7 +18,7 @@ import { ForwardOutbox, RekeyBuffer, type Rekeyer } from './rekey.js';
 import { watchRules } from './rule-watch.js';
 import { primaryStages, rekeyStages } from './stage-set.js';
 import { StateStore } from './state-store.js';
-import { ensureTopics } from './topics.js';
+import { ensureTopics } from '../lib/topics.js';
 
 // Assembles and runs one pipeline instance: the primary consumer
 // (connections + agent health), and when cross-host rules exist, the rekey
@@ -98,7 +98,14 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   if (cross) restore(stores.rekey, cross);
 
   const kafka = new Kafka({ ...kafkaConfig(`connaudit-pipeline-${instance}`, o.env), logCreator: kafkaLogCreator(log) });
-  await ensureTopics(kafka, log);
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const changes = await ensureTopics(admin);
+    if (changes.created.length || changes.widened.length) log.info(changes, 'prepared Kafka topics');
+  } finally {
+    await admin.disconnect();
+  }
   // The murmur2 default partitioner is Java-compatible, so a re-key lands where any Kafka client would put it.
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();

@@ -42,6 +42,7 @@ fi
 
 step "building the eBPF object (bpf/)"
 make -s -C bpf
+make -s -C tools/bench
 
 step "compiling TypeScript (dist/)"
 npx tsc -p tsconfig.json

@@ -10,7 +10,7 @@ import { KAFKA_CONTROLLER_PORT, KAFKA_MIN_JAVA, KAFKA_PORT, KAFKA_VERSION, kafka
 import { livePid, portOpen, stopPid, waitUntil } from './proc.js';
 import { say, step } from './progress.js';
 import { readState, writeState } from './state.js';
-import { ensureTopics } from './topics.js';
+import { ensureTopics, TOPIC_LAYOUT } from '../lib/topics.js';
 
 // The local single-node KRaft broker on 127.0.0.1:9092 (controller on 9093).
 
@@ -77,7 +77,7 @@ async function createTopics(brokers: string[]): Promise<void> {
   const admin = kafkaAdmin(brokers, { quiet: false });
   try {
     await admin.connect();
-    const { created, widened } = await ensureTopics(admin);
+    const { created, widened } = await ensureTopics(admin, TOPIC_LAYOUT, 1);
     if (created.length) say(`kafka: created topics ${created.join(', ')}`);
     for (const w of widened) say(`kafka: ${w.topic} had ${w.from} partition(s) (auto-created?), widened to ${w.to}`);
     if (!created.length && !widened.length) say('kafka: topics already exist');

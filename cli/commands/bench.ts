@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, runCli } from '../../lib/child.js';
+import { ROOT, runCli } from '../../test/lab/child.js';
 import { parse, UsageError, UserError, type Command } from '../command.js';
 import { spawn } from 'node:child_process';
 
@@ -13,7 +13,7 @@ Benchmarks, each printing figures on stdout (JSON with --json):
   codec      Avro single-object encode (agent) and decode + ECS mapping
              (pipeline), records/s on one core, bytes per record
   backtest   rules backtest throughput (events/s) with every shipped rule on a
-             generated fleet file (pipeline/rules/gen-bench.ts)
+             generated fleet file (tools/bench/fleet-gen.ts)
   sensor     eBPF cost: average ns per BPF program run under a connection
              storm between two network namespaces (root; sets
              kernel.bpf_stats_enabled=1 for the run)
@@ -36,7 +36,7 @@ async function backtest(events: number): Promise<Record<string, unknown>> {
   const file = join(dir, `fleet-${events}.jsonl`);
   if (!existsSync(file)) {
     process.stderr.write(`bench backtest: generating ${events} events into ${file}\n`);
-    const gen = spawn(process.execPath, [join(ROOT, 'dist/pipeline/rules/gen-bench.js'), file, String(events)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const gen = spawn(process.execPath, [join(ROOT, 'dist/tools/bench/fleet-gen.js'), file, String(events)], { stdio: ['ignore', 'ignore', 'inherit'] });
     const code = await new Promise<number | null>((r) => gen.once('exit', r));
     if (code !== 0) throw new UserError(`generating the benchmark file failed (exit ${code})`, 'run npm run build, then retry');
   }
@@ -69,13 +69,13 @@ const command: Command = {
     const out: Record<string, unknown> = {};
     if (which === 'codec' || which === 'all') {
       process.stderr.write('bench codec: encoding and decoding…\n');
-      const { benchCodec } = await import('../../bench/codec.js');
+      const { benchCodec } = await import('../../tools/bench/codec.js');
       out.codec = { ...benchCodec(num(values.records, 200_000, 'records')), peakRssMiB: peakRss() };
     }
     if (which === 'backtest' || which === 'all') out.backtest = await backtest(num(values.events, 1_000_000, 'events'));
     if (which === 'sensor' || (which === 'all' && process.getuid?.() === 0)) {
       if (process.getuid?.() !== 0) throw new UserError('the sensor benchmark needs root (it loads eBPF programs)', 'run it as root');
-      const { benchSensor } = await import('../../agent/bench-sensor.js');
+      const { benchSensor } = await import('../../tools/bench/sensor.js');
       out.sensor = await benchSensor(num(values.seconds, 8, 'seconds'), num(values.workers, 1, 'workers'));
     }
     if (values.json) {

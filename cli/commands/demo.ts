@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@elastic/elasticsearch';
-import { eventually, ROOT, runCli, type Proc } from '../../lib/child.js';
+import { eventually, ROOT, runCli, type Proc } from '../../test/lab/child.js';
 import { esClientOptions } from '../../lib/connect.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import { INDEX_ALERTS, INDEX_CONNECTIONS } from '../../lib/names.js';
-import { NetnsLab, TCP_PEER, sweepStaleLabs, type NsHost } from '../../lib/netns.js';
+import { NetnsLab, TCP_PEER, sweepStaleLabs, type NsHost } from '../../test/lab/netns.js';
 import { parse, UserError, type Command } from '../command.js';
 
 // `connaudit demo`: the whole path on this machine, for a person reading the

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readJsonl } from '../../pipeline/slo/report/sources.js';
-import { generateStorm } from '../../pipeline/slo/storm.js';
+import { generateStorm } from '../../tools/gen/slo-storm.js';
 import { UsageError, UserError } from '../command.js';
 import report from './report.js';
 

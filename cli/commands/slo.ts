@@ -71,7 +71,7 @@ async function storm(argv: string[]): Promise<number> {
     return Number(v);
   };
   if (values.start !== undefined && Number.isNaN(Date.parse(values.start))) throw new UsageError(`--start must be an ISO-8601 time, got ${JSON.stringify(values.start)}`);
-  const { generateStorm } = await import('../../pipeline/slo/storm.js');
+  const { generateStorm } = await import('../../tools/gen/slo-storm.js');
   const opts: Parameters<typeof generateStorm>[0] = {};
   if (values.start !== undefined) opts.start = values.start;
   const b = int(values['baseline-minutes'], '--baseline-minutes');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import { compileCondition, type CompileCtx } from './condition.js';
-import { synthDoc } from './synth.js';
+import { synthDoc } from '../../tools/gen/synth.js';
 
 const ctx = (errors: string[] = []): CompileCtx => ({
   lists: new Map<string, unknown[]>([['nets', ['10.0.0.0/8', 'fd00::/8']]]),

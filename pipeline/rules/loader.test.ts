@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { synthDoc } from './synth.js';
+import { synthDoc } from '../../tools/gen/synth.js';
 import { loadRuleSet } from './loader.js';
-import { RULE_HEAD, ruleDir } from './test-helpers.js';
+import { RULE_HEAD, ruleDir } from '../../test/helpers/rules.js';
 import { formatRuleError } from './types.js';
 
 const ID = '0b6f1f4e-8a61-4c1e-9a55-3d1f2a9e0c11';

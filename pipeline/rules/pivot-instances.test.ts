@@ -5,8 +5,8 @@ import { forwardMessage, RekeyBuffer } from '../rekey.js';
 import { MAX_CHAIN, ROOT_GRACE_MS } from './engines/pivot-chain.js';
 import { loadRuleSet } from './loader.js';
 import { createCrossHostRuleStage, createRuleStage, type CrossHostRuleStage, type RuleStage } from './stage.js';
-import { synthDoc } from './synth.js';
-import { RULE_HEAD, ruleDir } from './test-helpers.js';
+import { synthDoc } from '../../tools/gen/synth.js';
+import { RULE_HEAD, ruleDir } from '../../test/helpers/rules.js';
 import type { RuleSet } from './types.js';
 
 // Pivot chains over two simulated pipeline instances. Each instance has a

@@ -7,8 +7,8 @@ import type { Rekeyer } from '../rekey.js';
 import { loadRuleSet } from './loader.js';
 import { reloadRules } from './reload.js';
 import { createCrossHostRuleStage, createRuleStage, type RuleStage } from './stage.js';
-import { synthDoc, type ConnSpec } from './synth.js';
-import { RULE_HEAD, ruleDir } from './test-helpers.js';
+import { synthDoc, type ConnSpec } from '../../tools/gen/synth.js';
+import { RULE_HEAD, ruleDir } from '../../test/helpers/rules.js';
 
 // The rule types through the public stage API, with in-memory input (pino's
 // sink idea): each test writes one tiny rule and asserts the alerts.

@@ -6,7 +6,7 @@ import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import { loadCatalogue, parseCatalogue } from './catalogue.js';
 import { createSloStage, type SloAnnotation } from './index.js';
-import { generateStorm } from './storm.js';
+import { generateStorm } from '../../tools/gen/slo-storm.js';
 
 const cat = loadCatalogue(new URL('../../config/services.yaml', import.meta.url).pathname);
 const storm = generateStorm();

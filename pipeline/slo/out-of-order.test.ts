@@ -5,7 +5,7 @@ import type { Logger } from '../../lib/log.js';
 import { loadCatalogue } from './catalogue.js';
 import { verdict } from './causes.js';
 import { createSloStage, type SloAnnotation } from './index.js';
-import { generateStorm } from './storm.js';
+import { generateStorm } from '../../tools/gen/slo-storm.js';
 import { round } from './tracker.js';
 
 // kafkajs hands the pipeline one partition's batch at a time, and partitions

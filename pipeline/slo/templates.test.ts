@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { effectiveMappings, fieldMapping, type Mapping } from '../es-templates.js';
 import { loadCatalogue } from './catalogue.js';
 import { createSloStage } from './index.js';
-import { generateStorm } from './storm.js';
+import { generateStorm } from '../../tools/gen/slo-storm.js';
 import { summaryDocs } from './summary.js';
 
 // slo.* is dynamic:strict in schemas/elasticsearch/component/connaudit-slo-annotations.json:

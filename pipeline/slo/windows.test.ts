@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rng } from '../../lib/rng.js';
+import { rng } from '../../tools/gen/rng.js';
 import { Fenwick } from './fenwick.js';
 import { BucketRing, CellRing } from './windows.js';
 

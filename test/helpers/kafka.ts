@@ -1,3 +1,4 @@
+import { ensureTopics } from '../../lib/topics.js';
 import type { Kafka } from 'kafkajs';
 
 // Integration tests share one broker and its topics with earlier runs, so a
@@ -26,4 +27,15 @@ export async function groupAt(kafka: Kafka, groupId: string, offsets: Offsets): 
     await admin.disconnect();
   }
   return groupId;
+}
+
+/** Creates connaudit's topics on the local broker, as the pipeline does at start. */
+export async function prepareTopics(kafka: Kafka): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin);
+  } finally {
+    await admin.disconnect();
+  }
 }

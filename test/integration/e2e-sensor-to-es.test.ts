@@ -7,7 +7,7 @@ import type { ConnectionDoc } from '../../lib/ecs.js';
 import { INDEX_CONNECTIONS } from '../../lib/names.js';
 import { esClient, eventually, runCli, type Proc } from '../helpers/cli.js';
 import { skipUnless } from '../helpers/env.js';
-import { NetnsLab, TCP_PEER, sweepStaleLabs, type NsHost } from '../helpers/netns.js';
+import { NetnsLab, TCP_PEER, sweepStaleLabs, type NsHost } from '../lab/netns.js';
 
 // Issue 2's walking skeleton, every part real: a TCP connection made between
 // two namespace "hosts" is seen by the eBPF sensor, encoded as Avro by the

@@ -15,9 +15,8 @@ import { INDEX_ALERTS, TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS, TOPIC_REKEY } from
 import type { RekeyStage } from '../../pipeline/rekey.js';
 import { runPipeline } from '../../pipeline/run.js';
 import type { Stage } from '../../pipeline/stage.js';
-import { ensureTopics } from '../../pipeline/topics.js';
 import { skipUnless } from '../helpers/env.js';
-import { endOffsets, groupAt } from '../helpers/kafka.js';
+import { endOffsets, groupAt, prepareTopics } from '../helpers/kafka.js';
 import { record } from '../helpers/records.js';
 
 // Two pipeline instances in one consumer group split the host-keyed
@@ -101,7 +100,7 @@ describe('two pipeline instances with the re-key hop', () => {
 
   it('raise exactly one fan-in alert that names every source host', async (ctx) => {
     if (await skipUnless(ctx, 'kafka', 'elasticsearch')) return;
-    await ensureTopics(kafka);
+    await prepareTopics(kafka);
     const group = `itest2-${run}`;
     await groupAt(kafka, group, { [TOPIC_CONNECTIONS]: await endOffsets(kafka, TOPIC_CONNECTIONS), [TOPIC_AGENT_HEALTH]: await endOffsets(kafka, TOPIC_AGENT_HEALTH) });
     await groupAt(kafka, `${group}-rekey`, { [TOPIC_REKEY]: await endOffsets(kafka, TOPIC_REKEY) });

@@ -12,9 +12,8 @@ import { encodeConnection } from '../../lib/avro.js';
 import { endpoints, esClientOptions, kafkaConfig } from '../../lib/connect.js';
 import { INDEX_CONNECTIONS, TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS, TOPIC_DLQ } from '../../lib/names.js';
 import { runPipeline } from '../../pipeline/run.js';
-import { ensureTopics } from '../../pipeline/topics.js';
 import { skipUnless } from '../helpers/env.js';
-import { endOffsets, groupAt } from '../helpers/kafka.js';
+import { endOffsets, groupAt, prepareTopics } from '../helpers/kafka.js';
 import { record } from '../helpers/records.js';
 
 // The pipeline against the real local Kafka and Elasticsearch. Each run uses
@@ -96,7 +95,7 @@ describe('connaudit pipeline over real Kafka and Elasticsearch', () => {
   }, 60_000);
 
   async function setup() {
-    await ensureTopics(kafka);
+    await prepareTopics(kafka);
     start = { [TOPIC_CONNECTIONS]: await endOffsets(kafka, TOPIC_CONNECTIONS), [TOPIC_AGENT_HEALTH]: await endOffsets(kafka, TOPIC_AGENT_HEALTH) };
     dlqStart = await endOffsets(kafka, TOPIC_DLQ);
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });

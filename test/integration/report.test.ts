@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
-import { generateStorm } from '../../pipeline/slo/storm.js';
+import { generateStorm } from '../../tools/gen/slo-storm.js';
 import { skipUnless } from '../helpers/env.js';
 
 // The incident report rendered by a real browser: the storm goes through

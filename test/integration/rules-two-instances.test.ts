@@ -17,9 +17,8 @@ import { fromRoot } from '../../lib/paths.js';
 import { runPipeline } from '../../pipeline/run.js';
 import type { RekeyStage } from '../../pipeline/rekey.js';
 import type { Stage } from '../../pipeline/stage.js';
-import { ensureTopics } from '../../pipeline/topics.js';
 import { skipUnless } from '../helpers/env.js';
-import { endOffsets, groupAt } from '../helpers/kafka.js';
+import { endOffsets, groupAt, prepareTopics } from '../helpers/kafka.js';
 import { record } from '../helpers/records.js';
 
 // The shipped rules on two real pipeline instances sharing one consumer
@@ -183,7 +182,7 @@ describe('shipped rules on two pipeline instances', () => {
 
   it('raise exactly one fan-out alert and one alert per pivot chain (3 and 4 hops) although each instance sees only some hosts', async (ctx) => {
     if (await skipUnless(ctx, 'kafka', 'elasticsearch')) return;
-    await ensureTopics(kafka);
+    await prepareTopics(kafka);
     const group = `itest-rules2-${run}`;
     await groupAt(kafka, group, { [TOPIC_CONNECTIONS]: await endOffsets(kafka, TOPIC_CONNECTIONS), [TOPIC_AGENT_HEALTH]: await endOffsets(kafka, TOPIC_AGENT_HEALTH) });
     await groupAt(kafka, `${group}-rekey`, { [TOPIC_REKEY]: await endOffsets(kafka, TOPIC_REKEY) });

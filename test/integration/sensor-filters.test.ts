@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import { skipUnless } from '../helpers/env.js';
-import { NetnsLab, sweepStaleLabs, TCP_PEER, type NsHost } from '../helpers/netns.js';
+import { NetnsLab, sweepStaleLabs, TCP_PEER, type NsHost } from '../lab/netns.js';
 
 // Kernel-side filters and the per-CPU rate limit, for real: ignored ports and
 // CIDRs produce no record and are counted as filtered; above the rate, 1 in N
@@ -63,7 +63,7 @@ beforeAll(async () => {
     children.push(p);
     await new Promise((r) => p.stdout!.once('data', r));
   }
-  const storm = server.spawn([join(ROOT, 'bpf/storm'), 'serve', '9000', '1']);
+  const storm = server.spawn([join(ROOT, 'tools/bench/storm'), 'serve', '9000', '1']);
   children.push(storm);
   await new Promise((r) => storm.stdout!.once('data', r));
 }, 120_000);
@@ -95,7 +95,7 @@ describe('kernel-side filters and rate limit', () => {
   it('above the per-CPU rate, keeps 1 in N and counts the rest as sampled out', async (ctx) => {
     if (await skipUnless(ctx, 'bpf', 'netns')) return;
     const run = await startAgent(`netns_hosts:\n  ${client.path}: client-host\n  ${server.path}: server-host\nrate_limit: {per_cpu_per_sec: 5, burst: 5, sample_one_in: 5}\n`);
-    const out = client.exec([join(ROOT, 'bpf/storm'), 'client', server.ip4, '9000', '1', '1']);
+    const out = client.exec([join(ROOT, 'tools/bench/storm'), 'client', server.ip4, '9000', '1', '1']);
     const connections = Number(/connections (\d+)/.exec(out)![1]);
     expect(connections).toBeGreaterThan(500);
     await new Promise((r) => setTimeout(r, 1500));

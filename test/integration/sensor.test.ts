@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { communityId } from '../../lib/community-id.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import { skipUnless } from '../helpers/env.js';
-import { NetnsLab, sweepStaleLabs, TCP_PEER, type NsHost } from '../helpers/netns.js';
+import { NetnsLab, sweepStaleLabs, TCP_PEER, type NsHost } from '../lab/netns.js';
 
 // The real sensor against real TCP between two namespace "hosts": each row of
 // issue 3's table happens for real and its record is read from

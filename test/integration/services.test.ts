@@ -5,7 +5,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/main.js';
 import { allStatus, type ServiceStatus } from '../../services/status.js';
-import { ensureTopics, TOPICS } from '../../services/topics.js';
+import { ensureTopics, TOPIC_LAYOUT as TOPICS } from '../../lib/topics.js';
 import { ES_VERSION, esDefaultInstanceDir, KAFKA_VERSION, RUN_DIR } from '../../services/layout.js';
 
 // `connaudit services` against the real local Kafka and Elasticsearch. The

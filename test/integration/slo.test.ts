@@ -7,7 +7,7 @@ import { loadCatalogue } from '../../pipeline/slo/catalogue.js';
 import { createSloStage } from '../../pipeline/slo/index.js';
 import { buildReport } from '../../pipeline/slo/report/model.js';
 import { fetchFromElasticsearch } from '../../pipeline/slo/report/sources.js';
-import { generateStorm } from '../../pipeline/slo/storm.js';
+import { generateStorm } from '../../tools/gen/slo-storm.js';
 import { createSloSummaryJob } from '../../pipeline/slo/summary.js';
 import { skipUnless } from '../helpers/env.js';
 

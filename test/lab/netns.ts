@@ -1,7 +1,7 @@
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { fromRoot } from './paths.js';
+import { fromRoot } from '../../lib/paths.js';
 
 // Network namespaces standing in for hosts, for tests and demos that need real
 // TCP between "machines" on one box. A lab is N host namespaces plus one switch
@@ -21,8 +21,8 @@ import { fromRoot } from './paths.js';
 // vanish with it.
 
 export const PREFIX = 'ca-lab';
-/** The test/demo TCP peer (lib/tcp-peer.py); tsc does not copy it into dist/, so resolve from the source tree. */
-export const TCP_PEER = fromRoot('lib/tcp-peer.py');
+/** The test/demo TCP peer (test/lab/tcp-peer.py); tsc does not copy it into dist/, so resolve from the source tree. */
+export const TCP_PEER = fromRoot('test/lab/tcp-peer.py');
 
 function run(cmd: string, args: string[]): string {
   try {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fromRoot, INSTALL_ROOT } from './paths.js';
+import { fromRoot, INSTALL_ROOT } from '../../lib/paths.js';
 
 // Runs the `connaudit` CLI as a child process, as a user would, and waits on
 // what it logs (pino JSON on stderr). The demo and the integration tests both

@@ -2,7 +2,7 @@ import { recordToDoc, type ConnectionDoc } from '../../lib/ecs.js';
 import { connUid, eventId } from '../../lib/ids.js';
 import { ipToBytes } from '../../lib/ip.js';
 import type { ConnectionRecord } from '../../lib/record.js';
-import { rng } from '../../lib/rng.js';
+import { rng } from './rng.js';
 
 // The seed's example as data: the order service calls inventory and payments
 // from three node groups. For `stormMinutes`, pool-b's calls to inventory get

@@ -5,7 +5,7 @@ import { synthDoc, type ConnSpec } from './synth.js';
 // Writes the evidence that ships with each rule (rules/<rule>.fixtures/) and
 // the shared benign corpus (test/fixtures/benign/). The cases are written here
 // as short specs so a reviewer reads the scenario, not 300 lines of JSON; the
-// JSONL files are the committed output. Run: node dist/pipeline/rules/gen-fixtures.js [repoRoot]
+// JSONL files are the committed output. Run: node dist/tools/gen/rule-fixtures.js [repoRoot]
 
 const T0 = Date.parse('2025-03-03T00:00:00Z');
 const MIN = 60_000;
@@ -145,7 +145,7 @@ export function writeFixtures(root: string): number {
   return files;
 }
 
-if (process.argv[1]?.endsWith('gen-fixtures.js')) {
+if (process.argv[1]?.endsWith('rule-fixtures.js')) {
   const n = writeFixtures(process.argv[2] ?? process.cwd());
   process.stderr.write(`wrote ${n} fixture files\n`);
 }

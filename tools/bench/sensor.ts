@@ -1,16 +1,16 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createLogger } from '../lib/log.js';
-import type { ConnectionRecord } from '../lib/record.js';
-import { parseConfig } from './config.js';
-import { runAgent } from './run.js';
-import type { HealthCounters, RecordSink } from './sink.js';
-import { INSTALL_ROOT } from '../lib/paths.js';
+import { createLogger } from '../../lib/log.js';
+import type { ConnectionRecord } from '../../lib/record.js';
+import { parseConfig } from '../../agent/config.js';
+import { runAgent } from '../../agent/run.js';
+import type { HealthCounters, RecordSink } from '../../agent/sink.js';
+import { INSTALL_ROOT } from '../../lib/paths.js';
 
 // Cost of the sensor under a connection storm: average ns per BPF program run
 // (kernel.bpf_stats_enabled=1, run_time_ns / run_cnt from `bpftool prog show`)
-// while bpf/storm makes short connections between two network namespaces.
-// Needs root. `node dist/agent/bench-sensor.js [SECONDS] [WORKERS]`, or call
+// while tools/bench/storm makes short connections between two network namespaces.
+// Needs root. `node dist/tools/bench/sensor.js [SECONDS] [WORKERS]`, or call
 // benchSensor() from `connaudit bench`. Progress on stderr, result JSON on stdout.
 
 export interface ProgCost { name: string; runs: number; avgNs: number }
@@ -40,7 +40,7 @@ export async function benchSensor(seconds = 10, workers = 4): Promise<SensorBenc
   const log = createLogger('bench.sensor');
   const root = INSTALL_ROOT;
   execFileSync('make', ['-C', `${root}/bpf`], { stdio: 'ignore' });
-  const storm = `${root}/bpf/storm`;
+  const storm = `${root}/tools/bench/storm`;
   const tag = `ca-bench-${process.pid}`;
   const [nsC, nsS] = [`${tag}-c`, `${tag}-s`];
   const statsPath = '/proc/sys/kernel/bpf_stats_enabled';
@@ -80,7 +80,7 @@ export async function benchSensor(seconds = 10, workers = 4): Promise<SensorBenc
     process.stderr.write(`bench: storm for ${seconds}s with ${workers} client workers...\n`);
     const out = sh('ip', ['netns', 'exec', nsC, storm, 'client', '10.201.0.2', '9000', String(seconds), String(workers)]);
     const m = /connections (\d+) seconds ([\d.]+)/.exec(out);
-    if (!m) throw new Error(`bpf/storm printed no result: ${out}`);
+    if (!m) throw new Error(`tools/bench/storm printed no result: ${out}`);
     const end = ours();
     await new Promise((r) => setTimeout(r, 1500)); // let the last batches and a health tick arrive
     stop.abort();
@@ -100,8 +100,8 @@ export async function benchSensor(seconds = 10, workers = 4): Promise<SensorBenc
   }
 }
 
-if (process.argv[1]?.endsWith('bench-sensor.js')) {
+if (process.argv[1]?.endsWith('bench/sensor.js')) {
   benchSensor(Number(process.argv[2] ?? 10), Number(process.argv[3] ?? 4))
     .then((r) => { process.stdout.write(`${JSON.stringify(r, null, 2)}\n`); process.exit(0); })
-    .catch((e: Error) => { process.stderr.write(`bench-sensor: ${e.message}\n`); process.exit(1); });
+    .catch((e: Error) => { process.stderr.write(`bench sensor: ${e.message}\n`); process.exit(1); });
 }

@@ -5,7 +5,7 @@ import type { ConnState } from '../../lib/record.js';
 
 // Builds enriched connection documents (the shape the rule stage sees after
 // pipeline enrichment) from a short description. Used to write the rule
-// fixtures (gen-fixtures.ts) and the benchmark input (gen-bench.ts), so both
+// fixtures (rule-fixtures.ts) and the benchmark input (tools/bench/fleet-gen.ts), so both
 // have every field a real pipeline document has.
 
 export interface ConnSpec {

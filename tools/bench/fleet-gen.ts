@@ -1,13 +1,13 @@
 import { createWriteStream } from 'node:fs';
-import { synthDoc, type ConnSpec } from './synth.js';
-import { rng } from '../../lib/rng.js';
+import { synthDoc, type ConnSpec } from '../gen/synth.js';
+import { rng } from '../gen/rng.js';
 
 // A realistic input for the backtest throughput benchmark: a 200-host fleet
 // over four days (service calls, database traffic, internet egress, DNS,
 // Prometheus scraping every host, bastion SSH, resets and slow connects), with
 // a few attacks mixed in (fan-out, scan, pivot chain, odd egress) so every
 // rule type does real work. Deterministic (seeded), so runs are comparable.
-// Run: node dist/pipeline/rules/gen-bench.js OUT.jsonl [events=1000000]
+// Run: node dist/tools/bench/fleet-gen.js OUT.jsonl [events=1000000]
 
 const T0 = Date.parse('2025-03-03T00:00:00Z');
 const SPAN = 4 * 86_400_000;
@@ -52,10 +52,10 @@ async function main(out: string, n: number): Promise<void> {
   process.stderr.write(`wrote ${n} events to ${out}\n`);
 }
 
-if (process.argv[1]?.endsWith('gen-bench.js')) {
+if (process.argv[1]?.endsWith('fleet-gen.js')) {
   const [out, n] = process.argv.slice(2);
   if (!out) {
-    process.stderr.write('usage: node dist/pipeline/rules/gen-bench.js OUT.jsonl [events]\n');
+    process.stderr.write('usage: node dist/tools/bench/fleet-gen.js OUT.jsonl [events]\n');
     process.exit(2);
   }
   await main(out, Number(n ?? 1_000_000));

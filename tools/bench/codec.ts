@@ -1,7 +1,7 @@
-import { encodeConnection, decodeConnection } from '../lib/avro.js';
-import { recordToDoc } from '../lib/ecs.js';
-import { ipToBytes } from '../lib/ip.js';
-import type { ConnectionRecord } from '../lib/record.js';
+import { encodeConnection, decodeConnection } from '../../lib/avro.js';
+import { recordToDoc } from '../../lib/ecs.js';
+import { ipToBytes } from '../../lib/ip.js';
+import type { ConnectionRecord } from '../../lib/record.js';
 
 // How many connection records per second one core can encode (agent side) and
 // decode + map to ECS (pipeline side), and how big a record is on the wire.
