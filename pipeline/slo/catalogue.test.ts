@@ -14,6 +14,7 @@ function doc(over: Partial<ConnectionRecord> & { src?: string; dst?: string }): 
     srtt_us: null, retransmits: 0, syn_retransmits: 0, rst_sent: 0, rst_received: 0, src_bytes: null, dst_bytes: null,
     pid: 1, tid: 1, ppid: null, uid: null, comm: 'order-svc', executable: null, parent_name: null, cgroup_id: null,
     container_id: null, environment: null, node_group: null, labels: {}, agent_version: 't',
+    sampled: false, started_before_agent: false, process_unknown_reason: null,
   };
   const { src: _s, dst: _d, ...rest } = over;
   return recordToDoc({ ...r, ...rest });

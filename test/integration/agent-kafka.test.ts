@@ -33,6 +33,7 @@ function rec(i: number): ConnectionRecord {
     retransmits: 0, syn_retransmits: 0, rst_sent: 0, rst_received: 0, src_bytes: 10 * i, dst_bytes: 20 * i,
     pid: 1000 + i, tid: 1000 + i, ppid: 1, uid: 0, comm: 'curl', executable: '/usr/bin/curl', parent_name: 'bash',
     cgroup_id: 1, container_id: null, environment: 'it', node_group: null, labels: { run }, agent_version: '0.1.0',
+    sampled: false, started_before_agent: false, process_unknown_reason: null,
   };
 }
 

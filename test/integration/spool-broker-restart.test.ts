@@ -110,6 +110,7 @@ function rec(i: number, host = HOST): ConnectionRecord {
     retransmits: 0, syn_retransmits: 0, rst_sent: 0, rst_received: 0, src_bytes: 1, dst_bytes: 2,
     pid: 7, tid: 7, ppid: 1, uid: 0, comm: 'curl', executable: '/usr/bin/curl', parent_name: 'sh',
     cgroup_id: null, container_id: null, environment: 'it', node_group: null, labels: {}, agent_version: '0.1.0',
+    sampled: false, started_before_agent: false, process_unknown_reason: null,
   };
 }
 

@@ -17,6 +17,7 @@ function record(i: number): ConnectionRecord {
     syn_retransmits: 0, rst_sent: 0, rst_received: 0, src_bytes: 512, dst_bytes: 4096, pid: 1000 + (i % 100), tid: 1000 + (i % 100), ppid: 1,
     uid: 1000, comm: 'checkout', executable: '/usr/bin/checkout', parent_name: 'systemd', cgroup_id: 1234, container_id: null,
     environment: 'prod', node_group: 'ng-a', labels: { team: 'payments' }, agent_version: '0.1.0',
+    sampled: false, started_before_agent: false, process_unknown_reason: null,
   };
 }
 

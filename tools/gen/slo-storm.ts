@@ -152,5 +152,8 @@ function record(startMs: number, minute: number, r: () => number, between: (lo: 
     node_group: null,
     labels: {},
     agent_version: 'storm-generator',
+    sampled: false,
+    started_before_agent: false,
+    process_unknown_reason: null,
   };
 }
