@@ -1,4 +1,10 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
+
+// crypto.hash (Node >= 20.12) hashes in one call, about twice as fast as
+// createHash for inputs this small; one community id is hashed per record.
+const sha1Base64: (b: Buffer) => string = typeof (crypto as { hash?: unknown }).hash === 'function'
+  ? (b) => (crypto as unknown as { hash: (alg: string, data: Buffer, enc: 'base64') => string }).hash('sha1', b, 'base64')
+  : (b) => crypto.createHash('sha1').update(b).digest('base64');
 import { ipToBytes, unmapV4 } from './ip.js';
 
 // Community ID v1 (https://github.com/corelight/community-id-spec), for
@@ -46,5 +52,5 @@ export function communityIdFromBytes(proto: number, saddr: Buffer, daddr: Buffer
     buf.writeUInt16BE(sp, 4 + 2 * n);
     buf.writeUInt16BE(dp, 6 + 2 * n);
   }
-  return `1:${createHash('sha1').update(buf).digest('base64')}`;
+  return `1:${sha1Base64(buf)}`;
 }

@@ -1,9 +1,9 @@
 import { communityIdFromBytes } from './community-id.js';
-import { isoFromMicros, microsFromIso } from './iso-micros.js';
-import { ipToBytes, ipToString } from './ip.js';
+import { microsFromIso } from './iso-micros.js';
+import { ipToBytes } from './ip.js';
 import type { ConnectionRecord } from './record.js';
+import { fillFromRecord } from './record-doc-gen.js';
 import { ECS_VERSION, RECORD_FIELDS, rawPath, type FieldSpec } from './record-fields.js';
-import { escapeDisplay } from './sanitize.js';
 
 // The nested ECS document for one connection record. The agent prints it
 // (`agent --output jsonl`), `agent --replay` reads it back, the rule engine and
@@ -85,29 +85,6 @@ export interface ConnectionDoc {
 
 type Json = Record<string, unknown>;
 
-/** One table field, prepared once: its path split and its conversion. */
-interface Slot {
-  readonly spec: FieldSpec;
-  readonly parents: readonly string[];
-  readonly leaf: string;
-  readonly rawParents: readonly string[] | null;
-}
-
-const slot = (spec: FieldSpec): Slot => {
-  const segs = spec.ecs.split('.');
-  const raw = spec.display ? rawPath(spec.ecs).split('.') : null;
-  return { spec, parents: segs.slice(0, -1), leaf: segs[segs.length - 1]!, rawParents: raw };
-};
-
-/** In Avro field order, so the straight decoder (lib/record-decode.ts) can index them by position. */
-export const SLOTS: readonly Slot[] = (RECORD_FIELDS as readonly FieldSpec[]).map(slot);
-
-function parentOf(doc: Json, parents: readonly string[]): Json {
-  let o = doc;
-  for (const p of parents) o = (o[p] ??= {}) as Json;
-  return o;
-}
-
 /** A fresh document with the objects every connection has, in a stable key order. */
 export function newDoc(): ConnectionDoc {
   return {
@@ -121,37 +98,6 @@ export function newDoc(): ConnectionDoc {
     related: { ip: [], hosts: [] },
     connaudit: {} as ConnectionDoc['connaudit'],
   };
-}
-
-/** Writes one record field's value into the document, converted, escaped and left out as the table says. */
-export function putField(doc: ConnectionDoc, s: Slot, value: unknown): void {
-  const spec = s.spec;
-  if (value === null || value === undefined) return;
-  if (spec.omitWhen !== undefined && value === spec.omitWhen) return;
-  let v: unknown = value;
-  switch (spec.conv) {
-    case 'ip': v = ipToString(value as Buffer); break;
-    case 'iso': v = isoFromMicros(value as number); break;
-    case 'ms': v = (value as number) / 1000; break;
-    case 'text': v = String(value); break;
-    default:
-      if (spec.type === 'string_map') {
-        const m = value as Record<string, string>;
-        let any = false;
-        for (const _k in m) { any = true; break; }
-        if (!any) return;
-        v = { ...m };
-      }
-  }
-  if (s.rawParents && typeof v === 'string') {
-    const clean = escapeDisplay(v);
-    if (clean !== v) {
-      parentOf(doc as unknown as Json, s.rawParents.slice(0, -1))[s.rawParents[s.rawParents.length - 1]!] = v;
-      doc.connaudit.sanitized = true;
-      v = clean;
-    }
-  }
-  parentOf(doc as unknown as Json, s.parents)[s.leaf] = v;
 }
 
 const GOOD_STATES: ReadonlySet<string> = new Set(['SF', 'S1']);
@@ -180,12 +126,9 @@ export function finishDoc(doc: ConnectionDoc, startUs: number, endUs: number, sr
   return doc;
 }
 
-/** Record -> ECS document, by the field table. */
+/** Record -> ECS document, by the field table (the fill code is generated from it: lib/record-doc-gen.ts). */
 export function recordToDoc(r: ConnectionRecord): ConnectionDoc {
-  const doc = newDoc();
-  const rec = r as unknown as Record<string, unknown>;
-  for (const s of SLOTS) putField(doc, s, rec[s.spec.name]);
-  return finishDoc(doc, r.start_us, r.end_us, r.src_ip, r.dst_ip);
+  return fillFromRecord(r, newDoc(), finishDoc) as ConnectionDoc;
 }
 
 /** Where a field is missing or has the wrong type, the message names it. */
@@ -261,14 +204,15 @@ export function docToRecord(input: unknown, agentVersion = ''): ConnectionRecord
   const d = input as Json;
   const out: Record<string, unknown> = {};
   // Addresses first: family falls back to their length.
-  const srcSpec = SLOTS.find((s) => s.spec.name === 'src_ip')!.spec;
-  const dstSpec = SLOTS.find((s) => s.spec.name === 'dst_ip')!.spec;
+  const specs = RECORD_FIELDS as readonly FieldSpec[];
+  const srcSpec = specs.find((s) => s.name === 'src_ip')!;
+  const dstSpec = specs.find((s) => s.name === 'dst_ip')!;
   const src = readField(srcSpec, d, agentVersion, Buffer.alloc(0)) as Buffer;
   const dst = readField(dstSpec, d, agentVersion, src) as Buffer;
   if (src.length !== dst.length) throw new DocError('destination.ip', 'has a different address family from source.ip');
-  for (const s of SLOTS) {
-    const name = s.spec.name;
-    out[name] = name === 'src_ip' ? src : name === 'dst_ip' ? dst : readField(s.spec, d, agentVersion, src);
+  for (const spec of specs) {
+    const name = spec.name;
+    out[name] = name === 'src_ip' ? src : name === 'dst_ip' ? dst : readField(spec, d, agentVersion, src);
   }
   return out as unknown as ConnectionRecord;
 }
