@@ -47,6 +47,7 @@ class Reader implements BodyReader {
 
   long(): number {
     const buf = this.buf;
+    const start = this.pos;
     let b = buf[this.pos++];
     if (b === undefined) throw new Truncated();
     if (b < 0x80) return b & 1 ? -((b + 1) / 2) : b / 2;
@@ -60,9 +61,21 @@ class Reader implements BodyReader {
       if (b < 0x80) break;
       scale *= 128;
     }
-    // Beyond 2^53 a double no longer holds every integer; no record field may be that large.
-    if (value > Number.MAX_SAFE_INTEGER) throw new Error('long beyond 2^53 cannot be represented exactly');
-    return value % 2 === 1 ? -((value + 1) / 2) : value / 2;
+    if (value <= Number.MAX_SAFE_INTEGER) return value % 2 === 1 ? -((value + 1) / 2) : value / 2;
+    return this.bigLong(start);
+  }
+
+  /** The rare varint past 2^53 (before zig-zag), decoded exactly; a value a double cannot hold is refused. */
+  private bigLong(start: number): number {
+    let raw = 0n;
+    for (let p = start, shift = 0n; ; p++, shift += 7n) {
+      const b = this.buf[p]!;
+      raw |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) break;
+    }
+    const v = (raw >> 1n) ^ -(raw & 1n);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`long ${v} is beyond 2^53 and cannot be represented exactly`);
+    return Number(v);
   }
 
   int(): number {
