@@ -9,6 +9,7 @@ import { decodeConnection, fingerprintOf } from '../lib/avro.js';
 import { TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS } from '../lib/names.js';
 import { ipToBytes } from '../lib/ip.js';
 import { connectionType, type ConnectionRecord } from '../lib/record.js';
+import { recordDefaults } from '../lib/record-fields.js';
 import { agentHealthCodec as healthCodec, type AgentHealth } from '../lib/agent-health.js';
 import { CONNECTION_CONTENT_TYPE, KafkaSink, kafkaLogCreator, type ProducerLike } from './kafka-sink.js';
 import { Spool } from './spool.js';
@@ -55,6 +56,7 @@ const until = async (cond: () => boolean, ms = 3000): Promise<void> => {
 
 function sampleRecord(over: Partial<ConnectionRecord> = {}): ConnectionRecord {
   return {
+    ...recordDefaults(),
     event_id: 'e1', conn_uid: 'Cabc', kind: 'final', start_us: 1_763_770_000_000_123, end_us: 1_763_770_001_500_456,
     host: 'web-1', netns: 4026531840, direction: 'egress', family: 'ipv4',
     src_ip: ipToBytes('10.0.0.1'), src_port: 40000, dst_ip: ipToBytes('10.0.0.2'), dst_port: 443,
@@ -62,7 +64,6 @@ function sampleRecord(over: Partial<ConnectionRecord> = {}): ConnectionRecord {
     retransmits: 0, syn_retransmits: 0, rst_sent: 0, rst_received: 0, src_bytes: 100, dst_bytes: 2000,
     pid: 4242, tid: 4242, ppid: 1, uid: 0, comm: 'curl', executable: '/usr/bin/curl', parent_name: 'bash',
     cgroup_id: null, container_id: null, environment: 'test', node_group: null, labels: {}, agent_version: '0.1.0',
-    sampled: false, started_before_agent: false, process_unknown_reason: null,
     ...over,
   };
 }

@@ -132,6 +132,22 @@ type FieldTs<F> = F extends { nullable: true } ? BaseTs<F> | null : BaseTs<F>;
 /** The TypeScript shape of a record described by a field table. */
 export type RecordOf<T extends readonly FieldSpec[]> = { -readonly [F in T[number] as F['name']]: FieldTs<F> };
 
+type Table = (typeof RECORD_FIELDS)[number];
+
+/** The fields that have an Avro default, with their types. */
+export type RecordDefaults = { -readonly [F in Table as F extends { default: unknown } ? F['name'] : never]: FieldTs<F> };
+
+/**
+ * A fresh object with every defaulted field at its Avro default. Code that
+ * builds records by hand (tests, generators, benches) spreads it first, so a
+ * new field with a default does not have to be added to each of them.
+ */
+export function recordDefaults(): RecordDefaults {
+  const out: Record<string, unknown> = {};
+  for (const f of RECORD_FIELDS as readonly FieldSpec[]) if (f.default !== undefined) out[f.name] = structuredClone(f.default);
+  return out as RecordDefaults;
+}
+
 /**
  * Document fields the mapping derives from several record fields (or
  * constants) rather than copying one. Their mappings are generated with the

@@ -4,9 +4,11 @@ import { connectionType, loadSchema, type ConnectionRecord } from './record.js';
 import { DecodeError, SingleObjectCodec, connectionCodec, decodeConnection, encodeConnection, fingerprintOf } from './avro.js';
 import { docToRecord, recordToDoc } from './ecs.js';
 import { ipToBytes } from './ip.js';
+import { recordDefaults } from './record-fields.js';
 
 export function sampleRecord(over: Partial<ConnectionRecord> = {}): ConnectionRecord {
   return {
+    ...recordDefaults(),
     event_id: 'e1', conn_uid: 'Cabc', kind: 'final',
     start_us: 1_763_770_000_000_123, end_us: 1_763_770_001_500_456,
     host: 'web-1', netns: 4026531840, direction: 'egress', family: 'ipv4',
@@ -15,7 +17,6 @@ export function sampleRecord(over: Partial<ConnectionRecord> = {}): ConnectionRe
     retransmits: 2, syn_retransmits: 0, rst_sent: 0, rst_received: 0, src_bytes: 100, dst_bytes: 2000,
     pid: 4242, tid: 4243, ppid: 1, uid: 1000, comm: 'curl', executable: '/usr/bin/curl', parent_name: 'bash',
     cgroup_id: 77, container_id: null, environment: 'prod', node_group: 'ng-a', labels: { team: 'payments' }, agent_version: '0.1.0',
-    sampled: false, started_before_agent: false, process_unknown_reason: null,
     ...over,
   };
 }

@@ -2,19 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { recordToDoc, type ConnectionDoc } from '../../lib/ecs.js';
 import { ipToBytes } from '../../lib/ip.js';
 import type { ConnectionRecord } from '../../lib/record.js';
+import { recordDefaults } from '../../lib/record-fields.js';
 import { loadCatalogue, matchDestinationService, matchService, nodeGroupOf, parseCatalogue } from './catalogue.js';
 
 const cat = loadCatalogue(new URL('../../config/services.yaml', import.meta.url).pathname);
 
 function doc(over: Partial<ConnectionRecord> & { src?: string; dst?: string }): ConnectionDoc {
   const r: ConnectionRecord = {
+    ...recordDefaults(),
     event_id: 'e1', conn_uid: 'C1', kind: 'final', start_us: 1_700_000_000_000_000, end_us: 1_700_000_000_500_000,
     host: 'order-b-2', netns: 1, direction: 'egress', family: 'ipv4', src_ip: ipToBytes(over.src ?? '10.10.2.2'), src_port: 40000,
     dst_ip: ipToBytes(over.dst ?? '10.40.0.10'), dst_port: 5432, conn_state: 'SF', close_reason: 'fin', connect_latency_us: 900,
     srtt_us: null, retransmits: 0, syn_retransmits: 0, rst_sent: 0, rst_received: 0, src_bytes: null, dst_bytes: null,
     pid: 1, tid: 1, ppid: null, uid: null, comm: 'order-svc', executable: null, parent_name: null, cgroup_id: null,
     container_id: null, environment: null, node_group: null, labels: {}, agent_version: 't',
-    sampled: false, started_before_agent: false, process_unknown_reason: null,
   };
   const { src: _s, dst: _d, ...rest } = over;
   return recordToDoc({ ...r, ...rest });

@@ -3,6 +3,7 @@ import { recordToDoc } from '../../lib/ecs.js';
 import { decodeConnectionDoc } from '../../lib/record-decode.js';
 import { ipToBytes } from '../../lib/ip.js';
 import type { ConnectionRecord } from '../../lib/record.js';
+import { recordDefaults } from '../../lib/record-fields.js';
 
 // How many connection records per second one core can encode (agent side) and
 // decode + map to ECS (pipeline side), and how big a record is on the wire.
@@ -17,6 +18,7 @@ export interface CodecResult { records: number; encodePerSec: number; decodePerS
 
 function record(i: number): ConnectionRecord {
   return {
+    ...recordDefaults(),
     event_id: `e${i}`, conn_uid: `C${i}`, kind: 'final', start_us: 1_763_770_000_000_000 + i * 1000, end_us: 1_763_770_000_500_000 + i * 1000,
     host: `host-${i % 50}`, netns: 4026531840, direction: i % 2 ? 'egress' : 'ingress', family: 'ipv4',
     src_ip: ipToBytes(`10.0.${(i >> 8) & 255}.${i & 255}`), src_port: 30000 + (i % 30000), dst_ip: ipToBytes('10.1.0.10'), dst_port: 443,
@@ -24,7 +26,6 @@ function record(i: number): ConnectionRecord {
     syn_retransmits: 0, rst_sent: 0, rst_received: 0, src_bytes: 512, dst_bytes: 4096, pid: 1000 + (i % 100), tid: 1000 + (i % 100), ppid: 1,
     uid: 1000, comm: 'checkout', executable: '/usr/bin/checkout', parent_name: 'systemd', cgroup_id: 1234, container_id: null,
     environment: 'prod', node_group: 'ng-a', labels: { team: 'payments' }, agent_version: '0.1.0',
-    sampled: false, started_before_agent: false, process_unknown_reason: null,
   };
 }
 

@@ -2,6 +2,7 @@ import { recordToDoc, type ConnectionDoc } from '../../lib/ecs.js';
 import { connUid, eventId } from '../../lib/ids.js';
 import { ipToBytes } from '../../lib/ip.js';
 import type { CloseReason, ConnState, ConnectionRecord } from '../../lib/record.js';
+import { recordDefaults } from '../../lib/record-fields.js';
 
 // Builds enriched connection documents (the shape the rule stage sees after
 // pipeline enrichment) from a short description. Used to write the rule
@@ -45,6 +46,7 @@ export function synthRecord(s: ConnSpec): ConnectionRecord {
   const uid = connUid(s.host, 'synthetic-boot', `${s.src}:${sport}>${s.dst}:${s.dport}#${s.seq ?? 0}`, startMs);
   const good = state === 'SF' || state === 'S1';
   return {
+    ...recordDefaults(),
     event_id: eventId(uid, 'final', s.t * 1000),
     conn_uid: uid,
     kind: 'final',
@@ -80,10 +82,6 @@ export function synthRecord(s: ConnSpec): ConnectionRecord {
     environment: null,
     node_group: s.nodeGroup ?? null,
     labels: {},
-    agent_version: '',
-    sampled: false,
-    started_before_agent: false,
-    process_unknown_reason: null,
   };
 }
 
