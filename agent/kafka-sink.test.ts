@@ -9,6 +9,7 @@ import { decodeConnection, fingerprintOf } from '../lib/avro.js';
 import { TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS } from '../lib/names.js';
 import { ipToBytes } from '../lib/ip.js';
 import { connectionType, type ConnectionRecord } from '../lib/record.js';
+import { recordDefaults } from '../lib/record-fields.js';
 import { agentHealthCodec as healthCodec, type AgentHealth } from '../lib/agent-health.js';
 import { CONNECTION_CONTENT_TYPE, KafkaSink, kafkaLogCreator, type ProducerLike } from './kafka-sink.js';
 import { Spool } from './spool.js';
@@ -55,6 +56,7 @@ const until = async (cond: () => boolean, ms = 3000): Promise<void> => {
 
 function sampleRecord(over: Partial<ConnectionRecord> = {}): ConnectionRecord {
   return {
+    ...recordDefaults(),
     event_id: 'e1', conn_uid: 'Cabc', kind: 'final', start_us: 1_763_770_000_000_123, end_us: 1_763_770_001_500_456,
     host: 'web-1', netns: 4026531840, direction: 'egress', family: 'ipv4',
     src_ip: ipToBytes('10.0.0.1'), src_port: 40000, dst_ip: ipToBytes('10.0.0.2'), dst_port: 443,

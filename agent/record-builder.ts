@@ -3,7 +3,7 @@ import { connUid, eventId } from '../lib/ids.js';
 import type { ConnectionRecord } from '../lib/record.js';
 import { classify } from './conn-state.js';
 import type { AgentConfig } from './config.js';
-import { AF_INET, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_NO_OWNER, F_PEER_FIN, TCP, visited, type RawEvent } from './event-decoder.js';
+import { AF_INET, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_NO_OWNER, F_PEER_FIN, F_SAMPLED, TCP, visited, type RawEvent } from './event-decoder.js';
 import type { ProcInfo } from './proc.js';
 
 // Raw kernel event -> the wire record (lib/record.ts). ECS semantics: source is
@@ -97,5 +97,8 @@ export function buildRecord(ev: RawEvent, kind: 'final' | 'interim', ctx: BuildC
     node_group: ctx.cfg.nodeGroup,
     labels: { ...ctx.cfg.labels },
     agent_version: ctx.agentVersion,
+    sampled: (ev.flags & F_SAMPLED) !== 0,
+    started_before_agent: false,
+    process_unknown_reason: null,
   };
 }

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { recordToDoc } from '../lib/ecs.js';
 import { ipToBytes } from '../lib/ip.js';
 import type { ConnectionRecord } from '../lib/record.js';
+import { recordDefaults } from '../lib/record-fields.js';
 import { runReplay } from './replay.js';
 import type { HealthCounters, RecordSink } from './sink.js';
 
@@ -18,6 +19,7 @@ function memLog() {
 
 function rec(i: number, over: Partial<ConnectionRecord> = {}): ConnectionRecord {
   return {
+    ...recordDefaults(),
     event_id: `e${i}`, conn_uid: `C${i}`, kind: 'final', start_us: 1_763_770_000_000_123 + i, end_us: 1_763_770_001_500_456 + i,
     host: `host-${i % 2}`, netns: 4026531840, direction: 'egress', family: 'ipv4',
     src_ip: ipToBytes('10.0.0.1'), src_port: 40000 + i, dst_ip: ipToBytes('10.0.0.2'), dst_port: 443,

@@ -11,7 +11,7 @@ import { connectionType, loadSchema, schemaPath, type ConnectionRecord } from '.
 type Resolver = ReturnType<avro.Type['createResolver']>;
 
 const MAGIC = Buffer.from([0xc3, 0x01]);
-const HEADER_LEN = 10;
+export const HEADER_LEN = 10;
 
 export function fingerprintOf(type: avro.Type): Buffer {
   // schema() with no options is the Parsing Canonical Form (no docs, defaults or logical types).
@@ -51,22 +51,38 @@ export class SingleObjectCodec {
     return Buffer.concat([MAGIC, this.writerFp, this.type.toBuffer(value)]);
   }
 
-  decode(buf: Buffer): unknown {
+  /**
+   * Checks the single-object header and finds the writer schema: `current`
+   * when the message was written with this codec's own schema (the common
+   * case, which callers may decode their own way), else the resolver to use.
+   */
+  /** true when `buf` carries this codec's own writer fingerprint (no other check). */
+  isCurrent(buf: Buffer): boolean {
+    const fp = this.writerFp;
+    for (let i = 0; i < 8; i++) if (buf[2 + i] !== fp[i]) return false;
+    return buf.length >= HEADER_LEN && buf[0] === MAGIC[0] && buf[1] === MAGIC[1];
+  }
+
+  header(buf: Buffer): { body: Buffer; fingerprint: string; current: boolean; resolver: avro.Type | Resolver } {
     if (buf.length < HEADER_LEN) throw new DecodeError(`message is ${buf.length} bytes, shorter than the 10-byte single-object header`, 'too_short');
     if (buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1]) {
       throw new DecodeError(`missing Avro single-object marker C3 01 (got ${buf.subarray(0, 2).toString('hex')})`, 'bad_magic');
     }
-    const fp = buf.subarray(2, HEADER_LEN).toString('hex');
-    const resolver = this.readers.get(fp);
+    const fingerprint = buf.subarray(2, HEADER_LEN).toString('hex');
+    const resolver = this.readers.get(fingerprint);
     if (!resolver) {
-      throw new DecodeError(`unknown writer schema fingerprint ${fp}; known: ${this.knownFingerprints().join(', ')}. Upgrade the pipeline or add the agent's schema to schemas/avro/history/`, 'unknown_schema');
+      throw new DecodeError(`unknown writer schema fingerprint ${fingerprint}; known: ${this.knownFingerprints().join(', ')}. Upgrade the pipeline or add the agent's schema to schemas/avro/history/`, 'unknown_schema');
     }
+    return { body: buf.subarray(HEADER_LEN), fingerprint, current: resolver === this.type, resolver };
+  }
+
+  decode(buf: Buffer): unknown {
+    const { body, fingerprint, current, resolver } = this.header(buf);
     try {
-      const body = buf.subarray(HEADER_LEN);
-      if (resolver === this.type) return this.type.fromBuffer(body);
+      if (current) return this.type.fromBuffer(body);
       return this.type.fromBuffer(body, resolver as Resolver);
     } catch (err) {
-      throw new DecodeError(`Avro body does not decode with schema ${fp}: ${(err as Error).message}`, 'bad_body');
+      throw new DecodeError(`Avro body does not decode with schema ${fingerprint}: ${(err as Error).message}`, 'bad_body');
     }
   }
 }

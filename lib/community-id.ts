@@ -1,5 +1,11 @@
-import { createHash } from 'node:crypto';
-import { ipToBytes } from './ip.js';
+import * as crypto from 'node:crypto';
+
+// crypto.hash (Node >= 20.12) hashes in one call, about twice as fast as
+// createHash for inputs this small; one community id is hashed per record.
+const sha1Base64: (b: Buffer) => string = typeof (crypto as { hash?: unknown }).hash === 'function'
+  ? (b) => (crypto as unknown as { hash: (alg: string, data: Buffer, enc: 'base64') => string }).hash('sha1', b, 'base64')
+  : (b) => crypto.createHash('sha1').update(b).digest('base64');
+import { ipToBytes, unmapV4 } from './ip.js';
 
 // Community ID v1 (https://github.com/corelight/community-id-spec), for
 // port-based transports (TCP 6, UDP 17, SCTP 132) and port-less protocols.
@@ -17,26 +23,34 @@ export interface FlowTuple {
 const PORT_PROTOS = new Set([6, 17, 132]);
 
 export function communityId(flow: FlowTuple, seed = 0): string {
-  let src = ipToBytes(flow.saddr);
-  let dst = ipToBytes(flow.daddr);
-  if (src.length !== dst.length) throw new Error(`community_id: mixed address families ${flow.saddr} / ${flow.daddr}`);
-  const hasPorts = PORT_PROTOS.has(flow.proto) && flow.sport != null && flow.dport != null;
-  let sport = hasPorts ? flow.sport! : 0;
-  let dport = hasPorts ? flow.dport! : 0;
+  return communityIdFromBytes(flow.proto, ipToBytes(flow.saddr), ipToBytes(flow.daddr), flow.sport, flow.dport, seed);
+}
+
+/** The same from raw 4- or 16-byte addresses, as records carry them (no text round trip). */
+export function communityIdFromBytes(proto: number, saddr: Buffer, daddr: Buffer, sport?: number | null, dport?: number | null, seed = 0): string {
+  let src = unmapV4(saddr);
+  let dst = unmapV4(daddr);
+  if (src.length !== dst.length) throw new Error(`community_id: mixed address families (${src.length} and ${dst.length} bytes)`);
+  const hasPorts = PORT_PROTOS.has(proto) && sport != null && dport != null;
+  let sp = hasPorts ? sport : 0;
+  let dp = hasPorts ? dport : 0;
   // Order the endpoints so both directions of a flow hash the same.
   const cmp = Buffer.compare(src, dst);
-  if (cmp > 0 || (cmp === 0 && sport > dport)) {
+  if (cmp > 0 || (cmp === 0 && sp > dp)) {
     [src, dst] = [dst, src];
-    [sport, dport] = [dport, sport];
+    [sp, dp] = [dp, sp];
   }
-  const seedBuf = Buffer.alloc(2);
-  seedBuf.writeUInt16BE(seed);
-  const parts = [seedBuf, src, dst, Buffer.from([flow.proto, 0])];
+  // seed (2) | saddr | daddr | proto (1) | padding (1) | sport (2) | dport (2), all big-endian.
+  const n = src.length;
+  const buf = Buffer.allocUnsafe(2 + 2 * n + 2 + (hasPorts ? 4 : 0));
+  buf.writeUInt16BE(seed, 0);
+  src.copy(buf, 2);
+  dst.copy(buf, 2 + n);
+  buf[2 + 2 * n] = proto;
+  buf[3 + 2 * n] = 0;
   if (hasPorts) {
-    const ports = Buffer.alloc(4);
-    ports.writeUInt16BE(sport, 0);
-    ports.writeUInt16BE(dport, 2);
-    parts.push(ports);
+    buf.writeUInt16BE(sp, 4 + 2 * n);
+    buf.writeUInt16BE(dp, 6 + 2 * n);
   }
-  return `1:${createHash('sha1').update(Buffer.concat(parts)).digest('base64')}`;
+  return `1:${sha1Base64(buf)}`;
 }

@@ -1,11 +1,28 @@
-import { communityId } from './community-id.js';
-import { ipToBytes, ipToString } from './ip.js';
-import type { CloseReason, ConnState, ConnectionRecord } from './record.js';
+import { communityIdFromBytes } from './community-id.js';
+import { microsFromIso } from './iso-micros.js';
+import { ipToBytes } from './ip.js';
+import type { ConnectionRecord } from './record.js';
+import { fillFromRecord } from './record-doc-gen.js';
+import { ECS_VERSION, RECORD_FIELDS, rawPath, type FieldSpec } from './record-fields.js';
 
 // The nested ECS document for one connection record. The agent prints it
 // (`agent --output jsonl`), `agent --replay` reads it back, the rule engine and
-// the SLO annotator read it, and the pipeline indexes it. Field meanings are in
-// README.md ("Field reference") and the types in schemas/elasticsearch/.
+// the SLO annotator read it, and the pipeline indexes it. Which record field
+// fills which document field is lib/record-fields.ts; this module applies that
+// table and adds the fields derived from several record fields.
+
+type Table = (typeof RECORD_FIELDS)[number];
+
+/** The document type of one table field (after its conversion). */
+type DocValueOf<F> = F extends { conv: 'ms' } ? number : F extends { conv: 'iso' | 'ip' | 'text' } ? string : Exclude<ConnectionRecord[F extends { name: infer N extends keyof ConnectionRecord } ? N : never], null>;
+type OptionalDocField<F> = F extends { nullable: true } ? true : F extends { omitWhen: unknown } ? true : false;
+
+/** connaudit.<name> fields straight from the table: a new record field appears here by itself. */
+type ConnauditRecordFields = {
+  [F in Table as F['ecs'] extends `connaudit.${infer K}` ? (OptionalDocField<F> extends true ? never : K) : never]: DocValueOf<F>;
+} & {
+  [F in Table as F['ecs'] extends `connaudit.${infer K}` ? (OptionalDocField<F> extends true ? K : never) : never]?: DocValueOf<F>;
+};
 
 export interface ConnectionDoc {
   '@timestamp': string;
@@ -24,7 +41,9 @@ export interface ConnectionDoc {
     module: 'connaudit';
     ingested?: string;
   };
-  host: { name: string };
+  ecs: { version: string };
+  /** host.ip is the connection's local address (the host's address in that network namespace). */
+  host: { name: string; ip?: string[] };
   process?: {
     pid?: number;
     name?: string;
@@ -43,23 +62,15 @@ export interface ConnectionDoc {
     direction: 'egress' | 'ingress';
     community_id: string;
   };
+  /** ECS pivot fields: every address, host name and user the document names. */
+  related: { ip: string[]; hosts: string[]; user?: string[] };
   service?: { name?: string; environment?: string };
   labels?: Record<string, string>;
-  connaudit: {
-    conn_uid: string;
-    record_kind: 'final' | 'interim';
-    conn_state: ConnState;
-    close_reason: CloseReason;
-    connect_latency_ms?: number;
-    srtt_ms?: number;
-    retransmits: number;
-    syn_retransmits: number;
-    rst_sent: number;
-    rst_received: number;
-    netns: number;
-    cgroup_id?: number;
-    node_group?: string;
-    agent_version?: string;
+  connaudit: ConnauditRecordFields & {
+    /** true when a display field had control or bidi characters escaped; the originals are under raw. */
+    sanitized?: true;
+    /** Originals of the escaped display fields, at their ECS paths (raw.process.name, ...). */
+    raw?: Record<string, unknown>;
     /** Filled by the pipeline's enrichment (pipeline/enrich). */
     service_owner?: string;
     source_zone?: string;
@@ -72,82 +83,52 @@ export interface ConnectionDoc {
   slo?: Record<string, unknown>;
 }
 
-const isoFromMicros = (us: number): string => new Date(Math.floor(us / 1000)).toISOString().replace(/\.(\d{3})Z$/, (_m, ms: string) => `.${ms}${String(us % 1000).padStart(3, '0')}Z`);
+type Json = Record<string, unknown>;
 
-function microsFromIso(iso: string): number {
-  const m = /\.(\d+)Z$/.exec(iso);
-  const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) throw new Error(`not an ISO-8601 timestamp: ${JSON.stringify(iso)}`);
-  const frac = m ? m[1]!.padEnd(6, '0').slice(3, 6) : '000';
-  return ms * 1000 + Number(frac);
+/** A fresh document with the objects every connection has, in a stable key order. */
+export function newDoc(): ConnectionDoc {
+  return {
+    '@timestamp': '',
+    event: { id: '', kind: 'event', category: ['network'], type: [], action: 'connection-closed', outcome: 'unknown', start: '', end: '', duration: 0, dataset: 'connaudit.connections', module: 'connaudit' },
+    ecs: { version: ECS_VERSION },
+    host: { name: '' },
+    source: { ip: '', port: 0 },
+    destination: { ip: '', port: 0 },
+    network: { transport: 'tcp', iana_number: '6', type: 'ipv4', direction: 'egress', community_id: '' },
+    related: { ip: [], hosts: [] },
+    connaudit: {} as ConnectionDoc['connaudit'],
+  };
 }
 
-const GOOD_STATES: ReadonlySet<ConnState> = new Set(['SF', 'S1']);
+const GOOD_STATES: ReadonlySet<string> = new Set(['SF', 'S1']);
 
-export function recordToDoc(r: ConnectionRecord): ConnectionDoc {
-  const src = ipToString(r.src_ip);
-  const dst = ipToString(r.dst_ip);
-  const doc: ConnectionDoc = {
-    '@timestamp': isoFromMicros(r.end_us),
-    event: {
-      id: r.event_id,
-      kind: 'event',
-      category: ['network'],
-      type: r.kind === 'final' ? ['connection', 'end'] : ['connection', 'info'],
-      action: r.kind === 'final' ? 'connection-closed' : 'connection-interim',
-      outcome: GOOD_STATES.has(r.conn_state) ? 'success' : 'failure',
-      start: isoFromMicros(r.start_us),
-      end: isoFromMicros(r.end_us),
-      duration: Math.max(0, r.end_us - r.start_us) * 1000,
-      dataset: 'connaudit.connections',
-      module: 'connaudit',
-    },
-    host: { name: r.host },
-    source: { ip: src, port: r.src_port },
-    destination: { ip: dst, port: r.dst_port },
-    network: {
-      transport: 'tcp',
-      iana_number: '6',
-      type: r.family,
-      direction: r.direction,
-      community_id: communityId({ proto: 6, saddr: src, daddr: dst, sport: r.src_port, dport: r.dst_port }),
-    },
-    connaudit: {
-      conn_uid: r.conn_uid,
-      record_kind: r.kind,
-      conn_state: r.conn_state,
-      close_reason: r.close_reason,
-      retransmits: r.retransmits,
-      syn_retransmits: r.syn_retransmits,
-      rst_sent: r.rst_sent,
-      rst_received: r.rst_received,
-      netns: r.netns,
-    },
-  };
-  if (r.src_bytes != null) doc.source.bytes = r.src_bytes;
-  if (r.dst_bytes != null) doc.destination.bytes = r.dst_bytes;
-  const proc: NonNullable<ConnectionDoc['process']> = {};
-  if (r.pid != null) proc.pid = r.pid;
-  if (r.comm != null) proc.name = r.comm;
-  if (r.executable != null) proc.executable = r.executable;
-  if (r.tid != null) proc.thread = { id: r.tid };
-  if (r.ppid != null || r.parent_name != null) {
-    proc.parent = {};
-    if (r.ppid != null) proc.parent.pid = r.ppid;
-    if (r.parent_name != null) proc.parent.name = r.parent_name;
-  }
-  if (Object.keys(proc).length > 0) doc.process = proc;
-  if (r.uid != null) doc.user = { id: String(r.uid) };
-  if (r.container_id != null) doc.container = { id: r.container_id };
-  if (r.environment != null) doc.service = { environment: r.environment };
-  if (Object.keys(r.labels).length > 0) doc.labels = { ...r.labels };
-  const c = doc.connaudit;
-  if (r.connect_latency_us != null) c.connect_latency_ms = r.connect_latency_us / 1000;
-  if (r.srtt_us != null) c.srtt_ms = r.srtt_us / 1000;
-  if (r.cgroup_id != null) c.cgroup_id = r.cgroup_id;
-  if (r.node_group != null) c.node_group = r.node_group;
-  if (r.agent_version) c.agent_version = r.agent_version;
+/**
+ * The fields derived from several record fields, once every table field is in.
+ * Times and addresses come in as the record has them (micros, bytes), so
+ * nothing is parsed back from the text just written.
+ */
+export function finishDoc(doc: ConnectionDoc, startUs: number, endUs: number, srcIp: Buffer, dstIp: Buffer): ConnectionDoc {
+  const ev = doc.event;
+  const final = doc.connaudit.record_kind === 'final';
+  doc['@timestamp'] = ev.end;
+  ev.type = final ? ['connection', 'end'] : ['connection', 'info'];
+  ev.action = final ? 'connection-closed' : 'connection-interim';
+  ev.outcome = GOOD_STATES.has(doc.connaudit.conn_state) ? 'success' : 'failure';
+  ev.duration = Math.max(0, endUs - startUs) * 1000;
+  const src = doc.source;
+  const dst = doc.destination;
+  doc.network.community_id = communityIdFromBytes(6, srcIp, dstIp, src.port, dst.port);
+  // The local end of the socket is this host's address (egress: we are the source).
+  doc.host.ip = [doc.network.direction === 'egress' ? src.ip : dst.ip];
+  doc.related.ip = src.ip === dst.ip ? [src.ip] : [src.ip, dst.ip];
+  doc.related.hosts = [doc.host.name];
+  if (doc.user) doc.related.user = [doc.user.id];
   return doc;
+}
+
+/** Record -> ECS document, by the field table (the fill code is generated from it: lib/record-doc-gen.ts). */
+export function recordToDoc(r: ConnectionRecord): ConnectionDoc {
+  return fillFromRecord(r, newDoc(), finishDoc) as ConnectionDoc;
 }
 
 /** Where a field is missing or has the wrong type, the message names it. */
@@ -158,8 +139,6 @@ export class DocError extends Error {
   }
 }
 
-type Json = Record<string, unknown>;
-
 function get(doc: Json, path: string): unknown {
   let cur: unknown = doc;
   for (const part of path.split('.')) {
@@ -169,91 +148,71 @@ function get(doc: Json, path: string): unknown {
   return cur;
 }
 
-function need<T>(doc: Json, path: string, kind: 'string' | 'number'): T {
-  const v = get(doc, path);
-  if (typeof v !== kind) throw new DocError(path, v === undefined ? 'is required' : `must be a ${kind}, got ${JSON.stringify(v)}`);
-  return v as T;
+const JS_KIND: Record<FieldSpec['type'], string> = {
+  string: 'string', enum: 'string', int: 'number', long: 'number', boolean: 'boolean', bytes: 'string', timestamp_us: 'string', string_map: 'object',
+};
+
+/**
+ * Values a document written before a record field existed stands for.
+ * record_kind: documents from before interim records were all final;
+ * family: follows from the address length.
+ */
+function fallback(spec: FieldSpec, d: Json, agentVersion: string, src: Buffer): unknown {
+  if (spec.name === 'kind') return 'final';
+  if (spec.name === 'family') return src.length === 4 ? 'ipv4' : 'ipv6';
+  if (spec.name === 'agent_version') return agentVersion;
+  if (spec.nullable) return null;
+  if (spec.default !== undefined) return structuredClone(spec.default);
+  throw new DocError(spec.ecs, 'is required');
 }
 
-function opt<T>(doc: Json, path: string, kind: 'string' | 'number'): T | null {
-  const v = get(doc, path);
-  if (v === undefined || v === null) return null;
-  if (typeof v !== kind) throw new DocError(path, `must be a ${kind}, got ${JSON.stringify(v)}`);
-  return v as T;
-}
-
-function oneOf<T extends string>(doc: Json, path: string, allowed: readonly T[], fallback?: T): T {
-  const v = get(doc, path);
-  if (v === undefined && fallback !== undefined) return fallback;
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-    throw new DocError(path, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+function readField(spec: FieldSpec, d: Json, agentVersion: string, src: Buffer): unknown {
+  let v = spec.display ? get(d, rawPath(spec.ecs)) ?? get(d, spec.ecs) : get(d, spec.ecs);
+  if (v === undefined || v === null || (spec.omitWhen !== undefined && v === spec.omitWhen)) return fallback(spec, d, agentVersion, src);
+  const want = spec.conv === 'text' || spec.conv === 'iso' || spec.conv === 'ip' ? 'string' : spec.conv === 'ms' ? 'number' : JS_KIND[spec.type];
+  if (want === 'object') {
+    if (typeof v !== 'object' || Array.isArray(v)) throw new DocError(spec.ecs, `must be an object, got ${JSON.stringify(v)}`);
+    return Object.fromEntries(Object.entries(v as Json).map(([k, x]) => [k, String(x)]));
   }
-  return v as T;
-}
-
-function ip(doc: Json, path: string): Buffer {
-  const v = need<string>(doc, path, 'string');
+  if (typeof v !== want) throw new DocError(spec.ecs, `must be a ${want}, got ${JSON.stringify(v)}`);
   try {
-    return ipToBytes(v);
+    switch (spec.conv) {
+      case 'ip': v = ipToBytes(v as string); break;
+      case 'iso': v = microsFromIso(v as string); break;
+      case 'ms': v = Math.round((v as number) * 1000); break;
+      case 'text':
+        if (!/^\d+$/.test(v as string)) throw new Error(`must be a decimal number, got ${JSON.stringify(v)}`);
+        v = Number(v);
+        break;
+    }
   } catch (err) {
-    throw new DocError(path, (err as Error).message);
+    throw new DocError(spec.ecs, (err as Error).message);
   }
+  if (spec.symbols && !spec.symbols.includes(v as string)) throw new DocError(spec.ecs, `must be one of ${spec.symbols.join(', ')}, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 /**
  * The inverse of recordToDoc, for `agent --replay` and backtests: reads a
- * nested ECS connection document back into a wire record. Pipeline-added
- * fields (service.name, slo.*) are not part of the record and are dropped.
+ * nested ECS connection document back into a wire record, by the same table.
+ * Escaped display fields are read from their originals (connaudit.raw.*).
+ * Pipeline-added fields (service.name, slo.*, related.*) are not part of the
+ * record and are dropped. Ranges are not checked here: lib/record-check.ts.
  */
 export function docToRecord(input: unknown, agentVersion = ''): ConnectionRecord {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new DocError('(document)', 'must be a JSON object');
   const d = input as Json;
-  const src = ip(d, 'source.ip');
-  const dst = ip(d, 'destination.ip');
+  const out: Record<string, unknown> = {};
+  // Addresses first: family falls back to their length.
+  const specs = RECORD_FIELDS as readonly FieldSpec[];
+  const srcSpec = specs.find((s) => s.name === 'src_ip')!;
+  const dstSpec = specs.find((s) => s.name === 'dst_ip')!;
+  const src = readField(srcSpec, d, agentVersion, Buffer.alloc(0)) as Buffer;
+  const dst = readField(dstSpec, d, agentVersion, src) as Buffer;
   if (src.length !== dst.length) throw new DocError('destination.ip', 'has a different address family from source.ip');
-  const start = microsFromIso(need<string>(d, 'event.start', 'string'));
-  const end = microsFromIso(need<string>(d, 'event.end', 'string'));
-  const latencyMs = opt<number>(d, 'connaudit.connect_latency_ms', 'number');
-  const srttMs = opt<number>(d, 'connaudit.srtt_ms', 'number');
-  const uid = opt<string>(d, 'user.id', 'string');
-  const labels = get(d, 'labels');
-  const kind = oneOf(d, 'connaudit.record_kind', ['final', 'interim'] as const, 'final');
-  return {
-    event_id: need<string>(d, 'event.id', 'string'),
-    conn_uid: need<string>(d, 'connaudit.conn_uid', 'string'),
-    kind,
-    start_us: start,
-    end_us: end,
-    host: need<string>(d, 'host.name', 'string'),
-    netns: opt<number>(d, 'connaudit.netns', 'number') ?? 0,
-    direction: oneOf(d, 'network.direction', ['egress', 'ingress'] as const),
-    family: src.length === 4 ? 'ipv4' : 'ipv6',
-    src_ip: src,
-    src_port: need<number>(d, 'source.port', 'number'),
-    dst_ip: dst,
-    dst_port: need<number>(d, 'destination.port', 'number'),
-    conn_state: oneOf(d, 'connaudit.conn_state', ['S0', 'S1', 'SF', 'REJ', 'S2', 'S3', 'RSTO', 'RSTR', 'RSTOS0', 'RSTRH', 'SH', 'SHR', 'OTH'] as const),
-    close_reason: oneOf(d, 'connaudit.close_reason', ['fin', 'refused', 'syn_timeout', 'rst_sent', 'rst_received', 'aborted', 'open', 'unknown'] as const, 'unknown'),
-    connect_latency_us: latencyMs == null ? null : Math.round(latencyMs * 1000),
-    srtt_us: srttMs == null ? null : Math.round(srttMs * 1000),
-    retransmits: opt<number>(d, 'connaudit.retransmits', 'number') ?? 0,
-    syn_retransmits: opt<number>(d, 'connaudit.syn_retransmits', 'number') ?? 0,
-    rst_sent: opt<number>(d, 'connaudit.rst_sent', 'number') ?? 0,
-    rst_received: opt<number>(d, 'connaudit.rst_received', 'number') ?? 0,
-    src_bytes: opt<number>(d, 'source.bytes', 'number'),
-    dst_bytes: opt<number>(d, 'destination.bytes', 'number'),
-    pid: opt<number>(d, 'process.pid', 'number'),
-    tid: opt<number>(d, 'process.thread.id', 'number'),
-    ppid: opt<number>(d, 'process.parent.pid', 'number'),
-    uid: uid == null ? null : Number(uid),
-    comm: opt<string>(d, 'process.name', 'string'),
-    executable: opt<string>(d, 'process.executable', 'string'),
-    parent_name: opt<string>(d, 'process.parent.name', 'string'),
-    cgroup_id: opt<number>(d, 'connaudit.cgroup_id', 'number'),
-    container_id: opt<string>(d, 'container.id', 'string'),
-    environment: opt<string>(d, 'service.environment', 'string'),
-    node_group: opt<string>(d, 'connaudit.node_group', 'string'),
-    labels: labels && typeof labels === 'object' ? Object.fromEntries(Object.entries(labels as Json).map(([k, v]) => [k, String(v)])) : {},
-    agent_version: opt<string>(d, 'connaudit.agent_version', 'string') ?? agentVersion,
-  };
+  for (const spec of specs) {
+    const name = spec.name;
+    out[name] = name === 'src_ip' ? src : name === 'dst_ip' ? dst : readField(spec, d, agentVersion, src);
+  }
+  return out as unknown as ConnectionRecord;
 }

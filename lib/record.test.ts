@@ -4,9 +4,11 @@ import { connectionType, loadSchema, type ConnectionRecord } from './record.js';
 import { DecodeError, SingleObjectCodec, connectionCodec, decodeConnection, encodeConnection, fingerprintOf } from './avro.js';
 import { docToRecord, recordToDoc } from './ecs.js';
 import { ipToBytes } from './ip.js';
+import { recordDefaults } from './record-fields.js';
 
 export function sampleRecord(over: Partial<ConnectionRecord> = {}): ConnectionRecord {
   return {
+    ...recordDefaults(),
     event_id: 'e1', conn_uid: 'Cabc', kind: 'final',
     start_us: 1_763_770_000_000_123, end_us: 1_763_770_001_500_456,
     host: 'web-1', netns: 4026531840, direction: 'egress', family: 'ipv4',
@@ -31,6 +33,8 @@ describe('connection schema', () => {
     ['a refused connection without latency or bytes', { conn_state: 'REJ', close_reason: 'refused', connect_latency_us: null, src_bytes: null, dst_bytes: null }],
     ['an interim record', { kind: 'interim', conn_state: 'S1', close_reason: 'open' }],
     ['no owner (pre-existing socket)', { pid: null, comm: null, executable: null }],
+    ['a sampled connection', { sampled: true }],
+    ['a socket that predates the agent, owner unknown', { started_before_agent: true, connect_latency_us: null, pid: null, comm: null, process_unknown_reason: 'owner exited before the agent started' }],
   ])('accepts %s', (_n, over) => {
     expect(connectionType.isValid(sampleRecord(over))).toBe(true);
   });
@@ -41,6 +45,9 @@ describe('connection schema', () => {
     ['a missing host', { host: undefined }],
     ['a float retransmit count', { retransmits: 1.5 }],
     ['an unknown direction', { direction: 'sideways' }],
+    ['a string for sampled', { sampled: 'yes' }],
+    ['a null started_before_agent', { started_before_agent: null }],
+    ['a number as process_unknown_reason', { process_unknown_reason: 3 }],
   ])('rejects %s', (_n, over) => {
     const paths: string[] = [];
     const ok = connectionType.isValid({ ...sampleRecord(), ...over }, { errorHook: (p) => paths.push(p.join('.')) });
@@ -85,6 +92,20 @@ describe('single-object encoding', () => {
   });
 });
 
+describe('records from v1 agents (before sampled, started_before_agent, process_unknown_reason)', () => {
+  it('decode with the reader defaults (createResolver)', () => {
+    const v1 = avro.Type.forSchema(loadSchema('history/connection.v1.avsc') as avro.Schema);
+    const { sampled: _s, started_before_agent: _b, process_unknown_reason: _p, ...old } = sampleRecord({ event_id: 'v1' });
+    const decoded = connectionCodec().decode(new SingleObjectCodec(v1).encode(old)) as ConnectionRecord;
+    expect(decoded).toEqual(sampleRecord({ event_id: 'v1' }));
+    expect(decoded.sampled).toBe(false);
+    expect(decoded.started_before_agent).toBe(false);
+    expect(decoded.process_unknown_reason).toBeNull();
+    expect(connectionCodec().knownFingerprints()).toContain(fingerprintOf(v1).toString('hex'));
+    expect(fingerprintOf(v1)).not.toEqual(fingerprintOf(connectionType));
+  });
+});
+
 describe('ECS mapping', () => {
   it('maps a record to the nested ECS document', () => {
     const doc = recordToDoc(sampleRecord());
@@ -99,10 +120,52 @@ describe('ECS mapping', () => {
     expect(doc.connaudit.connect_latency_ms).toBe(1.234);
     expect(doc.service).toEqual({ environment: 'prod' });
     expect(doc.event.outcome).toBe('success');
+    expect(doc.ecs.version).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(doc.host).toEqual({ name: 'web-1', ip: ['10.0.0.1'] });
+    expect(doc.related).toEqual({ ip: ['10.0.0.1', '10.0.0.2'], hosts: ['web-1'], user: ['1000'] });
+    expect(doc.connaudit).toMatchObject({ sampled: false, started_before_agent: false });
+    expect(doc.connaudit.process_unknown_reason).toBeUndefined();
+    expect(doc.connaudit.sanitized).toBeUndefined();
+  });
+
+  it('puts the local address in host.ip: the destination of an accepted connection', () => {
+    expect(recordToDoc(sampleRecord({ direction: 'ingress' })).host.ip).toEqual(['10.0.0.2']);
+  });
+
+  it('writes the new record fields', () => {
+    const doc = recordToDoc(sampleRecord({ sampled: true, started_before_agent: true, process_unknown_reason: 'exited', pid: null, uid: null }));
+    expect(doc.connaudit).toMatchObject({ sampled: true, started_before_agent: true, process_unknown_reason: 'exited' });
+    expect(doc.related.user).toBeUndefined();
+  });
+
+  // A hostile process picks its own name: a NUL, an ANSI escape and a
+  // right-to-left override must not reach an analyst's screen as they are.
+  it.each([
+    ['comm', 'process.name', 'gnp\u202Eexe.png', 'gnp\\u202eexe.png'],
+    ['executable', 'process.executable', '/tmp/\u001b[31mred', '/tmp/\\x1b[31mred'],
+    ['parent_name', 'process.parent.name', 'bash\u0000evil', 'bash\\x00evil'],
+    ['host', 'host.name', 'web\u200b-1', 'web\\u200b-1'],
+    ['container_id', 'container.id', 'c1\r\nfake log line', 'c1\\x0d\\x0afake log line'],
+  ] as const)('escapes control and bidi characters in %s and keeps the original', (field, path, hostile, shown) => {
+    const rec = sampleRecord({ [field]: hostile });
+    const doc = recordToDoc(rec) as unknown as Record<string, any>;
+    const at = (o: any, p: string) => p.split('.').reduce((x, k) => x?.[k], o);
+    expect(at(doc, path)).toBe(shown);
+    expect(at(doc.connaudit.raw, path)).toBe(hostile);
+    expect(doc.connaudit.sanitized).toBe(true);
+    expect(docToRecord(JSON.parse(JSON.stringify(doc)))).toEqual(rec);
+  });
+
+  it('leaves ordinary non-ASCII names alone', () => {
+    const doc = recordToDoc(sampleRecord({ comm: 'nginx: wörker', executable: '/opt/日本/app' }));
+    expect(doc.process?.name).toBe('nginx: wörker');
+    expect(doc.connaudit.sanitized).toBeUndefined();
+    expect(doc.connaudit.raw).toBeUndefined();
   });
 
   it('round-trips record -> doc -> record', () => {
-    for (const over of [{}, { family: 'ipv6' as const, src_ip: ipToBytes('fd00::1'), dst_ip: ipToBytes('fd00::2') }, { pid: null, comm: null, labels: {} }]) {
+    for (const over of <Array<Partial<ConnectionRecord>>>[{}, { family: 'ipv6' as const, src_ip: ipToBytes('fd00::1'), dst_ip: ipToBytes('fd00::2') }, { pid: null, comm: null, labels: {} },
+      { sampled: true, started_before_agent: true, process_unknown_reason: 'exited', agent_version: '' }, { kind: 'interim' as const, close_reason: 'open' as const, labels: { a: '1', b: 'two' } }]) {
       const rec = sampleRecord(over);
       expect(docToRecord(JSON.parse(JSON.stringify(recordToDoc(rec))))).toEqual(rec);
     }
@@ -116,5 +179,11 @@ describe('ECS mapping', () => {
     expect(() => docToRecord(doc)).toThrow('destination.port: is required');
     doc.destination.port = 1; doc.source.ip = 'nope';
     expect(() => docToRecord(doc)).toThrow(/source.ip: not an IP address/);
+    doc.source.ip = '10.0.0.1'; doc.connaudit.sampled = 'yes';
+    expect(() => docToRecord(doc)).toThrow('connaudit.sampled: must be a boolean, got "yes"');
+    doc.connaudit.sampled = true; doc.user.id = 'root';
+    expect(() => docToRecord(doc)).toThrow('user.id: must be a decimal number, got "root"');
+    doc.user.id = '0'; doc.connaudit.conn_state = 'XX';
+    expect(() => docToRecord(doc)).toThrow(/connaudit.conn_state: must be one of S0, S1/);
   });
 });

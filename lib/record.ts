@@ -2,58 +2,20 @@ import { readFileSync } from 'node:fs';
 import avro from 'avsc';
 import { fromRoot } from './paths.js';
 
-// The wire record. schemas/avro/connection.avsc is the only definition;
-// ConnectionRecord below mirrors it for the compiler, and record.test.ts fails
-// if the two drift apart (a field added to one and not the other).
+import { CLOSE_REASONS, CONN_STATES, RECORD_FIELDS, type RecordOf } from './record-fields.js';
 
-export type RecordKind = 'final' | 'interim';
-export type Direction = 'egress' | 'ingress';
-export type Family = 'ipv4' | 'ipv6';
-export const CONN_STATES = ['S0', 'S1', 'SF', 'REJ', 'S2', 'S3', 'RSTO', 'RSTR', 'RSTOS0', 'RSTRH', 'SH', 'SHR', 'OTH'] as const;
-export type ConnState = (typeof CONN_STATES)[number];
-export const CLOSE_REASONS = ['fin', 'refused', 'syn_timeout', 'rst_sent', 'rst_received', 'aborted', 'open', 'unknown'] as const;
-export type CloseReason = (typeof CLOSE_REASONS)[number];
+// The wire record. schemas/avro/connection.avsc is the only definition of the
+// bytes; lib/record-fields.ts describes the same fields for the code, and the
+// type below is derived from that table (record.test.ts keeps table and .avsc
+// equal).
 
-export interface ConnectionRecord {
-  event_id: string;
-  conn_uid: string;
-  kind: RecordKind;
-  /** timestamp-micros: avsc hands these over as plain numbers (microseconds). */
-  start_us: number;
-  end_us: number;
-  host: string;
-  netns: number;
-  direction: Direction;
-  family: Family;
-  src_ip: Buffer;
-  src_port: number;
-  dst_ip: Buffer;
-  dst_port: number;
-  conn_state: ConnState;
-  close_reason: CloseReason;
-  connect_latency_us: number | null;
-  srtt_us: number | null;
-  retransmits: number;
-  syn_retransmits: number;
-  rst_sent: number;
-  rst_received: number;
-  src_bytes: number | null;
-  dst_bytes: number | null;
-  pid: number | null;
-  tid: number | null;
-  ppid: number | null;
-  uid: number | null;
-  comm: string | null;
-  executable: string | null;
-  parent_name: string | null;
-  cgroup_id: number | null;
-  container_id: string | null;
-  environment: string | null;
-  node_group: string | null;
-  labels: Record<string, string>;
-  agent_version: string;
-}
-
+export { CLOSE_REASONS, CONN_STATES };
+export type ConnectionRecord = RecordOf<typeof RECORD_FIELDS>;
+export type RecordKind = ConnectionRecord['kind'];
+export type Direction = ConnectionRecord['direction'];
+export type Family = ConnectionRecord['family'];
+export type ConnState = ConnectionRecord['conn_state'];
+export type CloseReason = ConnectionRecord['close_reason'];
 
 /** Resolves a path under schemas/avro whether we run from source (vitest) or from dist/. */
 export function schemaPath(name: string): string {

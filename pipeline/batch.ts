@@ -1,6 +1,8 @@
 import type { AlertDoc } from '../lib/alert.js';
-import { DecodeError, decodeConnection } from '../lib/avro.js';
-import { recordToDoc, type ConnectionDoc } from '../lib/ecs.js';
+import { DecodeError } from '../lib/avro.js';
+import type { ConnectionDoc } from '../lib/ecs.js';
+import { RecordCheckError } from '../lib/record-check.js';
+import { decodeConnectionDoc } from '../lib/record-decode.js';
 import type { Logger } from '../lib/log.js';
 import { INDEX_AGENT_HEALTH, INDEX_ALERTS, INDEX_CONNECTIONS, TOPIC_DLQ, TOPIC_REKEY } from '../lib/names.js';
 import { agentHealthCodec, type AgentHealth } from '../lib/agent-health.js';
@@ -60,17 +62,12 @@ export async function deliver(ops: Array<BulkOp<OpTag>>, dlq: DlqEntry[], sinks:
 
 export function decodeToDoc(m: InMessage): ConnectionDoc | DlqEntry {
   if (!m.value || m.value.length === 0) return { reason: 'empty', error: 'message has no value', source: m };
-  let rec;
   try {
-    rec = decodeConnection(m.value);
+    return decodeConnectionDoc(m.value);
   } catch (err) {
     if (err instanceof DecodeError) return { reason: err.reason, error: err.message, source: m };
-    return { reason: 'bad_body', error: (err as Error).message, source: m };
-  }
-  try {
-    return recordToDoc(rec);
-  } catch (err) {
-    return { reason: 'bad_record', error: `record ${rec.event_id}: ${(err as Error).message}`, source: m };
+    if (err instanceof RecordCheckError) return { reason: 'bad_record', error: err.message, source: m };
+    return { reason: 'bad_record', error: (err as Error).message, source: m };
   }
 }
 

@@ -1,9 +1,20 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { AlertDoc } from '../lib/alert.js';
 import { recordToDoc } from '../lib/ecs.js';
+import { DERIVED_FIELDS, RECORD_FIELDS, rawPath, type FieldSpec } from '../lib/record-fields.js';
 import { record } from '../test/helpers/records.js';
+import { generateStorm } from '../tools/gen/slo-storm.js';
 import { createEnricher } from './enrich/enrich.js';
 import { healthToDoc } from './agent-health.js';
 import { effectiveMappings, fieldMapping, loadComponentTemplates, loadIndexTemplates, type Mapping } from './es-templates.js';
+import { fixturesDir, readJsonl, runDocs } from './rules/fixtures.js';
+import { loadRuleSet } from './rules/loader.js';
+import { defaultRulesDir } from './rules/paths.js';
+import { loadCatalogue } from './slo/catalogue.js';
+import { createSloStage } from './slo/index.js';
+import { summaryDocs } from './slo/summary.js';
 
 // Every field the code can write must be mapped, with the type its meaning
 // calls for; otherwise it is unsearchable (dynamic:false) or rejected (strict).
@@ -12,6 +23,8 @@ function leaves(v: unknown, prefix = ''): Array<[string, unknown]> {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
     return Object.entries(v as Record<string, unknown>).flatMap(([k, c]) => leaves(c, prefix ? `${prefix}.${k}` : k));
   }
+  // An array of objects (pivot hops) is checked through its first element.
+  if (Array.isArray(v) && v[0] !== null && typeof v[0] === 'object') return leaves(v[0], prefix);
   return [[prefix, Array.isArray(v) ? v[0] : v]];
 }
 
@@ -19,8 +32,11 @@ const FLOAT_FIELDS = new Set(['connaudit.connect_latency_ms', 'connaudit.srtt_ms
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
 /** The type a leaf should have, from what it means. */
+/** Address fields whose name does not end in .ip. */
+const IP_FIELDS = new Set(['connaudit.alert.hops.source', 'connaudit.alert.hops.destination']);
+
 function intendedType(path: string, value: unknown): string {
-  if (path.endsWith('.ip')) return 'ip';
+  if (path.endsWith('.ip') || IP_FIELDS.has(path)) return 'ip';
   if (typeof value === 'boolean') return 'boolean';
   if (typeof value === 'number') return FLOAT_FIELDS.has(path) ? 'float' : 'long';
   if (typeof value === 'string' && ISO.test(value)) return 'date';
@@ -28,7 +44,8 @@ function intendedType(path: string, value: unknown): string {
 }
 
 function fullyEnrichedDoc() {
-  const doc = recordToDoc(record(1, { node_group: null, environment: null }));
+  // Hostile display values, so the escaped originals (connaudit.raw.*) are written too.
+  const doc = recordToDoc(record(1, { node_group: null, environment: null, comm: 'gnp\u202eexe.png', executable: '/tmp/\u001b[2Jx', parent_name: 'sh\u0000', host: 'web-1\u200b', container_id: 'c0\u0007ffee', process_unknown_reason: 'exited', sampled: true, started_before_agent: true }));
   createEnricher(
     { zones: { prod: ['10.1.0.0/16'], db: ['10.2.0.0/16'] }, node_groups: { web: ['web-*'] }, environments: [{ zone: 'prod', environment: 'production' }] },
     { matchService: () => ({ name: 'orders', owner: 'team-orders' }), matchDestinationService: () => ({ name: 'postgres' }) },
@@ -44,7 +61,7 @@ describe('connaudit-connections template', () => {
 
   it('the fixture exercises the enrichment fields too', () => {
     const paths = fields.map(([p]) => p);
-    for (const p of ['connaudit.source_zone', 'connaudit.destination_zone', 'connaudit.destination_external', 'connaudit.node_group', 'service.name', 'service.environment', 'connaudit.service_owner', 'connaudit.destination_service', 'event.ingested', 'container.id']) {
+    for (const p of ['connaudit.raw.process.name', 'connaudit.raw.host.name', 'connaudit.sanitized', 'related.ip', 'related.user', 'host.ip', 'ecs.version', 'connaudit.process_unknown_reason', 'connaudit.source_zone', 'connaudit.destination_zone', 'connaudit.destination_external', 'connaudit.node_group', 'service.name', 'service.environment', 'connaudit.service_owner', 'connaudit.destination_service', 'event.ingested', 'container.id']) {
       expect(paths, p).toContain(p);
     }
   });
@@ -84,6 +101,78 @@ describe('connaudit-connections template', () => {
   it('is strict for connaudit.* and lenient at the root', () => {
     expect(m.dynamic).toBe(false);
     expect(fieldMapping(m, 'connaudit')!.dynamic).toBe('strict');
+  });
+});
+
+describe('record field table against the connaudit-connections template', () => {
+  const m = effectiveMappings('connaudit-connections');
+  const table = (RECORD_FIELDS as readonly FieldSpec[]).filter((f) => f.es !== 'object');
+
+  it.each(table.map((f) => [f.name, f] as const))('%s is mapped at its ECS path with its type', (_n, f) => {
+    const got = fieldMapping(m, f.ecs);
+    expect(got?.type, f.ecs).toBe(f.es);
+    expect(got?.fields, `${f.ecs}.text`).toEqual(f.text ? { text: { type: 'match_only_text' } } : undefined);
+    if (f.display) expect(fieldMapping(m, rawPath(f.ecs))?.type, rawPath(f.ecs)).toBe(f.es);
+  });
+
+  it.each(DERIVED_FIELDS.map((f) => [f.ecs, f.es] as const))('derived field %s is mapped as %s', (path, es) => {
+    expect(fieldMapping(m, path)?.type).toBe(es);
+  });
+
+  // ECS gives these a match_only_text multi-field (schemas/process.yml in elastic/ecs).
+  it.each(['process.name', 'process.executable', 'process.parent.name'])('%s has the ECS .text multi-field', (path) => {
+    expect(fieldMapping(m, path)?.fields).toEqual({ text: { type: 'match_only_text' } });
+  });
+
+  it('keeps keywords indexable however long the value (ignore_above, as ECS)', () => {
+    expect(fieldMapping(m, 'process.executable')?.ignore_above).toBe(1024);
+  });
+});
+
+/** Strings that ECS (or we) map as full text rather than keyword. */
+const TEXT_FIELDS = new Set(['rule.description', 'connaudit.alert.investigation', 'connaudit.alert.explain']);
+
+/** Every leaf must be mapped with its intended type; a leaf under dynamic:false is otherwise silently unsearchable. */
+function unmappedOrMistyped(m: Mapping, doc: unknown): string[] {
+  const bad: string[] = [];
+  for (const [path, value] of leaves(doc)) {
+    if (path.startsWith('labels.')) continue;
+    const got = fieldMapping(m, path)?.type;
+    let want = TEXT_FIELDS.has(path) ? 'text' : intendedType(path, value);
+    // A float field may well hold a whole number (a burn rate of 0, a risk score of 47).
+    if (want === 'long' && got === 'float') want = 'float';
+    if (got !== want) bad.push(`${path}: mapped ${got ?? 'nowhere'}, written as ${want}`);
+  }
+  return bad;
+}
+
+describe('every document the pipeline writes is mapped', () => {
+  it('alerts of every shipped rule over its positive fixtures', () => {
+    const { ruleset, errors } = loadRuleSet(defaultRulesDir());
+    expect(errors).toEqual([]);
+    const alerts: AlertDoc[] = [];
+    for (const rule of ruleset.rules) {
+      const file = join(fixturesDir(rule), 'positive.jsonl');
+      if (existsSync(file)) alerts.push(...runDocs(ruleset, [rule], readJsonl(file)));
+    }
+    expect(alerts.length).toBeGreaterThanOrEqual(ruleset.rules.length);
+    const m = effectiveMappings('connaudit-alerts');
+    const bad = new Set(alerts.flatMap((a) => unmappedOrMistyped(m, a)));
+    expect([...bad]).toEqual([]);
+  });
+
+  it('SLO annotations, SLO alerts and hourly SLO summaries over the storm', () => {
+    const stage = createSloStage(loadCatalogue(new URL('../config/services.yaml', import.meta.url).pathname));
+    const storm = generateStorm({ baselineMinutes: 70, stormMinutes: 30, afterMinutes: 5 });
+    const alerts: AlertDoc[] = [];
+    for (const d of storm.docs) alerts.push(...stage.process(d));
+    expect(alerts.length).toBeGreaterThan(0);
+    const summaries = summaryDocs(stage).map((s) => s.doc);
+    expect(summaries.length).toBeGreaterThan(0);
+    const conn = effectiveMappings('connaudit-connections');
+    expect([...new Set(storm.docs.slice(0, 2000).flatMap((d) => unmappedOrMistyped(conn, d)))]).toEqual([]);
+    expect([...new Set(alerts.flatMap((a) => unmappedOrMistyped(effectiveMappings('connaudit-alerts'), a)))]).toEqual([]);
+    expect([...new Set(summaries.flatMap((d) => unmappedOrMistyped(effectiveMappings('connaudit-slo'), d)))]).toEqual([]);
   });
 });
 

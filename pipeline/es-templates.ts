@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fromRoot } from '../lib/paths.js';
+import { DERIVED_FIELDS, RECORD_FIELDS, rawPath, type EsType, type FieldSpec } from '../lib/record-fields.js';
 
 // The index templates live as JSON in schemas/elasticsearch (component/ and
 // index/, one file per template, file name = template name) so that they are
@@ -47,8 +48,58 @@ function readJsonDir<T>(dir: string): Map<string, T> {
   return out;
 }
 
+/** The components the record's own fields go into: connaudit.* is strict and per index, the rest is shared with alerts. */
+export const RECORD_COMPONENT = 'connaudit-connection-fields';
+export const NETWORK_COMPONENT = 'connaudit-network-fields';
+
+// ECS maps its keywords with ignore_above 1024: a longer value (a 1 MB
+// executable path) is kept in _source but not indexed as a term, instead of
+// failing the document on Lucene's 32 KB term limit.
+const KEYWORD_IGNORE_ABOVE = 1024;
+
+function leafMapping(es: EsType, text = false): Mapping {
+  const m: Mapping = { type: es };
+  if (es === 'keyword') m.ignore_above = KEYWORD_IGNORE_ABOVE;
+  if (text) m.fields = { text: { type: 'match_only_text' } };
+  return m;
+}
+
+function putPath(root: Mapping, path: string, leaf: Mapping): void {
+  const parts = path.split('.');
+  let cur = root;
+  for (const p of parts.slice(0, -1)) {
+    cur.properties ??= {};
+    cur = cur.properties[p] ??= {};
+  }
+  (cur.properties ??= {})[parts[parts.length - 1]!] = leaf;
+}
+
+/**
+ * The mappings of every field a connection document gets from its record
+ * (lib/record-fields.ts), split into the two components that hold them. They
+ * are generated, not written in the JSON files, so that a record field is
+ * mapped by being in the table. Maps of free keys (labels) are left to the
+ * base component's dynamic template.
+ */
+export function recordMappings(): Map<string, Mapping> {
+  const out = new Map<string, Mapping>([[RECORD_COMPONENT, {}], [NETWORK_COMPONENT, {}]]);
+  const put = (path: string, leaf: Mapping): void => putPath(out.get(path.startsWith('connaudit.') ? RECORD_COMPONENT : NETWORK_COMPONENT)!, path, leaf);
+  for (const f of RECORD_FIELDS as readonly FieldSpec[]) {
+    if (f.es === 'object') continue;
+    put(f.ecs, leafMapping(f.es, f.text));
+    if (f.display) put(rawPath(f.ecs), leafMapping(f.es));
+  }
+  for (const f of DERIVED_FIELDS) put(f.ecs, leafMapping(f.es));
+  return out;
+}
+
 export function loadComponentTemplates(dir = templatesDir()): Map<string, ComponentTemplate> {
-  return readJsonDir<ComponentTemplate>(`${dir}/component`);
+  const comps = readJsonDir<ComponentTemplate>(`${dir}/component`);
+  for (const [name, m] of recordMappings()) {
+    const c = comps.get(name);
+    if (c) mergeInto((c.template.mappings ??= {}), m);
+  }
+  return comps;
 }
 
 export function loadIndexTemplates(dir = templatesDir()): Map<string, IndexTemplate> {

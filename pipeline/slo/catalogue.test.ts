@@ -2,12 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { recordToDoc, type ConnectionDoc } from '../../lib/ecs.js';
 import { ipToBytes } from '../../lib/ip.js';
 import type { ConnectionRecord } from '../../lib/record.js';
+import { recordDefaults } from '../../lib/record-fields.js';
 import { loadCatalogue, matchDestinationService, matchService, nodeGroupOf, parseCatalogue } from './catalogue.js';
 
 const cat = loadCatalogue(new URL('../../config/services.yaml', import.meta.url).pathname);
 
 function doc(over: Partial<ConnectionRecord> & { src?: string; dst?: string }): ConnectionDoc {
   const r: ConnectionRecord = {
+    ...recordDefaults(),
     event_id: 'e1', conn_uid: 'C1', kind: 'final', start_us: 1_700_000_000_000_000, end_us: 1_700_000_000_500_000,
     host: 'order-b-2', netns: 1, direction: 'egress', family: 'ipv4', src_ip: ipToBytes(over.src ?? '10.10.2.2'), src_port: 40000,
     dst_ip: ipToBytes(over.dst ?? '10.40.0.10'), dst_port: 5432, conn_state: 'SF', close_reason: 'fin', connect_latency_us: 900,

@@ -1,6 +1,7 @@
 import { eventId } from '../../lib/ids.js';
 import { ipToBytes } from '../../lib/ip.js';
 import type { ConnectionRecord } from '../../lib/record.js';
+import { recordDefaults } from '../../lib/record-fields.js';
 
 // Connection records for pipeline tests. Every optional field is set (unless
 // overridden), so a test over recordToDoc's output sees every field it can
@@ -13,6 +14,7 @@ export function record(n: number, over: Partial<ConnectionRecord> = {}): Connect
   const conn = `C${host}-${n}`;
   const start = BASE_US + n * 1_000_000;
   return {
+    ...recordDefaults(),
     event_id: eventId(conn, 'final', start + 500_000),
     conn_uid: conn,
     kind: 'final',

@@ -14,6 +14,7 @@ import { ipToBytes } from '../../lib/ip.js';
 import { createLogger } from '../../lib/log.js';
 import { TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS } from '../../lib/names.js';
 import type { ConnectionRecord } from '../../lib/record.js';
+import { recordDefaults } from '../../lib/record-fields.js';
 import { skipUnless } from '../helpers/env.js';
 
 // agent --replay and the agent's health reports against the real local broker
@@ -26,6 +27,7 @@ const log = createLogger('test.agent-kafka', 'warn');
 
 function rec(i: number): ConnectionRecord {
   return {
+    ...recordDefaults(),
     event_id: `${run}-e${i}`, conn_uid: `C${run}${i}`, kind: 'final', start_us: 1_763_770_000_000_000 + i * 1000, end_us: 1_763_770_000_500_000 + i * 1000,
     host: hosts[i % 2]!, netns: 4026531840, direction: i % 3 === 0 ? 'ingress' : 'egress', family: 'ipv4',
     src_ip: ipToBytes('10.77.0.1'), src_port: 40000 + i, dst_ip: ipToBytes('10.77.0.2'), dst_port: 8080,

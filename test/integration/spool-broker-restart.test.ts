@@ -13,6 +13,7 @@ import { ipToBytes } from '../../lib/ip.js';
 import { createLogger } from '../../lib/log.js';
 import { TOPIC_CONNECTIONS } from '../../lib/names.js';
 import type { ConnectionRecord } from '../../lib/record.js';
+import { recordDefaults } from '../../lib/record-fields.js';
 import { listJdks, pickKafkaJdk } from '../../services/jdk.js';
 import { probeKafka } from '../../services/kafka-client.js';
 import { kafkaJvmArgs, log4jProperties, newClusterId, serverProperties } from '../../services/kafka-config.js';
@@ -102,6 +103,7 @@ const TINY_HOST = `it-spool-tiny-${run}`;
 
 function rec(i: number, host = HOST): ConnectionRecord {
   return {
+    ...recordDefaults(),
     event_id: `${run}-${host === HOST ? 'm' : 't'}${String(i).padStart(3, '0')}`, conn_uid: `C${run}${i}`, kind: 'final',
     start_us: 1_763_770_000_000_000 + i * 1000, end_us: 1_763_770_000_400_000 + i * 1000,
     host, netns: 4026531840, direction: 'egress', family: 'ipv4',

@@ -2,6 +2,7 @@ import { recordToDoc, type ConnectionDoc } from '../../lib/ecs.js';
 import { connUid, eventId } from '../../lib/ids.js';
 import { ipToBytes } from '../../lib/ip.js';
 import type { ConnectionRecord } from '../../lib/record.js';
+import { recordDefaults } from '../../lib/record-fields.js';
 import { rng } from './rng.js';
 
 // The seed's example as data: the order service calls inventory and payments
@@ -116,6 +117,7 @@ function record(startMs: number, minute: number, r: () => number, between: (lo: 
   const uid = connUid(d.host, 'storm-boot', `${d.src}:${d.sport}>${d.dst}:${d.dport}`, startUs);
   const endUs = startUs + durationUs;
   return {
+    ...recordDefaults(),
     event_id: eventId(uid, 'final', endUs),
     conn_uid: uid,
     kind: 'final',

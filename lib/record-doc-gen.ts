@@ -1,0 +1,147 @@
+import type { ConnectionDoc } from './ecs.js';
+import { isoFromMicros } from './iso-micros.js';
+import { ipToString } from './ip.js';
+import { RECORD_FIELDS, rawPath, type FieldSpec } from './record-fields.js';
+import { checkField, checkRelations, type RecordProblem } from './record-check.js';
+import { escapeDisplay } from './sanitize.js';
+
+// Compiles the field table into the two functions that fill a connection
+// document: one reads an Avro body (the pipeline's straight decode), the other
+// a record object (recordToDoc, for the agent and older records). Both are
+// generated from the same per-field code, so they cannot disagree.
+//
+// Why generate code: an interpreter loop over the table (switch on the type,
+// walk the document path) costs more than the decoding itself, because every
+// call site sees every field type. Generated straight-line code is what avsc
+// itself does for the same reason, and keeps each site monomorphic. The source
+// is built only from the static table, whose names are checked below.
+
+const IDENT = /^[a-z_][a-z0-9_]*$/;
+const SEGMENT = /^[a-z_@][a-z0-9_]*$/;
+
+/** Objects every document has (lib/ecs.ts newDoc), written without an existence check. */
+const ALWAYS = new Set(['event', 'ecs', 'host', 'source', 'destination', 'network', 'related', 'connaudit']);
+
+function target(path: string): string {
+  const segs = path.split('.');
+  for (const s of segs) if (!SEGMENT.test(s)) throw new Error(`record-fields: ECS path ${path} has an unexpected segment ${s}`);
+  let expr = 'doc';
+  segs.slice(0, -1).forEach((s, i) => {
+    expr = i === 0 && ALWAYS.has(s) ? `${expr}.${s}` : `(${expr}.${s} ??= {})`;
+  });
+  return `${expr}.${segs[segs.length - 1]!}`;
+}
+
+const CONVERT: Record<string, (v: string) => string> = {
+  copy: (v) => v,
+  ip: (v) => `ipToString(${v})`,
+  iso: (v) => `iso(${v})`,
+  ms: (v) => `${v} / 1000`,
+  text: (v) => `String(${v})`,
+};
+
+function readExpr(spec: FieldSpec, i: number): string {
+  switch (spec.type) {
+    case 'string': return 'r.string()';
+    case 'bytes': return 'r.bytes()';
+    case 'boolean': return 'r.boolean()';
+    case 'int': return 'r.int()';
+    case 'long':
+    case 'timestamp_us': return 'r.long()';
+    case 'string_map': return 'r.map()';
+    case 'enum': return `r.symbol(SYMBOLS[${i}], ${i})`;
+  }
+}
+
+/** The range test of a field as an expression that is true when the value is out of range, or null. */
+function badExpr(spec: FieldSpec): string | null {
+  const tests: string[] = [];
+  if (spec.min !== undefined) tests.push(`v < ${spec.min}`);
+  if (spec.max !== undefined) tests.push(`v > ${spec.max}`);
+  // UTF-8 needs at most 3 bytes per UTF-16 unit, so byteLength runs only for long strings.
+  if (spec.maxBytes !== undefined) tests.push(`(v.length * 3 > ${spec.maxBytes} && Buffer.byteLength(v) > ${spec.maxBytes})`);
+  if (spec.type === 'bytes') tests.push('(v.length !== 4 && v.length !== 16)');
+  return tests.length ? tests.join(' || ') : null;
+}
+
+function writeCode(spec: FieldSpec): string {
+  const to = target(spec.ecs);
+  if (spec.type === 'string_map') return `for (const k in v) { ${to} = { ...v }; break; }`;
+  const conv = CONVERT[spec.conv ?? 'copy']!('v');
+  const omit = spec.omitWhen !== undefined ? `if (v !== ${JSON.stringify(spec.omitWhen)}) ` : '';
+  if (!spec.display) return `${omit}${to} = ${conv};`;
+  return `${omit}{ const w = ${conv}; const e = esc(w); if (e !== w) { ${target(rawPath(spec.ecs))} = w; doc.connaudit.sanitized = true; } ${to} = e; }`;
+}
+
+/** The record fields finishDoc needs as they are (micros, bytes), kept in locals. */
+const KEEP = ['start_us', 'end_us', 'src_ip', 'dst_ip'] as const;
+
+function generate(source: 'reader' | 'record', check: boolean): string {
+  const lines: string[] = ['let v;', 'let problems = null;', ...KEEP.map((k) => `let ${k};`)];
+  (RECORD_FIELDS as readonly FieldSpec[]).forEach((spec, i) => {
+    if (!IDENT.test(spec.name)) throw new Error(`record-fields: field name ${spec.name} is not a plain identifier`);
+    lines.push(`// ${spec.name}`);
+    const body: string[] = [];
+    if ((KEEP as readonly string[]).includes(spec.name)) body.push(`${spec.name} = v;`);
+    const bad = check ? badExpr(spec) : null;
+    if (bad) body.push(`if (${bad}) (problems ??= []).push(problem(${i}, v));`);
+    body.push(`if (problems === null) { ${writeCode(spec)} }`);
+    if (source === 'record') {
+      lines.push(`v = rec.${spec.name};`);
+      lines.push(spec.nullable ? `if (v !== null && v !== undefined) { ${body.join(' ')} }` : body.join(' '));
+    } else if (spec.nullable) {
+      lines.push(`if (r.branch(${i}) === 1) { v = ${readExpr(spec, i)}; ${body.join(' ')} }`);
+    } else {
+      lines.push(`v = ${readExpr(spec, i)};`, body.join(' '));
+    }
+  });
+  if (check) lines.push(`if (problems === null) problems = relations(${KEEP.join(', ')});`);
+  lines.push(`return problems ?? finish(doc, ${KEEP.join(', ')});`);
+  return lines.join('\n');
+}
+
+/** Checks across fields (end before start, mixed families), once every field is in range. */
+function relations(start_us: number, end_us: number, src_ip: Buffer, dst_ip: Buffer): RecordProblem[] | null {
+  const p = checkRelations({ start_us, end_us, src_ip, dst_ip });
+  return p.length > 0 ? p : null;
+}
+
+/** A problem found while filling the document; the caller turns a list of them into a RecordCheckError. */
+function problem(i: number, v: unknown): RecordProblem {
+  const spec = (RECORD_FIELDS as readonly FieldSpec[])[i]!;
+  return { field: spec.name, ecs: spec.ecs, message: checkField(spec, v) ?? 'is out of range' };
+}
+
+const SYMBOLS = (RECORD_FIELDS as readonly FieldSpec[]).map((f) => f.symbols ?? null);
+
+type Finish = (doc: ConnectionDoc, startUs: number, endUs: number, src: Buffer, dst: Buffer) => ConnectionDoc;
+type Fill<S> = (src: S, doc: ConnectionDoc, finish: Finish) => ConnectionDoc | RecordProblem[];
+
+function compile<S>(source: 'reader' | 'record', check: boolean): Fill<S> {
+  const arg = source === 'reader' ? 'r' : 'rec';
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- see the comment at the top: generated from the static table only
+  const factory = new Function('ipToString', 'iso', 'esc', 'problem', 'relations', 'SYMBOLS', `return function fill(${arg}, doc, finish) {\n${generate(source, check)}\n};`);
+  return factory(ipToString, isoFromMicros, escapeDisplay, problem, relations, SYMBOLS) as Fill<S>;
+}
+
+/** The reader the generated decoder calls (lib/record-decode.ts implements it). */
+export interface BodyReader {
+  string(): string;
+  bytes(): Buffer;
+  boolean(): boolean;
+  int(): number;
+  long(): number;
+  map(): Record<string, string>;
+  /** An enum symbol by index, or a decode error naming the field. */
+  symbol(symbols: readonly string[], field: number): string;
+  /** The branch of a ["null", T] union: 0 or 1, or a decode error naming the field. */
+  branch(field: number): number;
+}
+
+/** Fills `doc` from an Avro body, checking every range; returns the problems instead when there are any. */
+export const fillFromBody = compile<BodyReader>('reader', true);
+/** Fills `doc` from a record object, without range checks (lib/record-check.ts checkRecord does those). */
+export const fillFromRecord = compile<object>('record', false);
+
+/** The generated source, for a reader who wants to see what runs. */
+export const generatedSource = (source: 'reader' | 'record', check: boolean): string => generate(source, check);
