@@ -1,4 +1,4 @@
-import { F_CLOSED, TCP, visited, type RawEvent } from './event-decoder.js';
+import { F_CLOSED, TCP, visited, type CaEvent } from './event-decoder.js';
 import type { Snapshot } from './sensor.js';
 
 // Decides, from each walk of the socket-state map, which connections get an
@@ -9,7 +9,7 @@ import type { Snapshot } from './sensor.js';
 // ids do not depend on time), so the document converges instead of doubling.
 
 export interface Due {
-  ev: RawEvent;
+  ev: CaEvent;
   kind: 'final' | 'interim';
   atNs: bigint;
 }
@@ -24,12 +24,12 @@ export class InterimScheduler {
     const out: Due[] = [];
     const seen = new Set<string>();
     for (const ev of s.entries) {
-      const key = `${ev.sockId}:${ev.startNs}`;
+      const key = `${ev.sock_id}:${ev.start_ns}`;
       seen.add(key);
       if (ev.flags & F_CLOSED) {
-        if (s.atNs - ev.endNs >= this.closedGraceNs && !this.flushedFinal.has(key)) {
+        if (s.atNs - ev.end_ns >= this.closedGraceNs && !this.flushedFinal.has(key)) {
           this.flushedFinal.add(key);
-          out.push({ ev, kind: 'final', atNs: ev.endNs });
+          out.push({ ev, kind: 'final', atNs: ev.end_ns });
         }
         continue;
       }
@@ -37,7 +37,7 @@ export class InterimScheduler {
       // for its SYN-ACK gets its one final record (S0 or REJ) when it gives
       // up, so counting rules (scans, retry storms) never see it twice.
       if (!visited(ev, TCP.ESTABLISHED)) continue;
-      const last = this.lastInterim.get(key) ?? ev.startNs;
+      const last = this.lastInterim.get(key) ?? ev.start_ns;
       if (s.atNs - last >= this.intervalNs) {
         this.lastInterim.set(key, s.atNs);
         out.push({ ev, kind: 'interim', atNs: s.atNs });

@@ -57,6 +57,9 @@ export interface ConnectionDoc {
     rst_sent: number;
     rst_received: number;
     netns: number;
+    sampled?: boolean;
+    started_before_agent?: boolean;
+    process_unknown_reason?: string;
     cgroup_id?: number;
     node_group?: string;
     agent_version?: string;
@@ -124,6 +127,9 @@ export function recordToDoc(r: ConnectionRecord): ConnectionDoc {
       netns: r.netns,
     },
   };
+  if (r.sampled) doc.connaudit.sampled = true;
+  if (r.started_before_agent) doc.connaudit.started_before_agent = true;
+  if (r.process_unknown_reason != null) doc.connaudit.process_unknown_reason = r.process_unknown_reason;
   if (r.src_bytes != null) doc.source.bytes = r.src_bytes;
   if (r.dst_bytes != null) doc.destination.bytes = r.dst_bytes;
   const proc: NonNullable<ConnectionDoc['process']> = {};
@@ -175,7 +181,7 @@ function need<T>(doc: Json, path: string, kind: 'string' | 'number'): T {
   return v as T;
 }
 
-function opt<T>(doc: Json, path: string, kind: 'string' | 'number'): T | null {
+function opt<T>(doc: Json, path: string, kind: 'string' | 'number' | 'boolean'): T | null {
   const v = get(doc, path);
   if (v === undefined || v === null) return null;
   if (typeof v !== kind) throw new DocError(path, `must be a ${kind}, got ${JSON.stringify(v)}`);
@@ -255,5 +261,8 @@ export function docToRecord(input: unknown, agentVersion = ''): ConnectionRecord
     node_group: opt<string>(d, 'connaudit.node_group', 'string'),
     labels: labels && typeof labels === 'object' ? Object.fromEntries(Object.entries(labels as Json).map(([k, v]) => [k, String(v)])) : {},
     agent_version: opt<string>(d, 'connaudit.agent_version', 'string') ?? agentVersion,
+    sampled: opt<boolean>(d, 'connaudit.sampled', 'boolean') ?? false,
+    started_before_agent: opt<boolean>(d, 'connaudit.started_before_agent', 'boolean') ?? false,
+    process_unknown_reason: opt<string>(d, 'connaudit.process_unknown_reason', 'string'),
   };
 }

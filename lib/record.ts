@@ -52,6 +52,10 @@ export interface ConnectionRecord {
   node_group: string | null;
   labels: Record<string, string>;
   agent_version: string;
+  /** Avro defaults (false, false, null) apply when a writer leaves these out. */
+  sampled?: boolean;
+  started_before_agent?: boolean;
+  process_unknown_reason?: string | null;
 }
 
 
