@@ -55,7 +55,7 @@ interface Raw {
   spool?: { dir?: string; max_bytes?: number };
   kafka?: { topic?: string };
   bpf_object?: string;
-  sensor?: { max_connections?: number; max_listeners?: number; ring_buffer_bytes?: number; scan_existing_sockets?: boolean };
+  sensor?: { max_connections?: number; max_listeners?: number; ring_buffer_bytes?: number; scan_existing_sockets?: boolean; only_netns?: Array<string | number> };
 }
 
 /** Line (1-based) of the node at a JSON pointer; for a missing/extra key, of the key itself. */
@@ -108,6 +108,12 @@ export function parseConfig(text: string, file: string, defaults: { hostname?: s
       throw new ConfigError(file, lineOf(doc, lc, ['netns_hosts'], k), `netns_hosts.${k}`, `cannot stat the namespace (${(e as NodeJS.ErrnoException).code}); create it first (ip netns add NAME) or use its inode number`);
     }
   }
+  const onlyNetns = (raw.sensor?.only_netns ?? []).map((k, i) => {
+    if (typeof k === 'number' || /^[0-9]+$/.test(k)) return Number(k);
+    try { return statSync(k).ino; } catch (e) {
+      throw new ConfigError(file, lineOf(doc, lc, ['sensor', 'only_netns', String(i)]), `sensor.only_netns.${i}`, `cannot stat the namespace (${(e as NodeJS.ErrnoException).code}); create it first or use its inode number`);
+    }
+  });
   // The schema's pattern only checks the shape; an unusable CIDR would otherwise
   // surface later from the kernel-filter builder, without file or line.
   (raw.filters?.ignore_cidrs ?? []).forEach((c, i) => {
@@ -139,6 +145,7 @@ export function parseConfig(text: string, file: string, defaults: { hostname?: s
       ratePerSec: rl.per_cpu_per_sec ?? 0,
       burst: rl.burst ?? rl.per_cpu_per_sec ?? 0,
       sampleN: rl.sample_one_in ?? 0,
+      ...(onlyNetns.length > 0 ? { onlyNetns } : {}),
     },
     interimIntervalS: raw.interim_interval_s ?? 60,
     healthIntervalS: raw.health_interval_s ?? 30,

@@ -245,9 +245,24 @@ static __always_inline int v6_match(const __u8 *addr, int k)
 	return 1;
 }
 
-/* Filters look at the remote address and at both ports. */
+static __always_inline int netns_ignored(__u32 netns)
+{
+	if (cfg.n_netns == 0)
+		return 0;
+	for (int i = 0; i < CA_MAX_NETNS; i++) {
+		if (i >= cfg.n_netns)
+			break;
+		if (cfg.netns[i] == netns)
+			return 0;
+	}
+	return 1;
+}
+
+/* Filters look at the namespace, the remote address and both ports. */
 static __always_inline int ignored(const struct ca_event *e)
 {
+	if (netns_ignored(e->netns))
+		return 1;
 	if (port_ignored(e->sport) || port_ignored(e->dport))
 		return 1;
 	if (e->family == AF_INET) {

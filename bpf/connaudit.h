@@ -15,10 +15,11 @@ enum ca_sizes {
 	CA_COMM_LEN = 16,
 	CA_ADDR_LEN = 16,
 	CA_EVENT_SIZE = 176,
-	CA_CONFIG_SIZE = 272,
+	CA_CONFIG_SIZE = 312,
 	CA_MAX_IGNORED_PORTS = 16,
 	CA_MAX_IGNORED_CIDRS4 = 8,
 	CA_MAX_IGNORED_CIDRS6 = 8,
+	CA_MAX_NETNS = 8,
 };
 
 /*
@@ -138,6 +139,9 @@ struct ca_config {
 	__u32 cidr4_mask[CA_MAX_IGNORED_CIDRS4]; /* network order */
 	__u8 cidr6_addr[CA_MAX_IGNORED_CIDRS6][16]; /* prefix bits kept, rest zero */
 	__u8 cidr6_plen[CA_MAX_IGNORED_CIDRS6];
+	__u32 n_netns;        /* 0 = every namespace; else only these (an agent per tenant, or a test lab) */
+	__u32 netns[CA_MAX_NETNS];
+	__u32 pad1;
 };
 
 #endif /* CONNAUDIT_H */
