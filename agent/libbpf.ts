@@ -1,4 +1,4 @@
-import { closeSync, readSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import koffi from 'koffi';
 
 // Thin koffi bindings to the system libbpf (libbpf.so.1). Only the calls the
@@ -62,6 +62,8 @@ function bind() {
     link_fd: so.func('int bpf_link__fd(void *link)'),
     iter_create: so.func('int bpf_iter_create(int link_fd)'),
     setns: libc.func('int setns(int fd, int nstype)'),
+    close: libc.func('int close(int fd)'),
+    sigmask: libc.func('int pthread_sigmask(int how, const uint8_t *set, _Out_ uint8_t *oldset)'),
     mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, intptr_t offset)'),
     munmap: libc.func('int munmap(void *addr, size_t length)'),
     poll: libc.func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)'),
@@ -137,6 +139,26 @@ export class BpfObject {
     if (rc < 0) throw new LibbpfError('bpf_map__set_max_entries', -rc, `${map} = ${n}`);
   }
 
+  /**
+   * The verifier gives up with EAGAIN when a signal is pending for the
+   * loading thread. A sampling profiler (node --cpu-prof) sends SIGPROF to
+   * every JS thread many times a second, so the load is done with SIGPROF
+   * blocked for this thread; it is delivered once the load returns.
+   */
+  private withProfilerSignalBlocked<T>(fn: () => T): T {
+    const l = L();
+    const set = Buffer.alloc(128);
+    const old = Buffer.alloc(128);
+    const SIGPROF = 27;
+    set[(SIGPROF - 1) >> 3]! |= 1 << ((SIGPROF - 1) & 7);
+    const blocked = (l.sigmask(0 /* SIG_BLOCK */, set, old) as number) === 0;
+    try {
+      return fn();
+    } finally {
+      if (blocked) l.sigmask(2 /* SIG_SETMASK */, old, Buffer.alloc(128));
+    }
+  }
+
   /** Programs not listed are not loaded at all (cheaper, and a missing hook cannot fail the load). */
   load(programs?: string[]): void {
     const l = L();
@@ -146,7 +168,7 @@ export class BpfObject {
         if (p) l.prog_set_autoload(p, programs.includes(name));
       }
     }
-    const rc = l.obj_load(this.obj) as number;
+    const rc = this.withProfilerSignalBlocked(() => l.obj_load(this.obj) as number);
     if (rc < 0) throw new LibbpfError('bpf_object__load', -rc, this.path);
   }
 
@@ -183,7 +205,8 @@ export class BpfObject {
           chunks.push(Buffer.from(buf.subarray(0, n)));
         }
       } finally {
-        closeSync(fd);
+        // Not opened through node:fs, so not closed through it either.
+        l.close(fd);
       }
       return Buffer.concat(chunks);
     } finally {

@@ -83,11 +83,19 @@ export class Sensor extends EventEmitter {
     super();
   }
 
-  /** Marks `n` records of earlier 'events' batches as written, letting the worker read more. */
+  /**
+   * Marks `n` records of earlier 'events' batches as written, letting the
+   * worker read more. Deferred to the next turn of the event loop: released
+   * from a microtask, the worker would refill the message port before the
+   * loop ever reached its poll phase, and signals and timers (SIGINT, health
+   * reports) would wait behind an endless stream of batches.
+   */
   release(n: number): void {
-    const q = new Int32Array(this.shared);
-    Atomics.sub(q, 1, n);
-    Atomics.notify(q, 1);
+    setImmediate(() => {
+      const q = new Int32Array(this.shared);
+      Atomics.sub(q, 1, n);
+      Atomics.notify(q, 1);
+    });
   }
 
   /** Resolves once every program is attached; rejects with the libbpf call that failed. */
@@ -99,16 +107,16 @@ export class Sensor extends EventEmitter {
     const q = new Int32Array(this.shared);
     Atomics.store(q, 0, 0);
     Atomics.store(q, 1, 0);
-    const maxQueued = this.opts.maxQueued ?? 4096;
+    const maxQueued = this.opts.maxQueued ?? 2048;
     const data: SensorWorkerData = {
       objectPath: this.opts.objectPath,
       configBlob: new Uint8Array(this.opts.configBlob),
       shared: this.shared,
       maxQueued,
-      maxBatch: Math.min(1024, maxQueued),
-      pollTimeoutMs: this.opts.pollTimeoutMs ?? 100,
+      maxBatch: Math.min(256, maxQueued),
+      pollTimeoutMs: this.opts.pollTimeoutMs ?? 50,
       walkIntervalMs: this.opts.walkIntervalMs ?? 1000,
-      drainMs: this.opts.drainMs ?? 400,
+      drainMs: this.opts.drainMs ?? 200,
       mapSizes: { ...DEFAULT_MAP_SIZES, ...this.opts.mapSizes },
       ringBytes,
       seed: this.opts.seed ?? true,

@@ -33,13 +33,14 @@ export interface AgentProc {
 }
 
 /** Starts the agent and resolves once it logged "sensor attached" (and the start-up scan, when enabled). */
-export async function startAgent(configPath: string, extraArgs: string[] = [], timeoutMs = 30_000): Promise<AgentProc> {
-  const child = spawn('node', [CLI, 'agent', '--output', 'jsonl', '--config', configPath, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `discardOutput`: documents go to /dev/null (a test that only needs the logs, and no slow reader on the pipe). */
+export async function startAgent(configPath: string, extraArgs: string[] = [], timeoutMs = 30_000, discardOutput = false): Promise<AgentProc> {
+  const child = spawn('node', [CLI, 'agent', '--output', 'jsonl', '--config', configPath, ...extraArgs], { stdio: ['ignore', discardOutput ? 'ignore' : 'pipe', 'pipe'] });
   const docs: ConnectionDoc[] = [];
   const logs: Array<Record<string, unknown>> = [];
   let err = '';
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  createInterface({ input: child.stdout! }).on('line', (line) => { docs.push(JSON.parse(line) as ConnectionDoc); });
+  if (child.stdout) createInterface({ input: child.stdout }).on('line', (line) => { docs.push(JSON.parse(line) as ConnectionDoc); });
   createInterface({ input: child.stderr! }).on('line', (line) => {
     err += `${line}\n`;
     try { logs.push(JSON.parse(line) as Record<string, unknown>); } catch { /* not pino */ }
