@@ -323,13 +323,17 @@ static __always_inline void copy_owner(struct ca_event *e, const struct ca_owner
 	__builtin_memcpy(e->comm, o->comm, CA_COMM_LEN);
 }
 
-/* Ring buffer record of one finished connection. Waking the agent per record
- * costs ~3 us (irq_work + epoll) against ~0.2 us for the rest: wake it only
- * once a batch is queued; the agent also drains on every poll timeout, so a
- * quiet host still sees each record within one timeout. */
+/* Ring buffer record of one finished connection. Waking the agent costs
+ * ~3 us (irq_work + epoll) against ~0.2 us for the rest, so only the record
+ * that brings the backlog to CA_WAKEUP_BYTES wakes it: one wakeup per batch,
+ * however far behind the agent is (forcing a wakeup on every record above the
+ * mark cost several us per record exactly when the agent was busiest). If two
+ * CPUs step over the mark together and neither wakes it, the agent's poll
+ * timeout picks the batch up. */
 static __always_inline void emit(const struct ca_event *e)
 {
-	long wake = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= CA_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	long wake = avail < CA_WAKEUP_BYTES && avail + CA_EVENT_SIZE + 8 >= CA_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	struct ca_event *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 
 	if (!r) {
@@ -494,15 +498,14 @@ int BPF_PROG(on_set_state, const struct sock *sk, int oldstate, int newstate)
 		on_unlisten(sk);
 		return 0;
 	}
-	tp = bpf_skc_to_tcp_sock((void *)sk);
-	if (!tp)
-		return 0;
-	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
-		on_active_open(sk, tp, bpf_ktime_get_boot_ns());
-		return 0;
-	}
-	if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV) {
-		on_passive_open(sk, tp, bpf_ktime_get_boot_ns());
+	if ((oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) || (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV)) {
+		tp = bpf_skc_to_tcp_sock((void *)sk);
+		if (!tp)
+			return 0;
+		if (newstate == TCP_SYN_SENT)
+			on_active_open(sk, tp, bpf_ktime_get_boot_ns());
+		else
+			on_passive_open(sk, tp, bpf_ktime_get_boot_ns());
 		return 0;
 	}
 	e = bpf_map_lookup_elem(&socks, &id);
@@ -510,6 +513,13 @@ int BPF_PROG(on_set_state, const struct sock *sk, int oldstate, int newstate)
 		return 0;
 	if (newstate >= 0 && newstate < 32)
 		e->states |= 1u << newstate;
+	/* Most transitions only add their state bit: the typed tcp_sock view
+	 * (a helper call) is needed only for the two that read it. */
+	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
+		return 0;
+	tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (!tp)
+		return 0;
 	if (newstate == TCP_ESTABLISHED) {
 		e->established_ns = bpf_ktime_get_boot_ns();
 		/* The local port of a connect() is known from here on; the
@@ -520,7 +530,7 @@ int BPF_PROG(on_set_state, const struct sock *sk, int oldstate, int newstate)
 		 * the server side's view of the handshake. */
 		if (!(e->flags & CA_F_ACTIVE))
 			e->handshake_us = tp->srtt_us >> 3;
-	} else if (newstate == TCP_CLOSE) {
+	} else {
 		now = bpf_ktime_get_boot_ns();
 		on_close(e, sk, tp, now);
 		if (port_ignored(e->sport)) { /* the local port of a connect() is known only now */
