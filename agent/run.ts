@@ -3,8 +3,7 @@ import type { ConnectionRecord } from '../lib/record.js';
 import { buildConfigBlob } from './bpf-config.js';
 import { BootClock } from './clock.js';
 import type { AgentConfig } from './config.js';
-import { F_NO_OWNER, type CaEvent } from './event-decoder.js';
-import { InterimScheduler } from './interim.js';
+import type { CaEvent } from './event-decoder.js';
 import { raiseMemlock } from './memlock.js';
 import { ProcCache } from './proc.js';
 import { buildRecord, readBootId, type BuildContext } from './record-builder.js';
@@ -43,9 +42,8 @@ export async function runAgent(o: RunOptions): Promise<void> {
   const sensor = new Sensor({
     objectPath: cfg.bpfObject, configBlob: buildConfigBlob(cfg.filters), log, walkIntervalMs,
     mapSizes: { sockets: cfg.sensor.maxConnections, listeners: cfg.sensor.maxListeners },
-    ringBytes: cfg.sensor.ringBufferBytes, seed: cfg.sensor.scanExistingSockets,
+    ringBytes: cfg.sensor.ringBufferBytes, seed: cfg.sensor.scanExistingSockets, interimIntervalS: cfg.interimIntervalS,
   });
-  const scheduler = new InterimScheduler(BigInt(Math.round(cfg.interimIntervalS * 1e9)));
   let health: HealthCounters = emptyHealth(0);
   let written = 0;
   let untrackedSeen = 0;
@@ -105,8 +103,8 @@ export async function runAgent(o: RunOptions): Promise<void> {
     if (stopping) return;
     // Read /proc while owners are alive: a short-lived client has often exited
     // by the time its final record arrives, and then only the cache knows its exe.
-    for (const ev of s.entries) if (ev.pid > 0 && (ev.flags & F_NO_OWNER) === 0) procCache.lookup(ev.pid, ev.ppid || null);
-    for (const d of scheduler.due(s)) emit(d.ev, d.kind, d.atNs);
+    for (const [pid, ppid] of s.owners) procCache.lookup(pid, ppid || null);
+    for (const d of s.due) emit(d.ev, d.kind, d.atNs);
   });
   sensor.on('fatal', (e: Error) => { fatal ??= e; requestStop(`sensor failed: ${e.message}`); });
 

@@ -1,7 +1,8 @@
 import { closeSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { bootNs } from './clock.js';
-import { EVENT_SIZE, SEED_MARK, STAT } from './event-decoder.js';
+import { EVENT_LAYOUT as EL, EVENT_SIZE, F_NO_OWNER, SEED_MARK, STAT } from './event-decoder.js';
+import { InterimScheduler, type EntryFacts } from './interim.js';
 import { ALL_PROGRAMS, BpfObject, dumpMapValues, HOOKS, lookupPerCpuU64, mapDelete, mapUpdate, MappedRing, numPossibleCpus, setLibbpfPrint, setNetns } from './libbpf.js';
 import { encodeOwner, scanSocketOwners } from './preexisting.js';
 
@@ -30,6 +31,7 @@ export interface SensorWorkerData {
   mapSizes: { sockets: number; listeners: number; seedOwners: number };
   ringBytes: number;
   seed: boolean;
+  interimIntervalNs: bigint;
 }
 
 export type StatsSnapshot = Record<keyof typeof STAT, bigint[]>;
@@ -50,7 +52,7 @@ export type WorkerMessage =
   | { type: 'log'; level: 'warn' | 'info' | 'debug'; msg: string }
   | { type: 'ready'; cpus: number; programs: string[]; seed: SeedSummary | null; loadAttempts: number }
   | { type: 'events'; buf: ArrayBuffer; count: number }
-  | { type: 'snapshot'; buf: ArrayBuffer; count: number; atNs: bigint; stats: StatsSnapshot; refreshed: boolean; refreshError?: string }
+  | { type: 'snapshot'; buf: ArrayBuffer; count: number; kinds: Array<'final' | 'interim'>; dueNs: bigint[]; owners: Array<[number, number]>; entries: number; atNs: bigint; stats: StatsSnapshot; refreshed: boolean; refreshError?: string }
   | { type: 'error'; message: string; call?: string; errno?: number }
   | { type: 'stopped'; unreadBytes: number };
 
@@ -61,6 +63,23 @@ const shared = new Int32Array(data.shared);
 const STOP = 0;
 const QUEUED = 1;
 const EAGAIN = 11;
+
+interface Peeked extends EntryFacts { index: number; pid: number; ppid: number }
+
+/** Only what the schedule and the /proc warm-up need, read straight from the map bytes. */
+function peek(b: Buffer, index: number): Peeked {
+  const o = index * EVENT_SIZE;
+  return {
+    index,
+    sock_id: b.readBigUInt64LE(o + EL.sock_id.offset),
+    start_ns: b.readBigUInt64LE(o + EL.start_ns.offset),
+    end_ns: b.readBigUInt64LE(o + EL.end_ns.offset),
+    flags: b.readUInt32LE(o + EL.flags.offset),
+    states: b.readUInt32LE(o + EL.states.offset),
+    pid: b.readUInt32LE(o + EL.pid.offset),
+    ppid: b.readUInt32LE(o + EL.ppid.offset),
+  };
+}
 
 /**
  * Opens and loads the object. A profiler (node --cpu-prof) or a busy host can
@@ -162,15 +181,26 @@ function main(): void {
       post({ type: 'events', buf, count: n }, [buf]);
       return n;
     };
-    const snapshot = (): void => {
+    const scheduler = new InterimScheduler(data.interimIntervalNs);
+    const snapshot = (final = false): void => {
       let refreshed = false;
       let refreshError: string | undefined;
       try { obj.testRun('refresh_bytes'); refreshed = true; } catch (e) { refreshError = (e as Error).message; }
       const atNs = bootNs();
       const { values, count } = dumpMapValues(socksFd, 8, EVENT_SIZE);
       const stats = Object.fromEntries(Object.entries(STAT).map(([k, idx]) => [k, lookupPerCpuU64(statsFd, idx, cpus)])) as StatsSnapshot;
-      const buf = values.buffer.slice(values.byteOffset, values.byteOffset + values.length) as ArrayBuffer;
-      post({ type: 'snapshot', buf, count, atNs, stats, refreshed, ...(refreshError ? { refreshError } : {}) }, [buf]);
+      const entries = Array.from({ length: count }, (_, i) => peek(values, i));
+      // At stop only the counters matter: no interim records for a run that is ending.
+      const due = final ? [] : scheduler.due({ entries, atNs });
+      const owners = new Map<number, number>();
+      for (const e of entries) if (e.pid > 0 && (e.flags & F_NO_OWNER) === 0) owners.set(e.pid, e.ppid);
+      const out = Buffer.allocUnsafe(due.length * EVENT_SIZE);
+      due.forEach((d, i) => values.copy(out, i * EVENT_SIZE, d.ev.index * EVENT_SIZE, (d.ev.index + 1) * EVENT_SIZE));
+      const buf = out.buffer.slice(out.byteOffset, out.byteOffset + out.length) as ArrayBuffer;
+      post({
+        type: 'snapshot', buf, count: due.length, kinds: due.map((d) => d.kind), dueNs: due.map((d) => d.atNs), owners: [...owners],
+        entries: count, atNs, stats, refreshed, ...(refreshError ? { refreshError } : {}),
+      }, [buf]);
     };
 
     let lastWalk = 0;
@@ -194,7 +224,7 @@ function main(): void {
     while (ring.pending() > 0 && Date.now() < deadline) {
       if (readBatch() === 0) Atomics.wait(shared, QUEUED, Atomics.load(shared, QUEUED), 10);
     }
-    snapshot();
+    snapshot(true);
     post({ type: 'stopped', unreadBytes: ring.pending() });
   } finally {
     ring?.free();

@@ -2,17 +2,24 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../lib/log.js';
 import { decodeEvent, EVENT_SIZE, type CaEvent } from './event-decoder.js';
+import type { Due } from './interim.js';
 import type { SeedSummary, SensorWorkerData, StatsSnapshot, WorkerMessage } from './sensor-worker.js';
 
 // Main-thread handle on the sensor worker: start/stop, and decoded batches as
 // events. 'events' -> CaEvent[] (final records from the ring buffer),
-// 'snapshot' -> Snapshot (the socket-state map, for interim records and loss
-// counters), 'fatal' -> Error if the worker dies after start.
+// 'snapshot' -> Snapshot (each walk of the socket-state map: the entries due
+// for an interim or late final record, the owners of open sockets, and the
+// loss counters), 'fatal' -> Error if the worker dies after start.
 // Every 'events' batch must be release()d once its records are written: that
 // is what bounds the records in flight between the kernel and the sink.
 
 export interface Snapshot {
-  entries: CaEvent[];
+  /** Entries due now (decided in the worker by agent/interim.ts). */
+  due: Due[];
+  /** [pid, ppid] of every owner of an open tracked socket: read /proc while they are alive. */
+  owners: Array<[number, number]>;
+  /** Entries in the socket map at this walk. */
+  entries: number;
   atNs: bigint;
   stats: StatsSnapshot;
   refreshed: boolean;
@@ -42,6 +49,8 @@ export interface SensorOptions {
   ringBytes?: number;
   /** Records posted to the main thread and not yet released; at the bound the worker stops reading. */
   maxQueued?: number;
+  /** Open connections get an interim record this often (seconds). */
+  interimIntervalS?: number;
   /** Enumerate sockets that exist before the agent (default true). */
   seed?: boolean;
   /** How long stop() keeps draining the ring buffer after detaching. */
@@ -116,6 +125,7 @@ export class Sensor extends EventEmitter {
       maxBatch: Math.min(256, maxQueued),
       pollTimeoutMs: this.opts.pollTimeoutMs ?? 50,
       walkIntervalMs: this.opts.walkIntervalMs ?? 1000,
+      interimIntervalNs: BigInt(Math.round((this.opts.interimIntervalS ?? 60) * 1e9)),
       drainMs: this.opts.drainMs ?? 200,
       mapSizes: { ...DEFAULT_MAP_SIZES, ...this.opts.mapSizes },
       ringBytes,
@@ -150,9 +160,12 @@ export class Sensor extends EventEmitter {
           case 'events':
             this.emit('events', decodeBatch(m.buf, m.count, log));
             break;
-          case 'snapshot':
-            this.emit('snapshot', { entries: decodeBatch(m.buf, m.count, log), atNs: m.atNs, stats: m.stats, refreshed: m.refreshed, refreshError: m.refreshError } satisfies Snapshot);
+          case 'snapshot': {
+            const evs = decodeBatch(m.buf, m.count, log);
+            const due = evs.length === m.count ? evs.map((ev, i) => ({ ev, kind: m.kinds[i]!, atNs: m.dueNs[i]! })) : [];
+            this.emit('snapshot', { due, owners: m.owners, entries: m.entries, atNs: m.atNs, stats: m.stats, refreshed: m.refreshed, refreshError: m.refreshError } satisfies Snapshot);
             break;
+          }
           case 'error': {
             const err = new SensorStartError(m.message, m.call, m.errno);
             if (!started) reject(err); else this.emit('fatal', err);
