@@ -19,9 +19,13 @@ export const CONFIG_LAYOUT = {
   cidr4_mask: { offset: 104, size: 32 },
   cidr6_addr: { offset: 136, size: 128 },
   cidr6_plen: { offset: 264, size: 8 },
+  n_netns: { offset: 272, size: 4 },
+  netns: { offset: 276, size: 32 },
+  pad1: { offset: 308, size: 4 },
 } as const satisfies Record<string, FieldLayout>;
 
-export const CONFIG_SIZE = 272;
+export const CONFIG_SIZE = 312;
+export const MAX_NETNS = 8;
 export const MAX_IGNORED_PORTS = 16;
 export const MAX_IGNORED_CIDRS4 = 8;
 export const MAX_IGNORED_CIDRS6 = 8;
@@ -36,6 +40,8 @@ export interface KernelFilters {
   burst: number;
   /** Above the rate, keep 1 connection in sampleN (0: keep none). */
   sampleN: number;
+  /** Network namespace inodes to watch; empty or absent: all of them. */
+  onlyNetns?: number[];
 }
 
 export function parseCidr(text: string): { addr: Buffer; plen: number } {
@@ -59,6 +65,8 @@ export function buildConfigBlob(f: KernelFilters): Buffer {
   const v6 = cidrs.filter((c) => c.addr.length === 16);
   if (v4.length > MAX_IGNORED_CIDRS4) throw new Error(`at most ${MAX_IGNORED_CIDRS4} IPv4 CIDRs fit the kernel filter, got ${v4.length}`);
   if (v6.length > MAX_IGNORED_CIDRS6) throw new Error(`at most ${MAX_IGNORED_CIDRS6} IPv6 CIDRs fit the kernel filter, got ${v6.length}`);
+  const only = f.onlyNetns ?? [];
+  if (only.length > MAX_NETNS) throw new Error(`at most ${MAX_NETNS} namespaces fit the kernel filter, got ${only.length}`);
   const b = Buffer.alloc(CONFIG_SIZE);
   const L = CONFIG_LAYOUT;
   b.writeBigUInt64LE(BigInt(f.ratePerSec), L.rate_per_sec.offset);
@@ -79,5 +87,7 @@ export function buildConfigBlob(f: KernelFilters): Buffer {
     c.addr.copy(b, L.cidr6_addr.offset + 16 * i);
     b.writeUInt8(c.plen, L.cidr6_plen.offset + i);
   });
+  b.writeUInt32LE(only.length, L.n_netns.offset);
+  only.forEach((ino, i) => b.writeUInt32LE(ino, L.netns.offset + 4 * i));
   return b;
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { buildConfigBlob } from './bpf-config.js';
-import { ALL_PROGRAMS, BpfObject, RingBuffer } from './libbpf.js';
+import { ALL_PROGRAMS, BpfObject, HOOKS, MappedRing } from './libbpf.js';
 import { kernelAtLeast, raiseMemlock } from './memlock.js';
 
 // `connaudit agent --check`: can this host run the sensor? One verdict per
@@ -57,11 +57,12 @@ export function runChecks(objectPath: string): Verdict[] {
     obj.setRodata(buildConfigBlob({ ignoreLoopback: true, ignorePorts: [], ignoreCidrs: [], ratePerSec: 0, burst: 0, sampleN: 0 }));
     obj.load([...ALL_PROGRAMS]);
     add('tp_btf load', true, true, `verifier accepted ${ALL_PROGRAMS.length} programs`);
-    for (const p of ALL_PROGRAMS.filter((n) => n !== 'refresh_bytes')) {
+    for (const p of HOOKS) {
       try { obj.attach(p); add(`attach ${p}`, true, true, 'attached'); } catch (e) { add(`attach ${p}`, false, true, (e as Error).message); }
     }
     try { obj.testRun('refresh_bytes'); add('interim byte refresh', true, false, 'BPF_PROG_TEST_RUN of refresh_bytes works'); } catch (e) { add('interim byte refresh', false, false, `${(e as Error).message}: interim records will carry no byte counts`); }
-    try { new RingBuffer(obj.mapFd('events'), () => undefined).free(); add('ring buffer', true, true, 'ring_buffer__new on the events map works'); } catch (e) { add('ring buffer', false, true, (e as Error).message); }
+    try { obj.runIter('seed_tcp'); add('start-up socket scan', true, false, 'iter/tcp runs: sockets that predate the agent are tracked'); } catch (e) { add('start-up socket scan', false, false, `${(e as Error).message}: connections open before the agent starts get no record and listeners no process`); }
+    try { new MappedRing(obj.mapFd('events'), 8 << 20).free(); add('ring buffer', true, true, 'the events ring buffer maps into the agent'); } catch (e) { add('ring buffer', false, true, (e as Error).message); }
   } catch (e) {
     add('tp_btf load', false, true, `${(e as Error).message} (run with CONNAUDIT_LOG_LEVEL=debug to see libbpf's log)`);
   } finally {

@@ -22,6 +22,7 @@ export interface AgentConfig {
   spool: { dir: string; maxBytes: number };
   topic: string;
   bpfObject: string;
+  sensor: { maxConnections: number; maxListeners: number; ringBufferBytes: number; scanExistingSockets: boolean };
 }
 
 /** One encoded record is ~180 bytes plus framing; below this the spool drops everything. */
@@ -54,6 +55,7 @@ interface Raw {
   spool?: { dir?: string; max_bytes?: number };
   kafka?: { topic?: string };
   bpf_object?: string;
+  sensor?: { max_connections?: number; max_listeners?: number; ring_buffer_bytes?: number; scan_existing_sockets?: boolean; only_netns?: Array<string | number> };
 }
 
 /** Line (1-based) of the node at a JSON pointer; for a missing/extra key, of the key itself. */
@@ -106,6 +108,12 @@ export function parseConfig(text: string, file: string, defaults: { hostname?: s
       throw new ConfigError(file, lineOf(doc, lc, ['netns_hosts'], k), `netns_hosts.${k}`, `cannot stat the namespace (${(e as NodeJS.ErrnoException).code}); create it first (ip netns add NAME) or use its inode number`);
     }
   }
+  const onlyNetns = (raw.sensor?.only_netns ?? []).map((k, i) => {
+    if (typeof k === 'number' || /^[0-9]+$/.test(k)) return Number(k);
+    try { return statSync(k).ino; } catch (e) {
+      throw new ConfigError(file, lineOf(doc, lc, ['sensor', 'only_netns', String(i)]), `sensor.only_netns.${i}`, `cannot stat the namespace (${(e as NodeJS.ErrnoException).code}); create it first or use its inode number`);
+    }
+  });
   // The schema's pattern only checks the shape; an unusable CIDR would otherwise
   // surface later from the kernel-filter builder, without file or line.
   (raw.filters?.ignore_cidrs ?? []).forEach((c, i) => {
@@ -120,6 +128,10 @@ export function parseConfig(text: string, file: string, defaults: { hostname?: s
     throw new ConfigError(file, lineOf(doc, lc, ['spool', 'max_bytes']), 'spool.max_bytes', `${maxBytes} cannot hold even one record; use at least ${MIN_SPOOL_BYTES} (the default is 268435456)`);
   }
   const rl = raw.rate_limit ?? {};
+  const ringBytes = raw.sensor?.ring_buffer_bytes ?? 8 << 20;
+  if ((ringBytes & (ringBytes - 1)) !== 0) {
+    throw new ConfigError(file, lineOf(doc, lc, ['sensor', 'ring_buffer_bytes']), 'sensor.ring_buffer_bytes', `${ringBytes} is not a power of two; the kernel requires one (e.g. 8388608)`);
+  }
   return {
     host: raw.host ?? defaults.hostname ?? os.hostname(),
     environment: raw.environment ?? null,
@@ -133,12 +145,19 @@ export function parseConfig(text: string, file: string, defaults: { hostname?: s
       ratePerSec: rl.per_cpu_per_sec ?? 0,
       burst: rl.burst ?? rl.per_cpu_per_sec ?? 0,
       sampleN: rl.sample_one_in ?? 0,
+      ...(onlyNetns.length > 0 ? { onlyNetns } : {}),
     },
     interimIntervalS: raw.interim_interval_s ?? 60,
     healthIntervalS: raw.health_interval_s ?? 30,
     spool: { dir: raw.spool?.dir ?? '/var/lib/connaudit/spool', maxBytes: raw.spool?.max_bytes ?? 256 * 1024 * 1024 },
     topic: raw.kafka?.topic ?? TOPIC_CONNECTIONS,
     bpfObject: raw.bpf_object ?? fromRoot('bpf/connaudit.bpf.o'),
+    sensor: {
+      maxConnections: raw.sensor?.max_connections ?? 131_072,
+      maxListeners: raw.sensor?.max_listeners ?? 16_384,
+      ringBufferBytes: ringBytes,
+      scanExistingSockets: raw.sensor?.scan_existing_sockets ?? true,
+    },
   };
 }
 

@@ -13,28 +13,28 @@ const table: Row[] = [
   ['egress normal close by us', { states: S(...EST, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.CLOSE), flags: F_ACTIVE }, 'final', 'SF', 'fin'],
   ['egress normal close by peer', { states: S(...EST, TCP.CLOSE_WAIT, TCP.LAST_ACK, TCP.CLOSE), flags: F_ACTIVE }, 'final', 'SF', 'fin'],
   ['ingress simultaneous close', { states: S(...EST_IN, TCP.FIN_WAIT1, TCP.CLOSING, TCP.CLOSE) }, 'final', 'SF', 'fin'],
-  ['refused by RST', { states: S(TCP.SYN_SENT, TCP.CLOSE), flags: F_ACTIVE, rstReceived: 1, skErr: ECONNREFUSED }, 'final', 'REJ', 'refused'],
-  ['refused by ICMP', { states: S(TCP.SYN_SENT, TCP.CLOSE), flags: F_ACTIVE, skErr: ECONNREFUSED }, 'final', 'REJ', 'refused'],
-  ['SYN timeout', { states: S(TCP.SYN_SENT, TCP.CLOSE), flags: F_ACTIVE, skErr: ETIMEDOUT }, 'final', 'S0', 'syn_timeout'],
+  ['refused by RST', { states: S(TCP.SYN_SENT, TCP.CLOSE), flags: F_ACTIVE, rst_received: 1, sk_err: ECONNREFUSED }, 'final', 'REJ', 'refused'],
+  ['refused by ICMP', { states: S(TCP.SYN_SENT, TCP.CLOSE), flags: F_ACTIVE, sk_err: ECONNREFUSED }, 'final', 'REJ', 'refused'],
+  ['SYN timeout', { states: S(TCP.SYN_SENT, TCP.CLOSE), flags: F_ACTIVE, sk_err: ETIMEDOUT }, 'final', 'S0', 'syn_timeout'],
   ['owner gave up during SYN_SENT', { states: S(TCP.SYN_SENT, TCP.CLOSE), flags: F_ACTIVE }, 'final', 'S0', 'aborted'],
-  ['host unreachable', { states: S(TCP.SYN_SENT, TCP.CLOSE), flags: F_ACTIVE, skErr: 113 }, 'final', 'S0', 'unknown'],
-  ['we reset before an answer', { states: S(TCP.SYN_SENT, TCP.CLOSE), flags: F_ACTIVE | F_RST_SENT_FIRST, rstSent: 1 }, 'final', 'RSTOS0', 'rst_sent'],
-  ['egress, server resets', { states: S(...EST, TCP.CLOSE), flags: F_ACTIVE, rstReceived: 1 }, 'final', 'RSTR', 'rst_received'],
-  ['egress, we abort (linger 0)', { states: S(...EST, TCP.CLOSE), flags: F_ACTIVE | F_RST_SENT_FIRST, rstSent: 1 }, 'final', 'RSTO', 'rst_sent'],
-  ['ingress, we (server) reset', { states: S(...EST_IN, TCP.CLOSE), flags: F_RST_SENT_FIRST, rstSent: 1 }, 'final', 'RSTR', 'rst_sent'],
-  ['ingress, client aborts', { states: S(...EST_IN, TCP.CLOSE), rstReceived: 1 }, 'final', 'RSTO', 'rst_received'],
-  ['egress, theirs first then ours', { states: S(...EST, TCP.CLOSE), flags: F_ACTIVE, rstReceived: 1, rstSent: 1 }, 'final', 'RSTR', 'rst_received'],
-  ['RST after a FIN exchange still counts as reset', { states: S(...EST, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.CLOSE), flags: F_ACTIVE | F_RST_SENT_FIRST, rstSent: 1 }, 'final', 'RSTO', 'rst_sent'],
-  ['egress FIN never acked', { states: S(...EST, TCP.FIN_WAIT1, TCP.CLOSE), flags: F_ACTIVE, skErr: ETIMEDOUT }, 'final', 'S2', 'fin'],
+  ['host unreachable', { states: S(TCP.SYN_SENT, TCP.CLOSE), flags: F_ACTIVE, sk_err: 113 }, 'final', 'S0', 'unknown'],
+  ['we reset before an answer', { states: S(TCP.SYN_SENT, TCP.CLOSE), flags: F_ACTIVE | F_RST_SENT_FIRST, rst_sent: 1 }, 'final', 'RSTOS0', 'rst_sent'],
+  ['egress, server resets', { states: S(...EST, TCP.CLOSE), flags: F_ACTIVE, rst_received: 1 }, 'final', 'RSTR', 'rst_received'],
+  ['egress, we abort (linger 0)', { states: S(...EST, TCP.CLOSE), flags: F_ACTIVE | F_RST_SENT_FIRST, rst_sent: 1 }, 'final', 'RSTO', 'rst_sent'],
+  ['ingress, we (server) reset', { states: S(...EST_IN, TCP.CLOSE), flags: F_RST_SENT_FIRST, rst_sent: 1 }, 'final', 'RSTR', 'rst_sent'],
+  ['ingress, client aborts', { states: S(...EST_IN, TCP.CLOSE), rst_received: 1 }, 'final', 'RSTO', 'rst_received'],
+  ['egress, theirs first then ours', { states: S(...EST, TCP.CLOSE), flags: F_ACTIVE, rst_received: 1, rst_sent: 1 }, 'final', 'RSTR', 'rst_received'],
+  ['RST after a FIN exchange still counts as reset', { states: S(...EST, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.CLOSE), flags: F_ACTIVE | F_RST_SENT_FIRST, rst_sent: 1 }, 'final', 'RSTO', 'rst_sent'],
+  ['egress FIN never acked', { states: S(...EST, TCP.FIN_WAIT1, TCP.CLOSE), flags: F_ACTIVE, sk_err: ETIMEDOUT }, 'final', 'S2', 'fin'],
   ['ingress FIN never acked', { states: S(...EST_IN, TCP.FIN_WAIT1, TCP.CLOSE) }, 'final', 'S3', 'fin'],
-  ['retransmission timeout', { states: S(...EST, TCP.CLOSE), flags: F_ACTIVE, skErr: ETIMEDOUT }, 'final', 'S1', 'aborted'],
+  ['retransmission timeout', { states: S(...EST, TCP.CLOSE), flags: F_ACTIVE, sk_err: ETIMEDOUT }, 'final', 'S1', 'aborted'],
   ['passive child never established', { states: S(TCP.SYN_RECV, TCP.CLOSE) }, 'final', 'OTH', 'unknown'],
   ['interim snapshot', { states: S(...EST), flags: F_ACTIVE }, 'interim', 'S1', 'open'],
 ];
 
 describe('classify (Zeek conn_state, close_reason)', () => {
   it.each(table)('%s', (_name, facts, kind, state, reason) => {
-    const full: StateFacts = { flags: 0, rstSent: 0, rstReceived: 0, skErr: 0, ...facts };
+    const full: StateFacts = { flags: 0, rst_sent: 0, rst_received: 0, sk_err: 0, ...facts };
     expect(classify(full, kind)).toEqual({ connState: state, closeReason: reason });
   });
 });

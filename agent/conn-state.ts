@@ -1,5 +1,5 @@
 import type { CloseReason, ConnState } from '../lib/record.js';
-import { F_ACTIVE, F_RST_SENT_FIRST, TCP, visited, type RawEvent } from './event-decoder.js';
+import { F_ACTIVE, F_RST_SENT_FIRST, TCP, visited, type CaEvent } from './event-decoder.js';
 
 // Zeek conn_state and connaudit close_reason from the raw facts the kernel
 // side records (visited states, RST counters and who reset first, sk_err).
@@ -42,22 +42,22 @@ export interface Outcome {
 export const ETIMEDOUT = 110;
 export const ECONNREFUSED = 111;
 
-export type StateFacts = Pick<RawEvent, 'states' | 'flags' | 'rstSent' | 'rstReceived' | 'skErr'>;
+export type StateFacts = Pick<CaEvent, 'states' | 'flags' | 'rst_sent' | 'rst_received' | 'sk_err'>;
 
 export function classify(ev: StateFacts, kind: 'final' | 'interim'): Outcome {
   if (kind === 'interim') return { connState: 'S1', closeReason: 'open' };
   const active = (ev.flags & F_ACTIVE) !== 0;
-  const anyRst = ev.rstSent + ev.rstReceived > 0;
+  const anyRst = ev.rst_sent + ev.rst_received > 0;
   // With both counters set, the flag says whose came first; with one, that one did.
-  const weResetFirst = ev.rstSent > 0 && (ev.rstReceived === 0 || (ev.flags & F_RST_SENT_FIRST) !== 0);
+  const weResetFirst = ev.rst_sent > 0 && (ev.rst_received === 0 || (ev.flags & F_RST_SENT_FIRST) !== 0);
 
   if (!visited(ev, TCP.ESTABLISHED)) {
     if (active) {
-      if (ev.rstReceived > 0) return { connState: 'REJ', closeReason: 'refused' };
-      if (ev.rstSent > 0) return { connState: 'RSTOS0', closeReason: 'rst_sent' };
-      if (ev.skErr === ETIMEDOUT) return { connState: 'S0', closeReason: 'syn_timeout' };
-      if (ev.skErr === ECONNREFUSED) return { connState: 'REJ', closeReason: 'refused' };
-      return { connState: 'S0', closeReason: ev.skErr === 0 ? 'aborted' : 'unknown' };
+      if (ev.rst_received > 0) return { connState: 'REJ', closeReason: 'refused' };
+      if (ev.rst_sent > 0) return { connState: 'RSTOS0', closeReason: 'rst_sent' };
+      if (ev.sk_err === ETIMEDOUT) return { connState: 'S0', closeReason: 'syn_timeout' };
+      if (ev.sk_err === ECONNREFUSED) return { connState: 'REJ', closeReason: 'refused' };
+      return { connState: 'S0', closeReason: ev.sk_err === 0 ? 'aborted' : 'unknown' };
     }
     if (anyRst) return weResetFirst ? { connState: 'RSTR', closeReason: 'rst_sent' } : { connState: 'RSTO', closeReason: 'rst_received' };
     return { connState: 'OTH', closeReason: 'unknown' };

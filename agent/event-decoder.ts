@@ -1,7 +1,8 @@
-// Decodes struct ca_event (bpf/connaudit.h) from ring-buffer or map bytes.
-// The offsets below are the contract with the C header; the BTF layout test
-// (test/integration/btf-layout.test.ts) reads the compiled object's BTF and
-// fails on any difference in a field's offset or size, or in the total size.
+// Decodes struct ca_event (bpf/connaudit.h) from ring-buffer or map bytes,
+// keeping the C field names so one name means one thing from the kernel to
+// the record builder. The offsets and the enum values below are the contract
+// with the C header; the BTF layout test (test/integration/btf-layout.test.ts)
+// reads the compiled object's BTF and fails on any difference.
 
 export interface FieldLayout {
   offset: number;
@@ -24,42 +25,93 @@ export const EVENT_LAYOUT = {
   ppid: { offset: 76, size: 4 },
   uid: { offset: 80, size: 4 },
   srtt_us: { offset: 84, size: 4 },
-  total_retrans: { offset: 88, size: 4 },
-  retransmits: { offset: 92, size: 4 },
-  syn_retransmits: { offset: 96, size: 4 },
-  rst_sent: { offset: 100, size: 4 },
-  rst_received: { offset: 104, size: 4 },
-  states: { offset: 108, size: 4 },
-  flags: { offset: 112, size: 4 },
-  handshake_us: { offset: 116, size: 4 },
-  sport: { offset: 120, size: 2 },
-  dport: { offset: 122, size: 2 },
-  family: { offset: 124, size: 2 },
-  sk_err: { offset: 126, size: 2 },
-  kind: { offset: 128, size: 1 },
-  last_state: { offset: 129, size: 1 },
-  pad0: { offset: 130, size: 6 },
-  saddr: { offset: 136, size: 16 },
-  daddr: { offset: 152, size: 16 },
-  comm: { offset: 168, size: 16 },
+  retransmits: { offset: 88, size: 4 },
+  syn_retransmits: { offset: 92, size: 4 },
+  rst_sent: { offset: 96, size: 4 },
+  rst_received: { offset: 100, size: 4 },
+  states: { offset: 104, size: 4 },
+  flags: { offset: 108, size: 4 },
+  handshake_us: { offset: 112, size: 4 },
+  sport: { offset: 116, size: 2 },
+  dport: { offset: 118, size: 2 },
+  family: { offset: 120, size: 2 },
+  sk_err: { offset: 122, size: 2 },
+  pad0: { offset: 124, size: 4 },
+  saddr: { offset: 128, size: 16 },
+  daddr: { offset: 144, size: 16 },
+  comm: { offset: 160, size: 16 },
 } as const satisfies Record<string, FieldLayout>;
 
-export const EVENT_SIZE = 184;
+/** struct ca_owner: what the agent writes into seed_owners (and the kernel into listeners). */
+export const OWNER_LAYOUT = {
+  sock_id: { offset: 0, size: 8 },
+  cgroup_id: { offset: 8, size: 8 },
+  pid: { offset: 16, size: 4 },
+  tid: { offset: 20, size: 4 },
+  ppid: { offset: 24, size: 4 },
+  uid: { offset: 28, size: 4 },
+  comm: { offset: 32, size: 16 },
+} as const satisfies Record<string, FieldLayout>;
+export const OWNER_SIZE = 48;
 
-// bpf/connaudit.h constants, mirrored.
-export const KIND_FINAL = 1;
-export const KIND_INTERIM = 2;
-export const F_ACTIVE = 1 << 0;
-export const F_OWNER_LISTENER = 1 << 1;
-export const F_NO_OWNER = 1 << 2;
-export const F_SAMPLED = 1 << 3;
-export const F_CLOSED = 1 << 4;
-export const F_RST_SENT_FIRST = 1 << 5;
-export const F_BYTES_FRESH = 1 << 6;
-export const F_PEER_FIN = 1 << 7;
-export const F_ALL_ACKED = 1 << 8;
+/** enum ca_sizes */
+export const SIZES = {
+  CA_COMM_LEN: 16, CA_ADDR_LEN: 16, CA_EVENT_SIZE: 176, CA_CONFIG_SIZE: 312,
+  CA_MAX_IGNORED_PORTS: 16, CA_MAX_IGNORED_CIDRS4: 8, CA_MAX_IGNORED_CIDRS6: 8, CA_MAX_NETNS: 8,
+} as const;
+export const EVENT_SIZE = SIZES.CA_EVENT_SIZE;
 
-export const STAT = { ringbufDrops: 0, filtered: 1, sampledOut: 2, sampledIn: 3, stateFull: 4, events: 5 } as const;
+/** enum ca_flag */
+export const FLAG = {
+  CA_F_ACTIVE: 1 << 0,
+  CA_F_NO_OWNER: 1 << 2,
+  CA_F_SAMPLED: 1 << 3,
+  CA_F_CLOSED: 1 << 4,
+  CA_F_RST_SENT_FIRST: 1 << 5,
+  CA_F_BYTES_FRESH: 1 << 6,
+  CA_F_PEER_FIN: 1 << 7,
+  CA_F_ALL_ACKED: 1 << 8,
+  CA_F_PREEXISTING: 1 << 9,
+  CA_F_DIR_GUESSED: 1 << 10,
+  CA_F_OWNER_GONE: 1 << 11,
+} as const;
+export const {
+  CA_F_ACTIVE: F_ACTIVE, CA_F_NO_OWNER: F_NO_OWNER, CA_F_SAMPLED: F_SAMPLED, CA_F_CLOSED: F_CLOSED,
+  CA_F_RST_SENT_FIRST: F_RST_SENT_FIRST, CA_F_BYTES_FRESH: F_BYTES_FRESH, CA_F_PEER_FIN: F_PEER_FIN,
+  CA_F_ALL_ACKED: F_ALL_ACKED, CA_F_PREEXISTING: F_PREEXISTING, CA_F_DIR_GUESSED: F_DIR_GUESSED, CA_F_OWNER_GONE: F_OWNER_GONE,
+} = FLAG;
+
+/** enum ca_stat: the per-CPU counters of the `stats` map. */
+export const STAT_ENUM = {
+  CA_STAT_RINGBUF_DROPS: 0,
+  CA_STAT_FILTERED: 1,
+  CA_STAT_SAMPLED_OUT: 2,
+  CA_STAT_UNTRACKED_MAP_FULL: 3,
+  CA_STAT_UNTRACKED_NOMEM: 4,
+  CA_STAT_UNTRACKED_OTHER: 5,
+  CA_STAT_STALE_REPLACED: 6,
+  CA_STAT_MAX: 8,
+} as const;
+
+/** The same counters under the names the agent reports them by. */
+export const STAT = {
+  ringbufDrops: STAT_ENUM.CA_STAT_RINGBUF_DROPS,
+  filtered: STAT_ENUM.CA_STAT_FILTERED,
+  sampledOut: STAT_ENUM.CA_STAT_SAMPLED_OUT,
+  untrackedMapFull: STAT_ENUM.CA_STAT_UNTRACKED_MAP_FULL,
+  untrackedNomem: STAT_ENUM.CA_STAT_UNTRACKED_NOMEM,
+  untrackedOther: STAT_ENUM.CA_STAT_UNTRACKED_OTHER,
+  staleReplaced: STAT_ENUM.CA_STAT_STALE_REPLACED,
+} as const;
+
+/** enum ca_seed_mark: one byte per socket in the start-up scan's output. */
+export const SEED_MARK = {
+  CA_SEED_LISTENER: 'L'.charCodeAt(0),
+  CA_SEED_LISTENER_NO_OWNER: 'l'.charCodeAt(0),
+  CA_SEED_CONN: 'C'.charCodeAt(0),
+  CA_SEED_CONN_NO_OWNER: 'c'.charCodeAt(0),
+  CA_SEED_NOT_TRACKED: 'x'.charCodeAt(0),
+} as const;
 
 /** include/net/tcp_states.h */
 export const TCP = {
@@ -70,39 +122,39 @@ export const TCP = {
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 
-/** One struct ca_event, numbers widened: u64 times and ids stay bigint, counters become numbers. */
-export interface RawEvent {
-  sockId: bigint;
-  startNs: bigint;
-  synNs: bigint;
-  establishedNs: bigint;
-  endNs: bigint;
-  cgroupId: bigint;
-  bytesAcked: bigint;
-  bytesReceived: bigint;
+/**
+ * One struct ca_event under its C names. u64 times and ids stay bigint,
+ * counters are numbers; saddr/daddr are 4 bytes for AF_INET and 16 for
+ * AF_INET6 (v4-mapped already unmapped by the kernel side).
+ */
+export interface CaEvent {
+  sock_id: bigint;
+  start_ns: bigint;
+  syn_ns: bigint;
+  established_ns: bigint;
+  end_ns: bigint;
+  cgroup_id: bigint;
+  bytes_acked: bigint;
+  bytes_received: bigint;
   netns: number;
   pid: number;
   tid: number;
   ppid: number;
   uid: number;
-  srttUs: number;
-  totalRetrans: number;
+  srtt_us: number;
   retransmits: number;
-  synRetransmits: number;
-  rstSent: number;
-  rstReceived: number;
+  syn_retransmits: number;
+  rst_sent: number;
+  rst_received: number;
   states: number;
   flags: number;
-  handshakeUs: number;
+  handshake_us: number;
   sport: number;
   dport: number;
   family: number;
-  skErr: number;
-  kind: number;
-  lastState: number;
-  /** 4 bytes for AF_INET, 16 for AF_INET6 (v4-mapped already unmapped by the kernel side). */
-  localAddr: Buffer;
-  remoteAddr: Buffer;
+  sk_err: number;
+  saddr: Buffer;
+  daddr: Buffer;
   comm: string;
 }
 
@@ -115,55 +167,56 @@ export class EventDecodeError extends Error {
 
 const F = EVENT_LAYOUT;
 
-function cString(b: Uint8Array): string {
-  const end = b.indexOf(0);
-  return Buffer.from(b.subarray(0, end < 0 ? b.length : end)).toString('utf8');
+function cString(b: Buffer, start: number, len: number): string {
+  let end = start;
+  while (end < start + len && b[end] !== 0) end++;
+  return b.toString('utf8', start, end);
 }
 
-export function decodeEvent(bytes: Uint8Array): RawEvent {
-  if (bytes.length < EVENT_SIZE) {
-    throw new EventDecodeError(`ca_event is ${EVENT_SIZE} bytes, got ${bytes.length}: the agent and bpf/connaudit.bpf.o were built from different headers; rebuild both (make -C bpf && npx tsc -p .)`);
+/** Decodes the event at `offset` of `b` (a whole batch can be one Buffer). */
+export function decodeEvent(bytes: Uint8Array, offset = 0): CaEvent {
+  if (bytes.length - offset < EVENT_SIZE) {
+    throw new EventDecodeError(`ca_event is ${EVENT_SIZE} bytes, got ${bytes.length - offset}: the agent and bpf/connaudit.bpf.o were built from different headers; rebuild both (make -C bpf && npx tsc -p .)`);
   }
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, EVENT_SIZE);
-  const family = b.readUInt16LE(F.family.offset);
+  const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const o = offset;
+  const family = b.readUInt16LE(o + F.family.offset);
   if (family !== AF_INET && family !== AF_INET6) {
     throw new EventDecodeError(`ca_event.family (offset ${F.family.offset}) is ${family}, expected ${AF_INET} or ${AF_INET6}`);
   }
   const alen = family === AF_INET ? 4 : 16;
   return {
-    sockId: b.readBigUInt64LE(F.sock_id.offset),
-    startNs: b.readBigUInt64LE(F.start_ns.offset),
-    synNs: b.readBigUInt64LE(F.syn_ns.offset),
-    establishedNs: b.readBigUInt64LE(F.established_ns.offset),
-    endNs: b.readBigUInt64LE(F.end_ns.offset),
-    cgroupId: b.readBigUInt64LE(F.cgroup_id.offset),
-    bytesAcked: b.readBigUInt64LE(F.bytes_acked.offset),
-    bytesReceived: b.readBigUInt64LE(F.bytes_received.offset),
-    netns: b.readUInt32LE(F.netns.offset),
-    pid: b.readUInt32LE(F.pid.offset),
-    tid: b.readUInt32LE(F.tid.offset),
-    ppid: b.readUInt32LE(F.ppid.offset),
-    uid: b.readUInt32LE(F.uid.offset),
-    srttUs: b.readUInt32LE(F.srtt_us.offset),
-    totalRetrans: b.readUInt32LE(F.total_retrans.offset),
-    retransmits: b.readUInt32LE(F.retransmits.offset),
-    synRetransmits: b.readUInt32LE(F.syn_retransmits.offset),
-    rstSent: b.readUInt32LE(F.rst_sent.offset),
-    rstReceived: b.readUInt32LE(F.rst_received.offset),
-    states: b.readUInt32LE(F.states.offset),
-    flags: b.readUInt32LE(F.flags.offset),
-    handshakeUs: b.readUInt32LE(F.handshake_us.offset),
-    sport: b.readUInt16LE(F.sport.offset),
-    dport: b.readUInt16LE(F.dport.offset),
+    sock_id: b.readBigUInt64LE(o + F.sock_id.offset),
+    start_ns: b.readBigUInt64LE(o + F.start_ns.offset),
+    syn_ns: b.readBigUInt64LE(o + F.syn_ns.offset),
+    established_ns: b.readBigUInt64LE(o + F.established_ns.offset),
+    end_ns: b.readBigUInt64LE(o + F.end_ns.offset),
+    cgroup_id: b.readBigUInt64LE(o + F.cgroup_id.offset),
+    bytes_acked: b.readBigUInt64LE(o + F.bytes_acked.offset),
+    bytes_received: b.readBigUInt64LE(o + F.bytes_received.offset),
+    netns: b.readUInt32LE(o + F.netns.offset),
+    pid: b.readUInt32LE(o + F.pid.offset),
+    tid: b.readUInt32LE(o + F.tid.offset),
+    ppid: b.readUInt32LE(o + F.ppid.offset),
+    uid: b.readUInt32LE(o + F.uid.offset),
+    srtt_us: b.readUInt32LE(o + F.srtt_us.offset),
+    retransmits: b.readUInt32LE(o + F.retransmits.offset),
+    syn_retransmits: b.readUInt32LE(o + F.syn_retransmits.offset),
+    rst_sent: b.readUInt32LE(o + F.rst_sent.offset),
+    rst_received: b.readUInt32LE(o + F.rst_received.offset),
+    states: b.readUInt32LE(o + F.states.offset),
+    flags: b.readUInt32LE(o + F.flags.offset),
+    handshake_us: b.readUInt32LE(o + F.handshake_us.offset),
+    sport: b.readUInt16LE(o + F.sport.offset),
+    dport: b.readUInt16LE(o + F.dport.offset),
     family,
-    skErr: b.readUInt16LE(F.sk_err.offset),
-    kind: b.readUInt8(F.kind.offset),
-    lastState: b.readUInt8(F.last_state.offset),
-    localAddr: Buffer.from(b.subarray(F.saddr.offset, F.saddr.offset + alen)),
-    remoteAddr: Buffer.from(b.subarray(F.daddr.offset, F.daddr.offset + alen)),
-    comm: cString(b.subarray(F.comm.offset, F.comm.offset + F.comm.size)),
+    sk_err: b.readUInt16LE(o + F.sk_err.offset),
+    // Copies: a batch buffer is reused, the record outlives it.
+    saddr: Buffer.from(b.subarray(o + F.saddr.offset, o + F.saddr.offset + alen)),
+    daddr: Buffer.from(b.subarray(o + F.daddr.offset, o + F.daddr.offset + alen)),
+    comm: cString(b, o + F.comm.offset, F.comm.size),
   };
 }
 
 /** True if the socket ever entered `state` (bit (1 << state) of ca_event.states). */
-export const visited = (ev: Pick<RawEvent, 'states'>, state: number): boolean => (ev.states & (1 << state)) !== 0;
+export const visited = (ev: Pick<CaEvent, 'states'>, state: number): boolean => (ev.states & (1 << state)) !== 0;

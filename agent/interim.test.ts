@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { F_CLOSED, TCP, type RawEvent, type STAT } from './event-decoder.js';
-import { InterimScheduler } from './interim.js';
-import type { Snapshot } from './sensor.js';
+import { F_CLOSED, TCP, type CaEvent } from './event-decoder.js';
+import { InterimScheduler, type Walk } from './interim.js';
 
 const S = 1_000_000_000n;
 const ESTABLISHED = 1 << TCP.ESTABLISHED;
-const ev = (sockId: bigint, startNs: bigint, flags = 0, endNs = 0n, states = ESTABLISHED): RawEvent => ({ sockId, startNs, endNs, flags, states } as RawEvent);
-const snap = (atNs: bigint, entries: RawEvent[]): Snapshot => ({ atNs, entries, stats: {} as Record<keyof typeof STAT, bigint[]>, refreshed: true });
+const ev = (sock_id: bigint, start_ns: bigint, flags = 0, end_ns = 0n, states = ESTABLISHED): CaEvent => ({ sock_id, start_ns, end_ns, flags, states } as CaEvent);
+const snap = (atNs: bigint, entries: CaEvent[]): Walk<CaEvent> => ({ atNs, entries });
 
 describe('InterimScheduler', () => {
   it('emits an interim once per interval per open connection', () => {

@@ -1,5 +1,4 @@
-import { F_CLOSED, TCP, visited, type RawEvent } from './event-decoder.js';
-import type { Snapshot } from './sensor.js';
+import { F_CLOSED, TCP, visited, type CaEvent } from './event-decoder.js';
 
 // Decides, from each walk of the socket-state map, which connections get an
 // interim record now (open longer than the interval since start or since their
@@ -7,10 +6,20 @@ import type { Snapshot } from './sensor.js';
 // tcp_destroy_sock (owner holds a dead fd) and get their final record from the
 // map instead. The later destroy-time record carries the same event_id (final
 // ids do not depend on time), so the document converges instead of doubling.
+// It runs in the sensor worker, next to the map walk, so only the entries that
+// are due cross to the main thread, not the whole map every walk.
 
-export interface Due {
-  ev: RawEvent;
+/** The fields of a map entry the schedule depends on. */
+export type EntryFacts = Pick<CaEvent, 'sock_id' | 'start_ns' | 'end_ns' | 'flags' | 'states'>;
+
+export interface Due<T extends EntryFacts = CaEvent> {
+  ev: T;
   kind: 'final' | 'interim';
+  atNs: bigint;
+}
+
+export interface Walk<T extends EntryFacts> {
+  entries: T[];
   atNs: bigint;
 }
 
@@ -20,16 +29,16 @@ export class InterimScheduler {
 
   constructor(private readonly intervalNs: bigint, private readonly closedGraceNs = 10_000_000_000n) {}
 
-  due(s: Snapshot): Due[] {
-    const out: Due[] = [];
+  due<T extends EntryFacts>(s: Walk<T>): Array<Due<T>> {
+    const out: Array<Due<T>> = [];
     const seen = new Set<string>();
     for (const ev of s.entries) {
-      const key = `${ev.sockId}:${ev.startNs}`;
+      const key = `${ev.sock_id}:${ev.start_ns}`;
       seen.add(key);
       if (ev.flags & F_CLOSED) {
-        if (s.atNs - ev.endNs >= this.closedGraceNs && !this.flushedFinal.has(key)) {
+        if (s.atNs - ev.end_ns >= this.closedGraceNs && !this.flushedFinal.has(key)) {
           this.flushedFinal.add(key);
-          out.push({ ev, kind: 'final', atNs: ev.endNs });
+          out.push({ ev, kind: 'final', atNs: ev.end_ns });
         }
         continue;
       }
@@ -37,7 +46,7 @@ export class InterimScheduler {
       // for its SYN-ACK gets its one final record (S0 or REJ) when it gives
       // up, so counting rules (scans, retry storms) never see it twice.
       if (!visited(ev, TCP.ESTABLISHED)) continue;
-      const last = this.lastInterim.get(key) ?? ev.startNs;
+      const last = this.lastInterim.get(key) ?? ev.start_ns;
       if (s.atNs - last >= this.intervalNs) {
         this.lastInterim.set(key, s.atNs);
         out.push({ ev, kind: 'interim', atNs: s.atNs });

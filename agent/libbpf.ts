@@ -1,3 +1,4 @@
+import { readSync } from 'node:fs';
 import koffi from 'koffi';
 
 // Thin koffi bindings to the system libbpf (libbpf.so.1). Only the calls the
@@ -15,7 +16,7 @@ export class LibbpfError extends Error {
   }
 }
 
-const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 7: 'E2BIG', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT', 16: 'EBUSY', 22: 'EINVAL', 95: 'EOPNOTSUPP', 524: 'ENOTSUPP' };
+const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 4: 'EINTR', 7: 'E2BIG', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT', 16: 'EBUSY', 17: 'EEXIST', 22: 'EINVAL', 95: 'EOPNOTSUPP', 524: 'ENOTSUPP' };
 export const errnoName = (e: number): string => ERRNO_NAMES[Math.abs(e)] ?? `errno ${Math.abs(e)}`;
 
 let lib: ReturnType<typeof bind> | null = null;
@@ -24,7 +25,6 @@ function bind() {
   const so = koffi.load('libbpf.so.1');
   const libc = koffi.load('libc.so.6');
   const PrintFn = koffi.proto('int connaudit_libbpf_print(int level, const char *fmt, void *args)');
-  const SampleFn = koffi.proto('int connaudit_ring_sample(void *ctx, void *data, size_t size)');
   const TestRunOpts = koffi.struct('connaudit_bpf_test_run_opts', {
     sz: 'size_t',
     data_in: 'void *', data_out: 'void *', data_size_in: 'uint32_t', data_size_out: 'uint32_t',
@@ -32,7 +32,7 @@ function bind() {
     retval: 'uint32_t', repeat: 'int', duration: 'uint32_t', flags: 'uint32_t', cpu: 'uint32_t', batch_size: 'uint32_t',
   });
   return {
-    PrintFn, SampleFn, TestRunOpts,
+    PrintFn, TestRunOpts,
     set_print: so.func('void *libbpf_set_print(connaudit_libbpf_print *fn)'),
     // x86-64 va_list decays to a pointer, so libbpf's (fmt, va_list) can be formatted by vsnprintf.
     vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *args)'),
@@ -49,14 +49,25 @@ function bind() {
     prog_set_autoload: so.func('int bpf_program__set_autoload(void *prog, bool autoload)'),
     prog_attach: so.func('void *bpf_program__attach(void *prog)'),
     link_destroy: so.func('int bpf_link__destroy(void *link)'),
-    rb_new: so.func('void *ring_buffer__new(int map_fd, connaudit_ring_sample *cb, void *ctx, void *opts)'),
-    rb_poll: so.func('int ring_buffer__poll(void *rb, int timeout_ms)'),
-    rb_consume: so.func('int ring_buffer__consume(void *rb)'),
-    rb_free: so.func('void ring_buffer__free(void *rb)'),
     map_get_next_key: so.func('int bpf_map_get_next_key(int fd, const uint8_t *key, _Out_ uint8_t *next_key)'),
     map_lookup: so.func('int bpf_map_lookup_elem(int fd, const uint8_t *key, _Out_ uint8_t *value)'),
     prog_test_run: so.func('int bpf_prog_test_run_opts(int fd, _Inout_ connaudit_bpf_test_run_opts *opts)'),
     num_cpus: so.func('int libbpf_num_possible_cpus()'),
+    find_map: so.func('void *bpf_object__find_map_by_name(void *obj, const char *name)'),
+    map_set_max_entries: so.func('int bpf_map__set_max_entries(void *map, uint32_t max_entries)'),
+    map_update: so.func('int bpf_map_update_elem(int fd, const uint8_t *key, const uint8_t *value, uint64_t flags)'),
+    map_delete: so.func('int bpf_map_delete_elem(int fd, const uint8_t *key)'),
+    map_lookup_batch: so.func('int bpf_map_lookup_batch(int fd, _Inout_ uint8_t *in_batch, _Out_ uint8_t *out_batch, _Out_ uint8_t *keys, _Out_ uint8_t *values, _Inout_ uint32_t *count, void *opts)'),
+    attach_iter: so.func('void *bpf_program__attach_iter(void *prog, void *opts)'),
+    link_fd: so.func('int bpf_link__fd(void *link)'),
+    iter_create: so.func('int bpf_iter_create(int link_fd)'),
+    setns: libc.func('int setns(int fd, int nstype)'),
+    close: libc.func('int close(int fd)'),
+    sigmask: libc.func('int pthread_sigmask(int how, const uint8_t *set, _Out_ uint8_t *oldset)'),
+    mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, intptr_t offset)'),
+    munmap: libc.func('int munmap(void *addr, size_t length)'),
+    poll: libc.func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)'),
+    page_size: libc.func('long sysconf(int name)'),
   };
 }
 
@@ -120,6 +131,34 @@ export class BpfObject {
     throw new LibbpfError('bpf_object__next_map', 2, `${this.path} has no .rodata map`);
   }
 
+  /** Must run before load(): map sizes are fixed at creation. */
+  setMaxEntries(map: string, n: number): void {
+    const m = L().find_map(this.obj, map) as Ptr;
+    if (!m) throw new LibbpfError('bpf_object__find_map_by_name', 2, `${map} in ${this.path}`);
+    const rc = L().map_set_max_entries(m, n) as number;
+    if (rc < 0) throw new LibbpfError('bpf_map__set_max_entries', -rc, `${map} = ${n}`);
+  }
+
+  /**
+   * The verifier gives up with EAGAIN when a signal is pending for the
+   * loading thread. A sampling profiler (node --cpu-prof) sends SIGPROF to
+   * every JS thread many times a second, so the load is done with SIGPROF
+   * blocked for this thread; it is delivered once the load returns.
+   */
+  private withProfilerSignalBlocked<T>(fn: () => T): T {
+    const l = L();
+    const set = Buffer.alloc(128);
+    const old = Buffer.alloc(128);
+    const SIGPROF = 27;
+    set[(SIGPROF - 1) >> 3]! |= 1 << ((SIGPROF - 1) & 7);
+    const blocked = (l.sigmask(0 /* SIG_BLOCK */, set, old) as number) === 0;
+    try {
+      return fn();
+    } finally {
+      if (blocked) l.sigmask(2 /* SIG_SETMASK */, old, Buffer.alloc(128));
+    }
+  }
+
   /** Programs not listed are not loaded at all (cheaper, and a missing hook cannot fail the load). */
   load(programs?: string[]): void {
     const l = L();
@@ -129,7 +168,7 @@ export class BpfObject {
         if (p) l.prog_set_autoload(p, programs.includes(name));
       }
     }
-    const rc = l.obj_load(this.obj) as number;
+    const rc = this.withProfilerSignalBlocked(() => l.obj_load(this.obj) as number);
     if (rc < 0) throw new LibbpfError('bpf_object__load', -rc, this.path);
   }
 
@@ -143,6 +182,36 @@ export class BpfObject {
     const link = L().prog_attach(this.prog(name)) as Ptr;
     if (!link) throw new LibbpfError('bpf_program__attach', koffi.errno(), name);
     this.links.push(link);
+  }
+
+  /**
+   * Runs an iterator program once in the network namespace of the calling
+   * thread and returns everything it wrote. setns(CLONE_NEWNET) moves only
+   * this thread, so the worker can visit each namespace and come back.
+   */
+  runIter(name: string): Buffer {
+    const l = L();
+    const link = l.attach_iter(this.prog(name), null) as Ptr;
+    if (!link) throw new LibbpfError('bpf_program__attach_iter', koffi.errno(), name);
+    try {
+      const fd = l.iter_create(l.link_fd(link) as number) as number;
+      if (fd < 0) throw new LibbpfError('bpf_iter_create', -fd, name);
+      const chunks: Buffer[] = [];
+      try {
+        const buf = Buffer.alloc(65536);
+        for (;;) {
+          const n = readSync(fd, buf, 0, buf.length, null);
+          if (n <= 0) break;
+          chunks.push(Buffer.from(buf.subarray(0, n)));
+        }
+      } finally {
+        // Not opened through node:fs, so not closed through it either.
+        l.close(fd);
+      }
+      return Buffer.concat(chunks);
+    } finally {
+      l.link_destroy(link);
+    }
   }
 
   progFd(name: string): number {
@@ -175,46 +244,148 @@ export class BpfObject {
   }
 }
 
-export const ALL_PROGRAMS = ['on_set_state', 'on_destroy', 'on_retransmit', 'on_send_reset', 'on_receive_reset', 'refresh_bytes'] as const;
+export const HOOKS = ['on_set_state', 'on_destroy', 'on_retransmit', 'on_send_reset', 'on_receive_reset'] as const;
+export const ALL_PROGRAMS = [...HOOKS, 'refresh_bytes', 'seed_tcp'] as const;
+
+const CLONE_NEWNET = 0x40000000;
+
+/** Moves the calling thread into the network namespace open at `fd` (an fd of /proc/PID/ns/net). */
+export function setNetns(fd: number): void {
+  if ((L().setns(fd, CLONE_NEWNET) as number) < 0) throw new LibbpfError('setns', koffi.errno(), 'CLONE_NEWNET');
+}
+
+export function mapUpdate(fd: number, key: Buffer, value: Buffer, flags = 0): number {
+  return L().map_update(fd, key, value, flags) as number;
+}
+
+export function mapDelete(fd: number, key: Buffer): number {
+  return L().map_delete(fd, key) as number;
+}
 
 /**
- * A libbpf ring buffer. `onSample` gets a view of kernel-shared memory that is
- * only valid during the call: copy what you keep.
+ * Every value of a hash map, in chunks of `chunk` entries per syscall
+ * (BPF_MAP_LOOKUP_BATCH): one FFI crossing per chunk instead of two per
+ * entry. Returns one Buffer of count * valueSize bytes.
  */
-export class RingBuffer {
-  private rb: bigint;
-  private cb: bigint;
-
-  constructor(mapFd: number, onSample: (view: Uint8Array) => void) {
-    const l = L();
-    this.cb = koffi.register((_ctx: bigint, data: bigint, size: number) => {
-      onSample(new Uint8Array(koffi.view(data, size)));
-      return 0;
-    }, koffi.pointer(l.SampleFn));
-    const rb = l.rb_new(mapFd, this.cb, null, null) as Ptr;
-    if (!rb) {
-      koffi.unregister(this.cb);
-      throw new LibbpfError('ring_buffer__new', koffi.errno());
+export function dumpMapValues(fd: number, keySize: number, valueSize: number, chunk = 4096): { values: Buffer; count: number } {
+  const l = L();
+  const parts: Buffer[] = [];
+  let total = 0;
+  const inB = Buffer.alloc(keySize);
+  const outB = Buffer.alloc(keySize);
+  const keys = Buffer.alloc(keySize * chunk);
+  const count = [0];
+  let first = true;
+  for (;;) {
+    const values = Buffer.alloc(valueSize * chunk);
+    count[0] = chunk;
+    const rc = l.map_lookup_batch(fd, first ? null : inB, outB, keys, values, count, null) as number;
+    const err = rc < 0 ? koffi.errno() : 0;
+    const n = count[0] ?? 0;
+    if (n > 0) { parts.push(values.subarray(0, n * valueSize)); total += n; }
+    if (rc < 0) {
+      if (err === 2 /* ENOENT: no more entries */) break;
+      throw new LibbpfError('bpf_map_lookup_batch', err);
     }
-    this.rb = rb;
+    outB.copy(inB);
+    first = false;
+  }
+  return { values: Buffer.concat(parts, total * valueSize), count: total };
+}
+
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const MAP_SHARED = 1;
+const MAP_FAILED = (1n << 64n) - 1n;
+const POLLIN = 1;
+const SC_PAGESIZE = 30;
+const RINGBUF_BUSY = 0x80000000;
+const RINGBUF_DISCARD = 0x40000000;
+const RINGBUF_HDR = 8;
+
+/**
+ * A BPF ring buffer read straight from its mmapped pages, the way libbpf's
+ * ring_buffer__consume does it, but with no callback per record: read()
+ * copies a whole batch into the caller's buffer in one loop. The data pages
+ * are mapped twice back to back by the kernel, so a record that wraps is
+ * still contiguous. Positions are u64 byte counters; held as numbers they are
+ * exact up to 2^53 bytes (years at any realistic record rate).
+ */
+export class MappedRing {
+  private readonly page: number;
+  private readonly consPtr: bigint;
+  private readonly prodPtr: bigint;
+  private readonly cons: BigUint64Array;
+  private readonly prod: BigUint64Array;
+  private readonly data: Buffer;
+  private readonly mask: number;
+  private readonly pollfd = Buffer.alloc(8);
+  private freed = false;
+
+  constructor(private readonly mapFd: number, readonly size: number) {
+    const l = L();
+    this.page = Number(l.page_size(SC_PAGESIZE));
+    const cons = l.mmap(null, this.page, PROT_READ | PROT_WRITE, MAP_SHARED, mapFd, 0) as bigint;
+    if (cons === MAP_FAILED) throw new LibbpfError('mmap', koffi.errno(), 'ring buffer consumer page');
+    const prod = l.mmap(null, this.page + 2 * size, PROT_READ, MAP_SHARED, mapFd, this.page) as bigint;
+    if (prod === MAP_FAILED) {
+      l.munmap(cons, this.page);
+      throw new LibbpfError('mmap', koffi.errno(), 'ring buffer producer and data pages');
+    }
+    this.consPtr = cons;
+    this.prodPtr = prod;
+    this.cons = new BigUint64Array(koffi.view(cons, 8));
+    this.prod = new BigUint64Array(koffi.view(prod, 8));
+    this.data = Buffer.from(koffi.view(prod, this.page + 2 * size), this.page, 2 * size);
+    this.mask = size - 1;
+    this.pollfd.writeInt32LE(mapFd, 0);
+    this.pollfd.writeInt16LE(POLLIN, 4);
+  }
+
+  /** Bytes the kernel has committed or reserved that we have not consumed. */
+  pending(): number {
+    return Number(Atomics.load(this.prod, 0) - Atomics.load(this.cons, 0));
+  }
+
+  /** Blocks until the kernel signals data or timeoutMs passes. */
+  wait(timeoutMs: number): void {
+    this.pollfd.writeInt16LE(0, 6);
+    const rc = L().poll(this.pollfd, 1, timeoutMs) as number;
+    if (rc < 0) {
+      const e = koffi.errno();
+      if (e !== 4 /* EINTR: a signal, not an error */) throw new LibbpfError('poll', e, 'ring buffer');
+    }
   }
 
   /**
-   * Blocks up to timeoutMs, then drains whatever is queued: the kernel side
-   * wakes us only per batch, so records below the batch size are picked up
-   * here. Returns the number of records consumed.
+   * Copies up to `max` records of exactly `recSize` bytes into `out` (record
+   * i at i * recSize) and releases their space to the kernel. Stops at the
+   * first record the kernel has reserved but not yet submitted.
    */
-  poll(timeoutMs: number): number {
-    const n = L().rb_poll(this.rb, timeoutMs) as number;
-    if (n < 0 && n !== -4 /* EINTR: a signal, not an error */) throw new LibbpfError('ring_buffer__poll', -n);
-    const m = L().rb_consume(this.rb) as number;
-    if (m < 0) throw new LibbpfError('ring_buffer__consume', -m);
-    return Math.max(0, n) + m;
+  read(out: Buffer, recSize: number, max: number): number {
+    let pos = Number(Atomics.load(this.cons, 0));
+    const end = Number(Atomics.load(this.prod, 0));
+    let n = 0;
+    while (pos < end && n < max) {
+      const off = pos & this.mask;
+      const hdr = this.data.readUInt32LE(off);
+      if (hdr & RINGBUF_BUSY) break;
+      const len = hdr & ~(RINGBUF_BUSY | RINGBUF_DISCARD);
+      if ((hdr & RINGBUF_DISCARD) === 0 && len >= recSize) {
+        this.data.copy(out, n * recSize, off + RINGBUF_HDR, off + RINGBUF_HDR + recSize);
+        n++;
+      }
+      pos += (len + RINGBUF_HDR + 7) & ~7;
+    }
+    Atomics.store(this.cons, 0, BigInt(pos));
+    return n;
   }
 
   free(): void {
-    L().rb_free(this.rb);
-    koffi.unregister(this.cb);
+    if (this.freed) return;
+    this.freed = true;
+    L().munmap(this.consPtr, this.page);
+    L().munmap(this.prodPtr, this.page + 2 * this.size);
   }
 }
 

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_SIZE, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_NO_OWNER, F_PEER_FIN, TCP, type RawEvent } from './event-decoder.js';
+import { EVENT_SIZE, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_NO_OWNER, F_PEER_FIN, TCP, type CaEvent } from './event-decoder.js';
 import { buildRecord, payloadBytes, type BuildContext } from './record-builder.js';
 
 const S = (...states: number[]): number => states.reduce((m, s) => m | (1 << s), 0);
 
-function ev(over: Partial<RawEvent>): RawEvent {
+function ev(over: Partial<CaEvent>): CaEvent {
   return {
-    sockId: 0xffff0000n, startNs: 10_000_000_000n, synNs: 10_000_000_000n, establishedNs: 10_000_400_000n, endNs: 12_000_000_000n,
-    cgroupId: 9n, bytesAcked: 0n, bytesReceived: 0n, netns: 111, pid: 50, tid: 51, ppid: 1, uid: 0, srttUs: 300, totalRetrans: 0,
-    retransmits: 0, synRetransmits: 0, rstSent: 0, rstReceived: 0, states: 0, flags: 0, handshakeUs: 0, sport: 40000, dport: 80,
-    family: 2, skErr: 0, kind: 1, lastState: TCP.FIN_WAIT2, localAddr: Buffer.from([10, 0, 0, 1]), remoteAddr: Buffer.from([10, 0, 0, 2]), comm: 'curl',
+    sock_id: 0xffff0000n, start_ns: 10_000_000_000n, syn_ns: 10_000_000_000n, established_ns: 10_000_400_000n, end_ns: 12_000_000_000n,
+    cgroup_id: 9n, bytes_acked: 0n, bytes_received: 0n, netns: 111, pid: 50, tid: 51, ppid: 1, uid: 0, srtt_us: 300,
+    retransmits: 0, syn_retransmits: 0, rst_sent: 0, rst_received: 0, states: 0, flags: 0, handshake_us: 0, sport: 40000, dport: 80,
+    family: 2, sk_err: 0, saddr: Buffer.from([10, 0, 0, 1]), daddr: Buffer.from([10, 0, 0, 2]), comm: 'curl',
     ...over,
   };
 }
@@ -23,18 +23,18 @@ const ctx: BuildContext = {
 
 describe('payloadBytes', () => {
   it('subtracts the active opener SYN, our acked FIN and the peer FIN', () => {
-    const e = ev({ flags: F_ACTIVE | F_ALL_ACKED | F_PEER_FIN, states: S(TCP.SYN_SENT, TCP.ESTABLISHED, TCP.FIN_WAIT1, TCP.FIN_WAIT2), bytesAcked: 1002n, bytesReceived: 2001n });
+    const e = ev({ flags: F_ACTIVE | F_ALL_ACKED | F_PEER_FIN, states: S(TCP.SYN_SENT, TCP.ESTABLISHED, TCP.FIN_WAIT1, TCP.FIN_WAIT2), bytes_acked: 1002n, bytes_received: 2001n });
     expect(payloadBytes(e)).toEqual({ sent: 1000, received: 2000 });
   });
   it('keeps everything when no FIN was sent or received (reset)', () => {
-    const e = ev({ flags: F_ALL_ACKED, states: S(TCP.SYN_RECV, TCP.ESTABLISHED), bytesAcked: 500n, bytesReceived: 10n });
+    const e = ev({ flags: F_ALL_ACKED, states: S(TCP.SYN_RECV, TCP.ESTABLISHED), bytes_acked: 500n, bytes_received: 10n });
     expect(payloadBytes(e)).toEqual({ sent: 500, received: 10 });
   });
 });
 
 describe('buildRecord', () => {
   it('egress: local side is the source, host from the netns map, deterministic ids', () => {
-    const e = ev({ flags: F_ACTIVE | F_ALL_ACKED | F_PEER_FIN, states: S(TCP.SYN_SENT, TCP.ESTABLISHED, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.CLOSE), bytesAcked: 1002n, bytesReceived: 2001n });
+    const e = ev({ flags: F_ACTIVE | F_ALL_ACKED | F_PEER_FIN, states: S(TCP.SYN_SENT, TCP.ESTABLISHED, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.CLOSE), bytes_acked: 1002n, bytes_received: 2001n });
     const r = buildRecord(e, 'final', ctx);
     expect(r).toMatchObject({
       host: 'host-a', direction: 'egress', src_port: 40000, dst_port: 80, conn_state: 'SF', close_reason: 'fin',
@@ -46,14 +46,14 @@ describe('buildRecord', () => {
   });
 
   it('ingress: the peer is the source; unknown netns falls back to the agent host; no owner -> null process', () => {
-    const e = ev({ netns: 999, flags: F_NO_OWNER, states: S(TCP.SYN_RECV, TCP.ESTABLISHED, TCP.CLOSE_WAIT, TCP.LAST_ACK, TCP.CLOSE), handshakeUs: 70, sport: 80, dport: 40000 });
+    const e = ev({ netns: 999, flags: F_NO_OWNER, states: S(TCP.SYN_RECV, TCP.ESTABLISHED, TCP.CLOSE_WAIT, TCP.LAST_ACK, TCP.CLOSE), handshake_us: 70, sport: 80, dport: 40000 });
     const r = buildRecord(e, 'final', ctx);
     expect(r).toMatchObject({ host: 'root', direction: 'ingress', src_port: 40000, dst_port: 80, connect_latency_us: 70, pid: null, comm: null, executable: null });
     expect([...r.src_ip]).toEqual([10, 0, 0, 2]);
   });
 
   it('interim: S1/open at the snapshot time, bytes only when refreshed', () => {
-    const open = ev({ flags: F_ACTIVE, states: S(TCP.SYN_SENT, TCP.ESTABLISHED), bytesAcked: 101n });
+    const open = ev({ flags: F_ACTIVE, states: S(TCP.SYN_SENT, TCP.ESTABLISHED), bytes_acked: 101n });
     const stale = buildRecord(open, 'interim', ctx, 14_000_000_000n);
     expect(stale).toMatchObject({ kind: 'interim', conn_state: 'S1', close_reason: 'open', src_bytes: null, end_us: 1_700_000_014_000_000 });
     const fresh = buildRecord({ ...open, flags: F_ACTIVE | F_BYTES_FRESH }, 'interim', ctx, 16_000_000_000n);
@@ -64,5 +64,5 @@ describe('buildRecord', () => {
 });
 
 it('EVENT_SIZE matches the C header define', () => {
-  expect(EVENT_SIZE).toBe(184);
+  expect(EVENT_SIZE).toBe(176);
 });

@@ -3,12 +3,34 @@ import { connUid, eventId } from '../lib/ids.js';
 import type { ConnectionRecord } from '../lib/record.js';
 import { classify } from './conn-state.js';
 import type { AgentConfig } from './config.js';
-import { AF_INET, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_NO_OWNER, F_PEER_FIN, F_SAMPLED, TCP, visited, type RawEvent } from './event-decoder.js';
+import { AF_INET, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_NO_OWNER, F_OWNER_GONE, F_PEER_FIN, F_PREEXISTING, F_SAMPLED, TCP, visited, type CaEvent } from './event-decoder.js';
 import type { ProcInfo } from './proc.js';
 
-// Raw kernel event -> the wire record (lib/record.ts). ECS semantics: source is
-// always the initiator and destination the responder, so an ingress record
-// swaps the socket's local/remote view.
+// Kernel event (C names) -> the wire record (lib/record.ts). ECS semantics:
+// source is always the initiator and destination the responder, so an
+// ingress record swaps the socket's local/remote view.
+
+/**
+ * connaudit.process_unknown_reason: why a record carries no process. Every
+ * record without a pid has exactly one of these.
+ */
+export const PROCESS_UNKNOWN = {
+  /** Accepted on a port whose listen() the agent never saw: neither the hook nor the start-up scan found it. */
+  noListenerOwner: 'listener_not_seen',
+  /** Open before the agent started and already closed by its process (orphaned socket, no fd left). */
+  ownerGone: 'closed_by_owner_before_agent',
+  /** Open before the agent started, but no /proc/PID/fd entry held it at the scan (fd passed on, or /proc hidden). */
+  ownerNotFound: 'no_fd_at_agent_start',
+  /** Opened from kernel context (pid 0). */
+  kernel: 'kernel_context',
+} as const;
+
+export function processUnknownReason(ev: Pick<CaEvent, 'flags' | 'pid'>): string | null {
+  if ((ev.flags & F_NO_OWNER) === 0 && ev.pid > 0) return null;
+  if ((ev.flags & F_PREEXISTING) !== 0) return (ev.flags & F_OWNER_GONE) !== 0 ? PROCESS_UNKNOWN.ownerGone : PROCESS_UNKNOWN.ownerNotFound;
+  if ((ev.flags & F_NO_OWNER) !== 0) return PROCESS_UNKNOWN.noListenerOwner;
+  return PROCESS_UNKNOWN.kernel;
+}
 
 export interface BuildContext {
   cfg: Pick<AgentConfig, 'host' | 'netnsHosts' | 'environment' | 'nodeGroup' | 'labels'>;
@@ -27,14 +49,14 @@ export function readBootId(): string {
  * includes our SYN (active opener only: a passive child starts at ISN+1) and
  * our FIN once acked; bytes_received includes the peer's FIN.
  */
-export function payloadBytes(ev: RawEvent): { sent: number; received: number } {
+export function payloadBytes(ev: CaEvent): { sent: number; received: number } {
   const active = (ev.flags & F_ACTIVE) !== 0;
   const synAcked = active && visited(ev, TCP.ESTABLISHED) ? 1n : 0n;
   const ourFinSent = visited(ev, TCP.FIN_WAIT1) || visited(ev, TCP.LAST_ACK) || visited(ev, TCP.CLOSING);
   const finAcked = ourFinSent && (ev.flags & F_ALL_ACKED) !== 0 ? 1n : 0n;
   const peerFin = (ev.flags & F_PEER_FIN) !== 0 ? 1n : 0n;
   const clamp = (v: bigint): number => Number(v < 0n ? 0n : v);
-  return { sent: clamp(ev.bytesAcked - synAcked - finAcked), received: clamp(ev.bytesReceived - peerFin) };
+  return { sent: clamp(ev.bytes_acked - synAcked - finAcked), received: clamp(ev.bytes_received - peerFin) };
 }
 
 const usBetween = (from: bigint, to: bigint): number => Number((to - from) / 1000n);
@@ -44,44 +66,47 @@ const usBetween = (from: bigint, to: bigint): number => Number((to - from) / 100
  * cumulative since the start of the connection as of the last refresh_bytes run
  * (just before the walk); without a refresh they are null rather than stale.
  */
-export function buildRecord(ev: RawEvent, kind: 'final' | 'interim', ctx: BuildContext, snapshotNs?: bigint): ConnectionRecord {
+export function buildRecord(ev: CaEvent, kind: 'final' | 'interim', ctx: BuildContext, snapshotNs?: bigint): ConnectionRecord {
   const active = (ev.flags & F_ACTIVE) !== 0;
   const host = ctx.cfg.netnsHosts.get(ev.netns) ?? ctx.cfg.host;
-  const uid = connUid(host, ctx.bootId, ev.sockId, ev.startNs);
-  const endNs = kind === 'final' ? ev.endNs : (snapshotNs ?? ev.startNs);
+  const uid = connUid(host, ctx.bootId, ev.sock_id, ev.start_ns);
+  const endNs = kind === 'final' ? ev.end_ns : (snapshotNs ?? ev.start_ns);
   const end_us = ctx.toWallUs(endNs);
-  const established = visited(ev, TCP.ESTABLISHED) && ev.establishedNs > 0n;
+  const established = visited(ev, TCP.ESTABLISHED);
+  // A socket that predates the agent has no handshake time: latency stays null.
+  const handshakeSeen = established && ev.established_ns > 0n;
   const bytesKnown = kind === 'final' || (ev.flags & F_BYTES_FRESH) !== 0;
-  const hasOwner = (ev.flags & F_NO_OWNER) === 0 && ev.pid > 0;
+  const unknownReason = processUnknownReason(ev);
+  const hasOwner = unknownReason === null;
   const info: ProcInfo = hasOwner ? ctx.proc(ev.pid, ev.ppid || null) : { executable: null, parentName: null, containerId: null };
   const { connState, closeReason } = classify(ev, kind);
   const bytes = bytesKnown ? payloadBytes(ev) : null;
 
   let connectLatency: number | null = null;
-  if (established) connectLatency = active ? usBetween(ev.synNs, ev.establishedNs) : ev.handshakeUs > 0 ? ev.handshakeUs : null;
+  if (handshakeSeen) connectLatency = active ? usBetween(ev.syn_ns, ev.established_ns) : ev.handshake_us > 0 ? ev.handshake_us : null;
 
   return {
     event_id: eventId(uid, kind, end_us),
     conn_uid: uid,
     kind,
-    start_us: ctx.toWallUs(ev.startNs),
+    start_us: ctx.toWallUs(ev.start_ns),
     end_us,
     host,
     netns: ev.netns,
     direction: active ? 'egress' : 'ingress',
     family: ev.family === AF_INET ? 'ipv4' : 'ipv6',
-    src_ip: active ? ev.localAddr : ev.remoteAddr,
+    src_ip: active ? ev.saddr : ev.daddr,
     src_port: active ? ev.sport : ev.dport,
-    dst_ip: active ? ev.remoteAddr : ev.localAddr,
+    dst_ip: active ? ev.daddr : ev.saddr,
     dst_port: active ? ev.dport : ev.sport,
     conn_state: connState,
     close_reason: closeReason,
     connect_latency_us: connectLatency,
-    srtt_us: bytesKnown && established && ev.srttUs > 0 ? ev.srttUs : null,
+    srtt_us: bytesKnown && established && ev.srtt_us > 0 ? ev.srtt_us : null,
     retransmits: ev.retransmits,
-    syn_retransmits: ev.synRetransmits,
-    rst_sent: ev.rstSent,
-    rst_received: ev.rstReceived,
+    syn_retransmits: ev.syn_retransmits,
+    rst_sent: ev.rst_sent,
+    rst_received: ev.rst_received,
     src_bytes: bytes ? (active ? bytes.sent : bytes.received) : null,
     dst_bytes: bytes ? (active ? bytes.received : bytes.sent) : null,
     pid: hasOwner ? ev.pid : null,
@@ -91,14 +116,14 @@ export function buildRecord(ev: RawEvent, kind: 'final' | 'interim', ctx: BuildC
     comm: hasOwner && ev.comm ? ev.comm : null,
     executable: info.executable,
     parent_name: info.parentName,
-    cgroup_id: hasOwner && ev.cgroupId > 0n ? Number(ev.cgroupId) : null,
+    cgroup_id: hasOwner && ev.cgroup_id > 0n ? Number(ev.cgroup_id) : null,
     container_id: info.containerId,
     environment: ctx.cfg.environment,
     node_group: ctx.cfg.nodeGroup,
     labels: { ...ctx.cfg.labels },
     agent_version: ctx.agentVersion,
     sampled: (ev.flags & F_SAMPLED) !== 0,
-    started_before_agent: false,
-    process_unknown_reason: null,
+    started_before_agent: (ev.flags & F_PREEXISTING) !== 0,
+    process_unknown_reason: unknownReason,
   };
 }

@@ -26,7 +26,7 @@ function rec(i: number, over: Partial<ConnectionRecord> = {}): ConnectionRecord 
     conn_state: 'SF', close_reason: 'fin', connect_latency_us: 1234, srtt_us: 800,
     retransmits: 0, syn_retransmits: 0, rst_sent: 0, rst_received: 0, src_bytes: 100, dst_bytes: 2000,
     pid: 4242, tid: 4242, ppid: 1, uid: 0, comm: 'curl', executable: '/usr/bin/curl', parent_name: 'bash',
-    cgroup_id: null, container_id: null, environment: 'test', node_group: null, labels: {}, agent_version: '0.1.0',
+    cgroup_id: null, container_id: null, environment: 'test', node_group: null, labels: {}, agent_version: '0.1.0', sampled: false, started_before_agent: false, process_unknown_reason: null,
     ...over,
   };
 }

@@ -3,8 +3,7 @@ import type { ConnectionRecord } from '../lib/record.js';
 import { buildConfigBlob } from './bpf-config.js';
 import { BootClock } from './clock.js';
 import type { AgentConfig } from './config.js';
-import { F_NO_OWNER, type RawEvent } from './event-decoder.js';
-import { InterimScheduler } from './interim.js';
+import type { CaEvent } from './event-decoder.js';
 import { raiseMemlock } from './memlock.js';
 import { ProcCache } from './proc.js';
 import { buildRecord, readBootId, type BuildContext } from './record-builder.js';
@@ -40,11 +39,14 @@ export async function runAgent(o: RunOptions): Promise<void> {
   };
   // Walk often enough that an interim is at most ~1/4 interval late, but not more than once a second.
   const walkIntervalMs = Math.max(1000, Math.min(5000, (cfg.interimIntervalS * 1000) / 4));
-  const sensor = new Sensor({ objectPath: cfg.bpfObject, configBlob: buildConfigBlob(cfg.filters), log, walkIntervalMs });
-  const scheduler = new InterimScheduler(BigInt(Math.round(cfg.interimIntervalS * 1e9)));
+  const sensor = new Sensor({
+    objectPath: cfg.bpfObject, configBlob: buildConfigBlob(cfg.filters), log, walkIntervalMs,
+    mapSizes: { sockets: cfg.sensor.maxConnections, listeners: cfg.sensor.maxListeners },
+    ringBytes: cfg.sensor.ringBufferBytes, seed: cfg.sensor.scanExistingSockets, interimIntervalS: cfg.interimIntervalS,
+  });
   let health: HealthCounters = emptyHealth(0);
   let written = 0;
-  let stateFullSeen = 0;
+  let untrackedSeen = 0;
   let stopping = false;
   let chain: Promise<void> = Promise.resolve();
   let fatal: Error | null = null;
@@ -57,12 +59,12 @@ export async function runAgent(o: RunOptions): Promise<void> {
     resolveDone();
   };
 
-  const emit = (ev: RawEvent, kind: 'final' | 'interim', atNs?: bigint): void => {
+  const emit = (ev: CaEvent, kind: 'final' | 'interim', atNs?: bigint): void => {
     let rec: ConnectionRecord;
     try {
       rec = buildRecord(ev, kind, ctx, atNs);
     } catch (e) {
-      log.error({ err: (e as Error).message, sock: ev.sockId.toString() }, 'could not build a record; skipped');
+      log.error({ err: (e as Error).message, sock: ev.sock_id.toString() }, 'could not build a record; skipped');
       return;
     }
     if (o.count !== undefined && written >= o.count) return;
@@ -72,7 +74,11 @@ export async function runAgent(o: RunOptions): Promise<void> {
     if (o.count !== undefined && written >= o.count) requestStop(`--count ${o.count} reached`);
   };
 
-  sensor.on('events', (evs: RawEvent[]) => { for (const ev of evs) emit(ev, 'final'); });
+  sensor.on('events', (evs: CaEvent[]) => {
+    for (const ev of evs) emit(ev, 'final');
+    // Bounds the records between the kernel and the sink: the sensor reads more only as these are written.
+    chain = chain.then(() => sensor.release(evs.length));
+  });
   sensor.on('snapshot', (s: Snapshot) => {
     if (s.refreshError) log.warn({ err: s.refreshError }, 'refresh_bytes failed: interim records carry no byte counts');
     const prevDrops = health.ringbufDropsPerCpu.reduce((a, b) => a + b, 0);
@@ -81,17 +87,24 @@ export async function runAgent(o: RunOptions): Promise<void> {
       recordsTotal: health.recordsTotal,
       sampledOut: sum(s.stats.sampledOut),
       filtered: sum(s.stats.filtered),
+      untrackedMapFull: sum(s.stats.untrackedMapFull),
+      untrackedNomem: sum(s.stats.untrackedNomem),
+      untrackedOther: sum(s.stats.untrackedOther),
+      staleReplaced: sum(s.stats.staleReplaced),
     };
     const drops = sum(s.stats.ringbufDrops);
     if (drops > prevDrops) log.warn({ ringbuf_drops: drops, new: drops - prevDrops, per_cpu: health.ringbufDropsPerCpu }, 'ring buffer full: the kernel dropped connection records');
-    const full = sum(s.stats.stateFull);
-    if (full > stateFullSeen) log.warn({ state_map_full: full, new: full - stateFullSeen }, 'socket-state map full: connections were not tracked');
-    stateFullSeen = full;
+    const untracked = (health.untrackedMapFull ?? 0) + (health.untrackedNomem ?? 0) + (health.untrackedOther ?? 0);
+    if (untracked > untrackedSeen) {
+      log.warn({ untracked_map_full: health.untrackedMapFull, untracked_nomem: health.untrackedNomem, untracked_other: health.untrackedOther, max_connections: cfg.sensor.maxConnections, new: untracked - untrackedSeen },
+        'connections not tracked (counted in agent health): raise sensor.max_connections if untracked_map_full grows');
+    }
+    untrackedSeen = untracked;
     if (stopping) return;
     // Read /proc while owners are alive: a short-lived client has often exited
     // by the time its final record arrives, and then only the cache knows its exe.
-    for (const ev of s.entries) if (ev.pid > 0 && (ev.flags & F_NO_OWNER) === 0) procCache.lookup(ev.pid, ev.ppid || null);
-    for (const d of scheduler.due(s)) emit(d.ev, d.kind, d.atNs);
+    for (const [pid, ppid] of s.owners) procCache.lookup(pid, ppid || null);
+    for (const d of s.due) emit(d.ev, d.kind, d.atNs);
   });
   sensor.on('fatal', (e: Error) => { fatal ??= e; requestStop(`sensor failed: ${e.message}`); });
 

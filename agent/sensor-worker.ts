@@ -1,99 +1,239 @@
+import { closeSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { bootNs } from './clock.js';
-import { EVENT_SIZE, STAT } from './event-decoder.js';
-import { ALL_PROGRAMS, BpfObject, lookupPerCpuU64, numPossibleCpus, RingBuffer, setLibbpfPrint, walkMap } from './libbpf.js';
+import { EVENT_LAYOUT as EL, EVENT_SIZE, F_NO_OWNER, SEED_MARK, STAT } from './event-decoder.js';
+import { InterimScheduler, type EntryFacts } from './interim.js';
+import { ALL_PROGRAMS, BpfObject, dumpMapValues, HOOKS, lookupPerCpuU64, mapDelete, mapUpdate, MappedRing, numPossibleCpus, setLibbpfPrint, setNetns } from './libbpf.js';
+import { encodeOwner, scanSocketOwners } from './preexisting.js';
 
-// The only thread that touches libbpf. ring_buffer__poll blocks, so it runs
-// here in a loop; each poll's events are copied into one buffer and posted as
-// a batch, and the main thread's event loop never waits on the kernel.
-// Stop: the main thread sets stop[0] = 1 (a message could not be delivered to
-// this busy loop); the loop notices within one poll timeout.
+// The only thread that touches libbpf. It reads the ring buffer's mmapped
+// pages directly and posts records in batches (one postMessage per batch, the
+// bytes transferred, not copied). The main thread's event loop never waits on
+// the kernel.
+//
+// Bounded: shared[1] counts records posted and not yet released by the main
+// thread (written to the sink). At `maxQueued` the worker stops reading; the
+// kernel ring buffer then absorbs the burst and, once full, the kernel counts
+// what it cannot queue (ringbuf_drops). Memory stays flat under any storm.
+// Stop: the main thread sets shared[0] = 1; the loop notices within one poll
+// timeout, detaches, and drains what is queued for at most `drainMs`.
 
 export interface SensorWorkerData {
   objectPath: string;
   configBlob: Uint8Array;
-  stop: SharedArrayBuffer;
+  /** Int32 [stop, queued]. */
+  shared: SharedArrayBuffer;
+  maxQueued: number;
+  maxBatch: number;
   pollTimeoutMs: number;
   walkIntervalMs: number;
+  drainMs: number;
+  mapSizes: { sockets: number; listeners: number; seedOwners: number };
+  ringBytes: number;
+  seed: boolean;
+  interimIntervalNs: bigint;
+}
+
+export type StatsSnapshot = Record<keyof typeof STAT, bigint[]>;
+
+export interface SeedSummary {
+  namespaces: number;
+  processes: number;
+  listeners: number;
+  listenersNoOwner: number;
+  connections: number;
+  connectionsNoOwner: number;
+  notTracked: number;
+  errors: string[];
+  ms: number;
 }
 
 export type WorkerMessage =
   | { type: 'log'; level: 'warn' | 'info' | 'debug'; msg: string }
-  | { type: 'ready'; cpus: number; programs: string[] }
+  | { type: 'ready'; cpus: number; programs: string[]; seed: SeedSummary | null; loadAttempts: number }
   | { type: 'events'; buf: ArrayBuffer; count: number }
-  | { type: 'snapshot'; buf: ArrayBuffer; count: number; atNs: bigint; stats: Record<keyof typeof STAT, bigint[]>; refreshed: boolean; refreshError?: string }
+  | { type: 'snapshot'; buf: ArrayBuffer; count: number; kinds: Array<'final' | 'interim'>; dueNs: bigint[]; owners: Array<[number, number]>; entries: number; atNs: bigint; stats: StatsSnapshot; refreshed: boolean; refreshError?: string }
   | { type: 'error'; message: string; call?: string; errno?: number }
-  | { type: 'stopped' };
+  | { type: 'stopped'; unreadBytes: number };
 
 const data = workerData as SensorWorkerData;
 const port = parentPort!;
 const post = (m: WorkerMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
-const stop = new Int32Array(data.stop);
+const shared = new Int32Array(data.shared);
+const STOP = 0;
+const QUEUED = 1;
+const EAGAIN = 11;
 
-function pack(chunks: Uint8Array[]): ArrayBuffer {
-  const out = new Uint8Array(chunks.length * EVENT_SIZE);
-  chunks.forEach((c, i) => out.set(c.subarray(0, EVENT_SIZE), i * EVENT_SIZE));
-  return out.buffer;
+interface Peeked extends EntryFacts { index: number; pid: number; ppid: number }
+
+/** Only what the schedule and the /proc warm-up need, read straight from the map bytes. */
+function peek(b: Buffer, index: number): Peeked {
+  const o = index * EVENT_SIZE;
+  return {
+    index,
+    sock_id: b.readBigUInt64LE(o + EL.sock_id.offset),
+    start_ns: b.readBigUInt64LE(o + EL.start_ns.offset),
+    end_ns: b.readBigUInt64LE(o + EL.end_ns.offset),
+    flags: b.readUInt32LE(o + EL.flags.offset),
+    states: b.readUInt32LE(o + EL.states.offset),
+    pid: b.readUInt32LE(o + EL.pid.offset),
+    ppid: b.readUInt32LE(o + EL.ppid.offset),
+  };
+}
+
+/**
+ * Opens and loads the object. A profiler (node --cpu-prof) or a busy host can
+ * make the verifier's load fail with EAGAIN; libbpf leaves a failed object
+ * unusable, so each attempt starts from a fresh open.
+ */
+function openAndLoad(): { obj: BpfObject; attempts: number } {
+  for (let attempt = 1; ; attempt++) {
+    const obj = BpfObject.open(data.objectPath);
+    try {
+      obj.setRodata(Buffer.from(data.configBlob));
+      obj.setMaxEntries('socks', data.mapSizes.sockets);
+      obj.setMaxEntries('listeners', data.mapSizes.listeners);
+      obj.setMaxEntries('seed_owners', data.mapSizes.seedOwners);
+      obj.setMaxEntries('events', data.ringBytes);
+      obj.load([...ALL_PROGRAMS]);
+      return { obj, attempts: attempt };
+    } catch (e) {
+      obj.close();
+      const errno = (e as { errno?: number }).errno;
+      if (errno !== EAGAIN || attempt >= 10) throw e;
+      post({ type: 'log', level: 'warn', msg: `program load returned EAGAIN (attempt ${attempt} of 10), retrying` });
+      Atomics.wait(shared, STOP, 0, 20 * attempt);
+    }
+  }
+}
+
+/** The start-up scan: owners from /proc, then seed_tcp once per network namespace. */
+function seed(obj: BpfObject): SeedSummary {
+  const t0 = Date.now();
+  const scan = scanSocketOwners();
+  const ownersFd = obj.mapFd('seed_owners');
+  const keys: Buffer[] = [];
+  const errors: string[] = [];
+  for (const [ino, owner] of scan.owners) {
+    if (keys.length >= data.mapSizes.seedOwners) { errors.push(`more than ${data.mapSizes.seedOwners} sockets held by processes: raise map_sizes.seed_owners`); break; }
+    const key = Buffer.alloc(8);
+    key.writeBigUInt64LE(ino);
+    if (mapUpdate(ownersFd, key, encodeOwner(owner)) === 0) keys.push(key);
+  }
+  const s: SeedSummary = { namespaces: 0, processes: scan.processes, listeners: 0, listenersNoOwner: 0, connections: 0, connectionsNoOwner: 0, notTracked: 0, errors, ms: 0 };
+  const home = openSync('/proc/thread-self/ns/net', 'r');
+  try {
+    for (const [ino, path] of scan.namespaces) {
+      let fd = -1;
+      try {
+        fd = openSync(path, 'r');
+        setNetns(fd);
+        const out = obj.runIter('seed_tcp');
+        s.namespaces++;
+        for (const m of out) {
+          if (m === SEED_MARK.CA_SEED_LISTENER) s.listeners++;
+          else if (m === SEED_MARK.CA_SEED_LISTENER_NO_OWNER) s.listenersNoOwner++;
+          else if (m === SEED_MARK.CA_SEED_CONN) s.connections++;
+          else if (m === SEED_MARK.CA_SEED_CONN_NO_OWNER) s.connectionsNoOwner++;
+          else if (m === SEED_MARK.CA_SEED_NOT_TRACKED) s.notTracked++;
+        }
+      } catch (e) {
+        errors.push(`netns ${ino} (${path}): ${(e as Error).message}`);
+      } finally {
+        if (fd >= 0) closeSync(fd);
+      }
+    }
+  } finally {
+    setNetns(home);
+    closeSync(home);
+  }
+  for (const key of keys) mapDelete(ownersFd, key);
+  s.ms = Date.now() - t0;
+  return s;
 }
 
 function main(): void {
   setLibbpfPrint((level, msg) => post({ type: 'log', level, msg }));
-  const obj = BpfObject.open(data.objectPath);
-  let rb: RingBuffer | null = null;
+  const { obj, attempts } = openAndLoad();
+  let ring: MappedRing | null = null;
   try {
-    obj.setRodata(Buffer.from(data.configBlob));
-    obj.load([...ALL_PROGRAMS]);
-    const attached = ALL_PROGRAMS.filter((p) => p !== 'refresh_bytes');
-    for (const p of attached) obj.attach(p);
+    // Hooks first, scan second: a socket that opens or closes during the
+    // scan is seen by a hook, and the scan never overwrites a hook's entry.
+    for (const p of HOOKS) obj.attach(p);
     const cpus = numPossibleCpus();
     const socksFd = obj.mapFd('socks');
     const statsFd = obj.mapFd('stats');
-    let pending: Uint8Array[] = [];
-    // The view is only valid inside the callback: copy.
-    rb = new RingBuffer(obj.mapFd('events'), (view) => { pending.push(view.slice(0, EVENT_SIZE)); });
-    post({ type: 'ready', cpus, programs: attached });
+    ring = new MappedRing(obj.mapFd('events'), data.ringBytes);
+    let seedSummary: SeedSummary | null = null;
+    if (data.seed) {
+      try { seedSummary = seed(obj); } catch (e) { seedSummary = { namespaces: 0, processes: 0, listeners: 0, listenersNoOwner: 0, connections: 0, connectionsNoOwner: 0, notTracked: 0, errors: [(e as Error).message], ms: 0 }; }
+    }
+    post({ type: 'ready', cpus, programs: [...HOOKS], seed: seedSummary, loadAttempts: attempts });
 
-    const flush = (): void => {
-      if (pending.length === 0) return;
-      const buf = pack(pending);
-      post({ type: 'events', buf, count: pending.length }, [buf]);
-      pending = [];
+    const readBatch = (): number => {
+      const room = Math.min(data.maxBatch, data.maxQueued - Atomics.load(shared, QUEUED));
+      if (room <= 0) return 0;
+      const out = Buffer.allocUnsafe(room * EVENT_SIZE);
+      const n = ring!.read(out, EVENT_SIZE, room);
+      if (n === 0) return 0;
+      Atomics.add(shared, QUEUED, n);
+      const buf = out.buffer.slice(out.byteOffset, out.byteOffset + n * EVENT_SIZE) as ArrayBuffer;
+      post({ type: 'events', buf, count: n }, [buf]);
+      return n;
     };
-    const snapshot = (): void => {
+    const scheduler = new InterimScheduler(data.interimIntervalNs);
+    const snapshot = (final = false): void => {
       let refreshed = false;
       let refreshError: string | undefined;
       try { obj.testRun('refresh_bytes'); refreshed = true; } catch (e) { refreshError = (e as Error).message; }
       const atNs = bootNs();
-      const values: Uint8Array[] = [];
-      for (const [, v] of walkMap(socksFd, 8, EVENT_SIZE)) values.push(v);
-      const stats = Object.fromEntries(Object.entries(STAT).map(([k, idx]) => [k, lookupPerCpuU64(statsFd, idx, cpus)])) as Record<keyof typeof STAT, bigint[]>;
-      const buf = pack(values);
-      post({ type: 'snapshot', buf, count: values.length, atNs, stats, refreshed, ...(refreshError ? { refreshError } : {}) }, [buf]);
+      const { values, count } = dumpMapValues(socksFd, 8, EVENT_SIZE);
+      const stats = Object.fromEntries(Object.entries(STAT).map(([k, idx]) => [k, lookupPerCpuU64(statsFd, idx, cpus)])) as StatsSnapshot;
+      const entries = Array.from({ length: count }, (_, i) => peek(values, i));
+      // At stop only the counters matter: no interim records for a run that is ending.
+      const due = final ? [] : scheduler.due({ entries, atNs });
+      const owners = new Map<number, number>();
+      for (const e of entries) if (e.pid > 0 && (e.flags & F_NO_OWNER) === 0) owners.set(e.pid, e.ppid);
+      const out = Buffer.allocUnsafe(due.length * EVENT_SIZE);
+      due.forEach((d, i) => values.copy(out, i * EVENT_SIZE, d.ev.index * EVENT_SIZE, (d.ev.index + 1) * EVENT_SIZE));
+      const buf = out.buffer.slice(out.byteOffset, out.byteOffset + out.length) as ArrayBuffer;
+      post({
+        type: 'snapshot', buf, count: due.length, kinds: due.map((d) => d.kind), dueNs: due.map((d) => d.atNs), owners: [...owners],
+        entries: count, atNs, stats, refreshed, ...(refreshError ? { refreshError } : {}),
+      }, [buf]);
     };
 
     let lastWalk = 0;
-    while (Atomics.load(stop, 0) === 0) {
-      rb.poll(data.pollTimeoutMs);
-      flush();
+    while (Atomics.load(shared, STOP) === 0) {
+      const queued = Atomics.load(shared, QUEUED);
+      if (queued >= data.maxQueued) {
+        // The main thread is behind: leave records in the kernel ring until it catches up.
+        Atomics.wait(shared, QUEUED, queued, data.pollTimeoutMs);
+      } else if (ring.pending() === 0) {
+        ring.wait(data.pollTimeoutMs);
+      }
+      while (readBatch() === data.maxBatch) { /* keep going while full batches come */ }
       if (Date.now() - lastWalk >= data.walkIntervalMs) {
         snapshot();
         lastWalk = Date.now();
       }
     }
-    // Detach first so no new events arrive, then drain what is already queued.
+    // Detach first so no new events arrive, then drain what is queued, within a deadline.
     obj.detach();
-    rb.poll(0);
-    flush();
-    snapshot();
+    const deadline = Date.now() + data.drainMs;
+    while (ring.pending() > 0 && Date.now() < deadline) {
+      if (readBatch() === 0) Atomics.wait(shared, QUEUED, Atomics.load(shared, QUEUED), 10);
+    }
+    snapshot(true);
+    post({ type: 'stopped', unreadBytes: ring.pending() });
   } finally {
-    rb?.free();
+    ring?.free();
     obj.close();
   }
 }
 
 try {
   main();
-  post({ type: 'stopped' });
 } catch (e) {
   const err = e as Error & { call?: string; errno?: number };
   post({ type: 'error', message: err.message, ...(err.call ? { call: err.call, errno: err.errno } : {}) });

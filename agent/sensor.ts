@@ -1,21 +1,43 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../lib/log.js';
-import { decodeEvent, EVENT_SIZE, type RawEvent, type STAT } from './event-decoder.js';
-import type { SensorWorkerData, WorkerMessage } from './sensor-worker.js';
+import { decodeEvent, EVENT_SIZE, type CaEvent } from './event-decoder.js';
+import type { Due } from './interim.js';
+import type { SeedSummary, SensorWorkerData, StatsSnapshot, WorkerMessage } from './sensor-worker.js';
 
 // Main-thread handle on the sensor worker: start/stop, and decoded batches as
-// events. 'events' -> RawEvent[] (final records from the ring buffer),
-// 'snapshot' -> Snapshot (the socket-state map, for interim records and loss
-// counters), 'fatal' -> Error if the worker dies after start.
+// events. 'events' -> CaEvent[] (final records from the ring buffer),
+// 'snapshot' -> Snapshot (each walk of the socket-state map: the entries due
+// for an interim or late final record, the owners of open sockets, and the
+// loss counters), 'fatal' -> Error if the worker dies after start.
+// Every 'events' batch must be release()d once its records are written: that
+// is what bounds the records in flight between the kernel and the sink.
 
 export interface Snapshot {
-  entries: RawEvent[];
+  /** Entries due now (decided in the worker by agent/interim.ts). */
+  due: Due[];
+  /** [pid, ppid] of every owner of an open tracked socket: read /proc while they are alive. */
+  owners: Array<[number, number]>;
+  /** Entries in the socket map at this walk. */
+  entries: number;
   atNs: bigint;
-  stats: Record<keyof typeof STAT, bigint[]>;
+  stats: StatsSnapshot;
   refreshed: boolean;
   refreshError?: string;
 }
+
+export interface MapSizes {
+  /** Concurrent tracked connections (socks map). */
+  sockets: number;
+  /** Listening ports across all namespaces. */
+  listeners: number;
+  /** Sockets held by processes at start (for the start-up scan only). */
+  seedOwners: number;
+}
+
+export const DEFAULT_MAP_SIZES: MapSizes = { sockets: 131_072, listeners: 16_384, seedOwners: 65_536 };
+/** 8 MiB: ~45,000 records of headroom while the agent is busy. */
+export const DEFAULT_RING_BYTES = 8 << 20;
 
 export interface SensorOptions {
   objectPath: string;
@@ -23,6 +45,16 @@ export interface SensorOptions {
   log: Logger;
   pollTimeoutMs?: number;
   walkIntervalMs?: number;
+  mapSizes?: Partial<MapSizes>;
+  ringBytes?: number;
+  /** Records posted to the main thread and not yet released; at the bound the worker stops reading. */
+  maxQueued?: number;
+  /** Open connections get an interim record this often (seconds). */
+  interimIntervalS?: number;
+  /** Enumerate sockets that exist before the agent (default true). */
+  seed?: boolean;
+  /** How long stop() keeps draining the ring buffer after detaching. */
+  drainMs?: number;
 }
 
 export class SensorStartError extends Error {
@@ -32,12 +64,12 @@ export class SensorStartError extends Error {
   }
 }
 
-function decodeBatch(buf: ArrayBuffer, count: number, log: Logger): RawEvent[] {
-  const out: RawEvent[] = [];
-  const bytes = new Uint8Array(buf);
+function decodeBatch(buf: ArrayBuffer, count: number, log: Logger): CaEvent[] {
+  const out: CaEvent[] = [];
+  const bytes = Buffer.from(buf);
   for (let i = 0; i < count; i++) {
     try {
-      out.push(decodeEvent(bytes.subarray(i * EVENT_SIZE, (i + 1) * EVENT_SIZE)));
+      out.push(decodeEvent(bytes, i * EVENT_SIZE));
     } catch (e) {
       log.error({ err: (e as Error).message }, 'undecodable sensor event skipped');
     }
@@ -45,27 +77,59 @@ function decodeBatch(buf: ArrayBuffer, count: number, log: Logger): RawEvent[] {
   return out;
 }
 
+const isPow2 = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
+
 export class Sensor extends EventEmitter {
   private worker: Worker | null = null;
-  private readonly stopFlag = new SharedArrayBuffer(4);
+  private readonly shared = new SharedArrayBuffer(8);
   private stopped: Promise<void> | null = null;
   cpus = 0;
+  seed: SeedSummary | null = null;
+  /** Bytes still in the kernel ring buffer when the last stop() gave up draining (lost, and logged). */
+  unreadAtStop = 0;
 
   constructor(private readonly opts: SensorOptions) {
     super();
   }
 
+  /**
+   * Marks `n` records of earlier 'events' batches as written, letting the
+   * worker read more. Deferred to the next turn of the event loop: released
+   * from a microtask, the worker would refill the message port before the
+   * loop ever reached its poll phase, and signals and timers (SIGINT, health
+   * reports) would wait behind an endless stream of batches.
+   */
+  release(n: number): void {
+    setImmediate(() => {
+      const q = new Int32Array(this.shared);
+      Atomics.sub(q, 1, n);
+      Atomics.notify(q, 1);
+    });
+  }
+
   /** Resolves once every program is attached; rejects with the libbpf call that failed. */
   start(): Promise<void> {
     if (this.worker) return Promise.reject(new SensorStartError('sensor already started; stop() it first'));
+    const ringBytes = this.opts.ringBytes ?? DEFAULT_RING_BYTES;
+    if (!isPow2(ringBytes) || ringBytes < 4096) return Promise.reject(new SensorStartError(`ring buffer size ${ringBytes} must be a power of two of at least 4096 bytes`));
     // stop() leaves the flag set; a restarted worker would otherwise see it and quit at once.
-    Atomics.store(new Int32Array(this.stopFlag), 0, 0);
+    const q = new Int32Array(this.shared);
+    Atomics.store(q, 0, 0);
+    Atomics.store(q, 1, 0);
+    const maxQueued = this.opts.maxQueued ?? 2048;
     const data: SensorWorkerData = {
       objectPath: this.opts.objectPath,
       configBlob: new Uint8Array(this.opts.configBlob),
-      stop: this.stopFlag,
-      pollTimeoutMs: this.opts.pollTimeoutMs ?? 100,
+      shared: this.shared,
+      maxQueued,
+      maxBatch: Math.min(256, maxQueued),
+      pollTimeoutMs: this.opts.pollTimeoutMs ?? 50,
       walkIntervalMs: this.opts.walkIntervalMs ?? 1000,
+      interimIntervalNs: BigInt(Math.round((this.opts.interimIntervalS ?? 60) * 1e9)),
+      drainMs: this.opts.drainMs ?? 200,
+      mapSizes: { ...DEFAULT_MAP_SIZES, ...this.opts.mapSizes },
+      ringBytes,
+      seed: this.opts.seed ?? true,
     };
     const log = this.opts.log;
     const worker = new Worker(new URL('./sensor-worker.js', import.meta.url), { workerData: data });
@@ -83,21 +147,33 @@ export class Sensor extends EventEmitter {
           case 'ready':
             started = true;
             this.cpus = m.cpus;
-            log.info({ cpus: m.cpus, programs: m.programs, object: this.opts.objectPath }, 'sensor attached');
+            this.seed = m.seed;
+            log.info({ cpus: m.cpus, programs: m.programs, object: this.opts.objectPath, map_sizes: data.mapSizes, ring_bytes: ringBytes, load_attempts: m.loadAttempts }, 'sensor attached');
+            if (m.seed) {
+              const s = m.seed;
+              const line = { namespaces: s.namespaces, processes: s.processes, listeners: s.listeners, listeners_without_owner: s.listenersNoOwner, connections: s.connections, connections_without_owner: s.connectionsNoOwner, not_tracked: s.notTracked, ms: s.ms };
+              if (s.errors.length > 0) log.warn({ ...line, errors: s.errors }, 'start-up scan incomplete: some sockets that predate the agent are not tracked; their records will lack a process or be missing');
+              else log.info(line, 'start-up scan: sockets that predate the agent are tracked');
+            }
             resolve();
             break;
           case 'events':
             this.emit('events', decodeBatch(m.buf, m.count, log));
             break;
-          case 'snapshot':
-            this.emit('snapshot', { entries: decodeBatch(m.buf, m.count, log), atNs: m.atNs, stats: m.stats, refreshed: m.refreshed, refreshError: m.refreshError } satisfies Snapshot);
+          case 'snapshot': {
+            const evs = decodeBatch(m.buf, m.count, log);
+            const due = evs.length === m.count ? evs.map((ev, i) => ({ ev, kind: m.kinds[i]!, atNs: m.dueNs[i]! })) : [];
+            this.emit('snapshot', { due, owners: m.owners, entries: m.entries, atNs: m.atNs, stats: m.stats, refreshed: m.refreshed, refreshError: m.refreshError } satisfies Snapshot);
             break;
+          }
           case 'error': {
             const err = new SensorStartError(m.message, m.call, m.errno);
             if (!started) reject(err); else this.emit('fatal', err);
             break;
           }
           case 'stopped':
+            this.unreadAtStop = m.unreadBytes;
+            if (m.unreadBytes > 0) log.warn({ unread_records: Math.ceil(m.unreadBytes / (EVENT_SIZE + 8)) }, 'stopped before the ring buffer was drained: these records are lost');
             break;
         }
       });
@@ -106,10 +182,12 @@ export class Sensor extends EventEmitter {
     });
   }
 
-  /** Detaches the programs, drains the ring buffer (delivered as a last 'events'), and ends the worker. */
+  /** Detaches the programs, drains the ring buffer (delivered as last 'events'), and ends the worker. */
   async stop(): Promise<void> {
     if (!this.worker) return;
-    Atomics.store(new Int32Array(this.stopFlag), 0, 1);
+    const q = new Int32Array(this.shared);
+    Atomics.store(q, 0, 1);
+    Atomics.notify(q, 1);
     await this.stopped;
     this.worker = null;
   }

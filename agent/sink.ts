@@ -19,6 +19,14 @@ export interface HealthCounters {
   sampledOut: number;
   /** Connections dropped by configured filters (loopback, ports, CIDRs): by design, not loss. */
   filtered: number;
+  /** Connections not tracked because the socket map was full (E2BIG): raise sensor.max_connections. */
+  untrackedMapFull?: number;
+  /** Connections not tracked because the kernel could not allocate (ENOMEM). */
+  untrackedNomem?: number;
+  /** Connections not tracked for any other map error. */
+  untrackedOther?: number;
+  /** Entries of sockets that vanished without tcp_destroy_sock, replaced when their address was reused (their records were sent if complete; not loss). */
+  staleReplaced?: number;
 }
 
 export interface RecordSink {

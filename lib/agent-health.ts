@@ -20,6 +20,11 @@ export interface AgentHealth {
   ringbuf_drops_per_cpu: number[];
   sampled_out: number;
   filtered: number;
+  /** Loss counters by reason; the agent always writes them (Avro default 0 for older agents). */
+  untracked_map_full?: number;
+  untracked_nomem?: number;
+  untracked_other?: number;
+  stale_replaced?: number;
   spool_records: number;
   spool_bytes: number;
   spool_dropped: number;

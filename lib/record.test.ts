@@ -16,7 +16,7 @@ export function sampleRecord(over: Partial<ConnectionRecord> = {}): ConnectionRe
     conn_state: 'SF', close_reason: 'fin', connect_latency_us: 1234, srtt_us: 800,
     retransmits: 2, syn_retransmits: 0, rst_sent: 0, rst_received: 0, src_bytes: 100, dst_bytes: 2000,
     pid: 4242, tid: 4243, ppid: 1, uid: 1000, comm: 'curl', executable: '/usr/bin/curl', parent_name: 'bash',
-    cgroup_id: 77, container_id: null, environment: 'prod', node_group: 'ng-a', labels: { team: 'payments' }, agent_version: '0.1.0',
+    cgroup_id: 77, container_id: null, environment: 'prod', node_group: 'ng-a', labels: { team: 'payments' }, agent_version: '0.1.0', sampled: false, started_before_agent: false, process_unknown_reason: null,
     ...over,
   };
 }

@@ -24,6 +24,9 @@ have unzip || need_pkgs+=(unzip)
 have chromium || need_pkgs+=(chromium)
 have sysctl || need_pkgs+=(procps)
 have useradd || need_pkgs+=(passwd)
+# connaudit bench compare runs these two observers beside the agent.
+have bpftrace || need_pkgs+=(bpftrace)
+have tcpdump || need_pkgs+=(tcpdump)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing Debian packages: ${need_pkgs[*]}"

@@ -17,13 +17,20 @@ Benchmarks, each printing figures on stdout (JSON with --json):
   sensor     eBPF cost: average ns per BPF program run under a connection
              storm between two network namespaces (root; sets
              kernel.bpf_stats_enabled=1 for the run)
+  compare    the same bounded storm watched by: nothing, the agent to Kafka,
+             the agent --output jsonl, a tcplife-style bpftrace script and
+             tcpdump -s 96 -w; CPU-s per 100k connections, records and bytes
+             per connection, storm rate; then the highest zero-loss rate
+             (root, bpftrace, tcpdump, Kafka; see BENCHMARKS.md)
   all        codec + backtest, and sensor when running as root (default)
 
 Options:
   --records N    codec: records to encode/decode (default 200000)
   --events N     backtest: events in the generated file (default 1000000)
   --seconds S    sensor: storm length (default 8)
-  --workers W    sensor: storm client workers (default 1)
+  --workers W    sensor: storm client workers (default 1; compare: 2)
+  --connections N  compare: connections per run (default 50000)
+  --runs N       compare: runs per observer (default 3)
   --json         print one JSON object instead of text`;
 
 function peakRss(): number {
@@ -57,9 +64,10 @@ const command: Command = {
   async run(argv) {
     const { values, positionals } = parse(argv, {
       records: { type: 'string' }, events: { type: 'string' }, seconds: { type: 'string' }, workers: { type: 'string' }, json: { type: 'boolean' },
+      connections: { type: 'string' }, runs: { type: 'string' },
     }, true);
     const which = positionals[0] ?? 'all';
-    if (!['codec', 'backtest', 'sensor', 'all'].includes(which)) throw new UsageError(`unknown benchmark '${which}'`);
+    if (!['codec', 'backtest', 'sensor', 'compare', 'all'].includes(which)) throw new UsageError(`unknown benchmark '${which}'`);
     const num = (v: string | undefined, d: number, name: string) => {
       if (v === undefined) return d;
       const n = Number(v);
@@ -77,6 +85,16 @@ const command: Command = {
       if (process.getuid?.() !== 0) throw new UserError('the sensor benchmark needs root (it loads eBPF programs)', 'run it as root');
       const { benchSensor } = await import('../../tools/bench/sensor.js');
       out.sensor = await benchSensor(num(values.seconds, 8, 'seconds'), num(values.workers, 1, 'workers'));
+    }
+    if (which === 'compare') {
+      if (process.getuid?.() !== 0) throw new UserError('bench compare needs root (eBPF, network namespaces, cgroups)', 'run it as root');
+      const { benchCompare, markdownTable } = await import('../../tools/bench/compare.js');
+      const r = await benchCompare({ connections: num(values.connections, 50_000, 'connections'), runs: num(values.runs, 3, 'runs'), workers: num(values.workers, 2, 'workers') });
+      if (!values.json) {
+        process.stdout.write(`${markdownTable(r)}\n\nHighest connection rate with zero loss (agent -> Kafka): ${r.zeroLoss.highestZeroLoss ?? 'none of the tried rates'} connections/s\n`);
+        return 0;
+      }
+      out.compare = r;
     }
     if (values.json) {
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);

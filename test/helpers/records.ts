@@ -51,6 +51,9 @@ export function record(n: number, over: Partial<ConnectionRecord> = {}): Connect
     node_group: 'ng-a',
     labels: { team: 'payments' },
     agent_version: '0.1.0',
+    sampled: false,
+    started_before_agent: false,
+    process_unknown_reason: null,
     ...over,
   };
 }

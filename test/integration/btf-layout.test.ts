@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_LAYOUT, CONFIG_SIZE } from '../../agent/bpf-config.js';
-import { EVENT_LAYOUT, EVENT_SIZE, type FieldLayout } from '../../agent/event-decoder.js';
+import { EVENT_LAYOUT, EVENT_SIZE, FLAG, OWNER_LAYOUT, OWNER_SIZE, SEED_MARK, SIZES, STAT_ENUM, type FieldLayout } from '../../agent/event-decoder.js';
 
 // Tetragon's alignchecker, for connaudit: the TypeScript side reads
 // struct ca_event and writes struct ca_config at fixed offsets, so compare
@@ -14,7 +14,7 @@ import { EVENT_LAYOUT, EVENT_SIZE, type FieldLayout } from '../../agent/event-de
 const BPF_DIR = fileURLToPath(new URL('../../bpf/', import.meta.url));
 const OBJ = `${BPF_DIR}connaudit.bpf.o`;
 
-interface BtfType { kind: string; name: string; size?: number; typeId?: number; nelems?: number; members?: Array<{ name: string; typeId: number; bitsOffset: number }> }
+interface BtfType { kind: string; name: string; size?: number; typeId?: number; nelems?: number; members?: Array<{ name: string; typeId: number; bitsOffset: number }>; values?: Map<string, number> }
 
 function parseRawBtf(text: string): Map<number, BtfType> {
   const types = new Map<number, BtfType>();
@@ -26,11 +26,14 @@ function parseRawBtf(text: string): Map<number, BtfType> {
       const num = (k: string): number | undefined => { const m = new RegExp(`${k}=(\\d+)`).exec(rest); return m ? Number(m[1]) : undefined; };
       current = { kind: head[2]!, name: head[3]!, size: num('size'), typeId: num('type_id'), nelems: num('nr_elems') };
       if (current.kind === 'STRUCT' || current.kind === 'UNION') current.members = [];
+      if (current.kind === 'ENUM') current.values = new Map();
       types.set(Number(head[1]), current);
       continue;
     }
     const member = /^\s+'([^']*)' type_id=(\d+) bits_offset=(\d+)/.exec(line);
     if (member && current?.members) current.members.push({ name: member[1]!, typeId: Number(member[2]), bitsOffset: Number(member[3]) });
+    const value = /^\s+'([^']*)' val=(-?\d+)/.exec(line);
+    if (value && current?.values) current.values.set(value[1]!, Number(value[2]));
   }
   return types;
 }
@@ -69,6 +72,7 @@ beforeAll(() => {
 describe.each([
   ['ca_event', EVENT_LAYOUT as Record<string, FieldLayout>, EVENT_SIZE, 'agent/event-decoder.ts EVENT_LAYOUT'],
   ['ca_config', CONFIG_LAYOUT as Record<string, FieldLayout>, CONFIG_SIZE, 'agent/bpf-config.ts CONFIG_LAYOUT'],
+  ['ca_owner', OWNER_LAYOUT as Record<string, FieldLayout>, OWNER_SIZE, 'agent/event-decoder.ts OWNER_LAYOUT'],
 ])('struct %s in bpf/connaudit.bpf.o', (name, table, size, where) => {
   it(`has the total size ${where} expects (trailing padding included)`, () => {
     expect(layoutFromBtf(types, name).size, `sizeof(struct ${name}) vs ${where}`).toBe(size);
@@ -92,4 +96,32 @@ describe.each([
     for (const f of fields) { expect(f.offset, `gap before offset ${f.offset}`).toBe(end); end = f.offset + f.size; }
     expect(end).toBe(size);
   });
+});
+
+// The flags, stat indexes, seed marks and sizes are C enums so that they reach
+// BTF: every constant the agent mirrors must have the kernel's value, and
+// every enumerator the kernel defines must be mirrored.
+describe.each([
+  ['ca_flag', FLAG as Record<string, number>, 'FLAG'],
+  ['ca_stat', STAT_ENUM as Record<string, number>, 'STAT_ENUM'],
+  ['ca_seed_mark', SEED_MARK as Record<string, number>, 'SEED_MARK'],
+  ['ca_sizes', SIZES as Record<string, number>, 'SIZES'],
+])('enum %s in bpf/connaudit.bpf.o', (name, table, where) => {
+  it(`has exactly the values of agent/event-decoder.ts ${where}`, () => {
+    const e = [...types.values()].find((t) => t.kind === 'ENUM' && t.name === name);
+    expect(e, `enum ${name} is not in the BTF of ${OBJ}`).toBeDefined();
+    const problems: string[] = [];
+    for (const [k, v] of Object.entries(table)) {
+      const got = e!.values!.get(k);
+      if (got === undefined) problems.push(`${k}: in ${where}, not in enum ${name}`);
+      else if (got !== v) problems.push(`${k}: C has ${got}, ${where} has ${v}`);
+    }
+    for (const k of e!.values!.keys()) if (!(k in table)) problems.push(`${k}: in enum ${name}, missing from ${where}`);
+    expect(problems).toEqual([]);
+  });
+});
+
+it('EVENT_SIZE and CONFIG_SIZE agree with enum ca_sizes', () => {
+  expect(EVENT_SIZE).toBe(SIZES.CA_EVENT_SIZE);
+  expect(CONFIG_SIZE).toBe(SIZES.CA_CONFIG_SIZE);
 });

@@ -26,6 +26,15 @@ export interface SensorBenchResult {
 interface ProgInfo { id: number; name: string; run_time_ns?: number; run_cnt?: number }
 
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
+function runAsync(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+    p.once('error', reject);
+    p.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}`))));
+  });
+}
 const progs = (): ProgInfo[] => JSON.parse(sh('bpftool', ['prog', 'show', '--json'])) as ProgInfo[];
 
 class CountingSink implements RecordSink {
@@ -78,7 +87,8 @@ export async function benchSensor(seconds = 10, workers = 4): Promise<SensorBenc
     const ours = (): ProgInfo[] => progs().filter((p) => !before.has(p.id) && /^on_/.test(p.name));
     const start = new Map(ours().map((p) => [p.id, p]));
     process.stderr.write(`bench: storm for ${seconds}s with ${workers} client workers...\n`);
-    const out = sh('ip', ['netns', 'exec', nsC, storm, 'client', '10.201.0.2', '9000', String(seconds), String(workers)]);
+    // Async: the agent runs on this thread's event loop and must keep reading while the storm runs.
+    const out = await runAsync('ip', ['netns', 'exec', nsC, storm, 'client', '10.201.0.2', '9000', String(seconds), String(workers)]);
     const m = /connections (\d+) seconds ([\d.]+)/.exec(out);
     if (!m) throw new Error(`tools/bench/storm printed no result: ${out}`);
     const end = ours();

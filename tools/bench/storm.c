@@ -7,9 +7,17 @@
  *   storm serve PORT WORKERS              accept and close at once (server FINs first,
  *                                         so TIME_WAIT stays on the server side and
  *                                         the client's ephemeral ports recycle)
- *   storm client ADDR PORT SECONDS WORKERS
- *                                         connect, wait for EOF, close; prints
- *                                         "connections N seconds S"
+ *   storm client ADDR PORT SECONDS WORKERS [MAX [RATE]]
+ *                                         connect, wait for EOF, close; stops after
+ *                                         SECONDS or MAX connections in all (0 = no
+ *                                         bound), paced to RATE per second in all
+ *                                         (0 = as fast as possible); prints
+ *                                         "connections N seconds S failed F"
+ *   storm hold ADDR PORT N                open N connections and keep them all open,
+ *                                         then close them all; same output
+ *
+ * "failed" counts connect() calls that sent a SYN and failed (refused, timed
+ * out, reset): the sensor sees those too, so the tests' arithmetic needs them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,12 +61,19 @@ static int serve(int port, int workers)
 	}
 }
 
-static int client(const char *addr, int port, double seconds, int workers)
+static int sent_syn(int err)
+{
+	return err == ECONNREFUSED || err == ETIMEDOUT || err == ECONNRESET || err == EHOSTUNREACH;
+}
+
+static int client(const char *addr, int port, double seconds, int workers, long max, double rate)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-	long *counts = mmap(NULL, sizeof(long) * workers, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	long *counts = mmap(NULL, sizeof(long) * 2 * workers, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	double start = now();
-	long total = 0;
+	long total = 0, failed = 0;
+	long per_worker = max > 0 ? (max + workers - 1) / workers : 0;
+	double gap = rate > 0 ? workers / rate : 0; /* seconds between connects of one worker */
 
 	if (inet_pton(AF_INET, addr, &a.sin_addr) != 1) {
 		fprintf(stderr, "storm client: bad address %s\n", addr);
@@ -68,12 +83,24 @@ static int client(const char *addr, int port, double seconds, int workers)
 		if (fork() != 0)
 			continue;
 		char buf[64];
-		while (now() - start < seconds) {
+		long mine = max > 0 ? (w == workers - 1 ? max - per_worker * (workers - 1) : per_worker) : 0;
+		double next = now();
+		while (now() - start < seconds && (max == 0 || counts[w] + counts[workers + w] < mine)) {
+			if (gap > 0) {
+				double t = now();
+				if (t < next) {
+					struct timespec ts = { .tv_sec = (time_t)(next - t), .tv_nsec = (long)((next - t - (time_t)(next - t)) * 1e9) };
+					nanosleep(&ts, NULL);
+				}
+				next += gap;
+			}
 			int s = socket(AF_INET, SOCK_STREAM, 0);
 			if (connect(s, (struct sockaddr *)&a, sizeof(a)) == 0) {
 				while (read(s, buf, sizeof(buf)) > 0)
 					;
 				counts[w]++;
+			} else if (sent_syn(errno)) {
+				counts[workers + w]++;
 			}
 			close(s);
 		}
@@ -81,9 +108,40 @@ static int client(const char *addr, int port, double seconds, int workers)
 	}
 	while (wait(NULL) > 0)
 		;
-	for (int w = 0; w < workers; w++)
+	for (int w = 0; w < workers; w++) {
 		total += counts[w];
-	printf("connections %ld seconds %.3f\n", total, now() - start);
+		failed += counts[workers + w];
+	}
+	printf("connections %ld seconds %.3f failed %ld\n", total, now() - start, failed);
+	return 0;
+}
+
+static int hold(const char *addr, int port, int n)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int *fds = calloc(n, sizeof(int));
+	double start = now();
+	long ok = 0, failed = 0;
+
+	if (!fds || inet_pton(AF_INET, addr, &a.sin_addr) != 1) {
+		fprintf(stderr, "storm hold: bad address %s or out of memory\n", addr);
+		return 2;
+	}
+	for (int i = 0; i < n; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(fds[i], (struct sockaddr *)&a, sizeof(a)) == 0) {
+			ok++;
+		} else {
+			if (sent_syn(errno))
+				failed++;
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	printf("connections %ld seconds %.3f failed %ld\n", ok, now() - start, failed);
 	return 0;
 }
 
@@ -91,8 +149,10 @@ int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "serve"))
 		return serve(atoi(argv[2]), atoi(argv[3]));
-	if (argc == 6 && !strcmp(argv[1], "client"))
-		return client(argv[2], atoi(argv[3]), atof(argv[4]), atoi(argv[5]));
-	fprintf(stderr, "usage: storm serve PORT WORKERS | storm client ADDR PORT SECONDS WORKERS\n");
+	if (argc >= 6 && argc <= 8 && !strcmp(argv[1], "client"))
+		return client(argv[2], atoi(argv[3]), atof(argv[4]), atoi(argv[5]), argc > 6 ? atol(argv[6]) : 0, argc > 7 ? atof(argv[7]) : 0);
+	if (argc == 5 && !strcmp(argv[1], "hold"))
+		return hold(argv[2], atoi(argv[3]), atoi(argv[4]));
+	fprintf(stderr, "usage: storm serve PORT WORKERS | storm client ADDR PORT SECONDS WORKERS [MAX [RATE]] | storm hold ADDR PORT N\n");
 	return 2;
 }
