@@ -72,7 +72,7 @@ describe('describing endpoints for logs', () => {
 describe('compression codecs', () => {
   it.each(['lz4', 'zstd', 'gzip'] as const)('%s round-trips through the kafkajs codec table', async (name) => {
     const codecs = kafkajs.CompressionCodecs as Record<number, () => { compress(e: { buffer: Buffer }): Promise<Buffer>; decompress(b: Buffer): Promise<Buffer> }>;
-    const codec = codecs[compressionType(name)]();
+    const codec = codecs[compressionType(name)]!();
     const input = Buffer.from('connaudit '.repeat(200));
     const packed = await codec.compress({ buffer: input });
     expect(packed.length).toBeLessThan(input.length / 5);
