@@ -40,7 +40,12 @@ describe('composeStages', () => {
   it('refuses to start on a bad rule file, naming it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ca-rules-'));
     writeFileSync(join(dir, 'bad.yaml'), 'rule: [unclosed\n');
-    const err = await composeStages({ rules: dir }, { log, rekey: new RekeyBuffer() }).catch((e: unknown) => e);
+    let err: unknown;
+    try {
+      composeStages({ rules: dir }, { log, rekey: new RekeyBuffer() });
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(StageLoadError);
     expect((err as StageLoadError).problems.join('\n')).toMatch(/bad\.yaml:\d+:\d+/);
   });
