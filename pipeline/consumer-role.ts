@@ -74,7 +74,10 @@ export function addStats(into: BatchStats, s: BatchStats): void {
 export async function startRole(o: RoleOptions): Promise<Role> {
   const consumer = o.kafka.consumer({
     groupId: o.groupId,
-    retry: { retries: 5, restartOnFailure: async (err) => { o.log.error({ group: o.groupId, err: err.message }, o.restartOnFailure ? 'consumer failed; restarting from the last committed offset' : 'consumer failed'); return o.restartOnFailure; } },
+    // retries 0: kafkajs would otherwise re-run a failed eachBatch under this
+    // policy, on top of bulkIndex's own attempts (6 × 8 bulk requests for one
+    // batch). A failed batch restarts the member from the last commit instead.
+    retry: { retries: 0, restartOnFailure: async (err) => { o.log.error({ group: o.groupId, err: err.message }, o.restartOnFailure ? 'consumer failed; restarting from the last committed offset' : 'consumer failed'); return o.restartOnFailure; } },
   });
   const role: Role = { consumer, lastActivity: Date.now(), joined: false, busy: 0, assigned: {}, totals: emptyStats() };
   consumer.on(consumer.events.GROUP_JOIN, (e) => {

@@ -1,4 +1,3 @@
-import type { Client } from '@elastic/elasticsearch';
 import { describeEndpoints } from '../lib/connect.js';
 import type { Logger } from '../lib/log.js';
 import { createRegistry, startAdminServer, type AdminServer, type Health } from '../lib/metrics.js';
@@ -16,7 +15,7 @@ import { esFetchDocs, esRawBulk } from './es-sink.js';
 import { PipelineMetrics } from './metrics.js';
 import { ForwardOutbox, RekeyBuffer, type Rekeyer } from './rekey.js';
 import { watchRules } from './rule-watch.js';
-import { connectElasticsearch, connectKafka, type KafkaSide } from './services.js';
+import { connectElasticsearch, connectKafka, type EsSide, type KafkaSide } from './services.js';
 import { primaryStages, rekeyStages, type StageSet } from './stage-set.js';
 import type { RekeyStage } from './rekey.js';
 import type { Stage, StageStat } from './stage.js';
@@ -143,7 +142,7 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
     },
   });
 
-  let es: Client | undefined;
+  let es: EsSide | undefined;
   let kafkaSide: KafkaSide | undefined;
   try {
     es = await connectElasticsearch(o.env, wait('Elasticsearch'));
@@ -165,8 +164,8 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   if (cross) restoreState(stores.rekey, cross, log);
 
   const sinks: BatchSinks = {
-    bulk: esRawBulk(es),
-    fetchDocs: esFetchDocs(es),
+    bulk: esRawBulk(es.bulk),
+    fetchDocs: esFetchDocs(es.admin),
     producer,
     log,
     maxFutureSkewMs: o.config.max_future_skew_s !== undefined ? o.config.max_future_skew_s * 1000 : undefined,
@@ -174,7 +173,7 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   };
   const enrich = createEnricher(o.config, stages.lookup);
   // Hourly SLO summaries (node-cron) into connaudit-slo, when an SLO stage runs.
-  const summaryJob = composed.sloSummary?.(es, { schedule: o.config.slo_summary_cron, log });
+  const summaryJob = composed.sloSummary?.(es.admin, { schedule: o.config.slo_summary_cron, log });
   summaryJob?.start();
 
   const timers: NodeJS.Timeout[] = [];

@@ -11,22 +11,36 @@ import { waitFor, type WaitOptions } from './startup.js';
 // The pipeline's two clusters, each reached once at start: wait until it
 // answers, then prepare it (index templates and write aliases; topics).
 
-export async function connectElasticsearch(env: NodeJS.ProcessEnv | undefined, wait: WaitOptions): Promise<Client> {
-  // maxRetries 0: bulkIndex (bulk.ts) is the one retry layer for writes, and
-  // waitFor the one for the start. A client retrying underneath would multiply both.
-  const es = new Client({ ...esClientOptions(env), maxRetries: 0 });
+export interface EsSide {
+  /** Start-up, templates, conflict look-ups, SLO summaries: the client's own retries (3) apply. */
+  admin: Client;
+  /**
+   * Bulk writes only. maxRetries 0: bulkIndex (bulk.ts) is the one retry
+   * layer for writes; a client retrying underneath would send one failing
+   * batch attempts × 4 times.
+   */
+  bulk: Client;
+  close(): Promise<void>;
+}
+
+export async function connectElasticsearch(env: NodeJS.ProcessEnv | undefined, wait: WaitOptions): Promise<EsSide> {
+  const admin = new Client(esClientOptions(env));
+  const bulk = new Client({ ...esClientOptions(env), maxRetries: 0 });
+  const close = async () => {
+    await Promise.all([admin.close(), bulk.close()]).catch(() => undefined);
+  };
   const where = endpoints(env).esUrl.replace(/\/\/[^@/]*@/, '//');
   try {
     // Cluster health, not GET /: some distributions and proxies refuse the root.
     await waitFor('Elasticsearch', where, async () => {
-      await es.cluster.health({ timeout: '5s' });
+      await admin.cluster.health({ timeout: '5s' });
     }, wait);
-    await bootstrapElasticsearch(es, wait.log);
+    await bootstrapElasticsearch(admin, wait.log);
   } catch (err) {
-    await es.close().catch(() => undefined);
+    await close();
     throw err;
   }
-  return es;
+  return { admin, bulk, close };
 }
 
 export interface KafkaSide {
