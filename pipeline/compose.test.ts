@@ -68,3 +68,15 @@ describe('with the service catalogue', () => {
     expect(c.primary[0]!.name).toMatch(/slo/i);
   });
 });
+
+describe('without --config', () => {
+  it('runs the shipped rules and the shipped catalogue (SLO stage, rules, cross-host rules)', async () => {
+    const { shippedConfig } = await import('./defaults.js');
+    const { loadServiceLookup } = await import('./enrich/catalogue-lookup.js');
+    const cfg = shippedConfig();
+    const c = composeStages(cfg, { log, rekey: new RekeyBuffer(), catalogue: loadServiceLookup(cfg.services!).catalogue });
+    expect(c.primary).toHaveLength(2);
+    expect(c.crossHost).toHaveLength(1);
+    expect(c.reloadRules!().rules).toBeGreaterThan(0);
+  });
+});
