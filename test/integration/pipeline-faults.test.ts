@@ -76,11 +76,15 @@ describe('pipeline fault tests (real Kafka and Elasticsearch)', () => {
     const second = await produce(host, [...genuine, ...forged]);
     // /metrics is scraped while the pipeline runs; the last scrape falls in its idle time before it stops, after the last batch.
     let scraped = '';
+    const healthz = new Set<number>();
     let scraper: NodeJS.Timeout | undefined;
     const code = await pipe(await groupAt(kafka, `itest-faults-${run}-conflict-2`, second.from), {
       metrics: { port: 0 },
       onAdminServer: (s) => {
-        scraper = setInterval(() => { fetch(`http://127.0.0.1:${s.port}/metrics`).then((r) => r.text()).then((t) => { scraped = t; }, () => undefined); }, 300);
+        scraper = setInterval(() => {
+          fetch(`http://127.0.0.1:${s.port}/metrics`).then((r) => r.text()).then((t) => { scraped = t; }, () => undefined);
+          fetch(`http://127.0.0.1:${s.port}/healthz`).then((r) => { healthz.add(r.status); }, () => undefined);
+        }, 300);
       },
     });
     clearInterval(scraper);
@@ -95,6 +99,10 @@ describe('pipeline fault tests (real Kafka and Elasticsearch)', () => {
     expect(scraped).toMatch(/connaudit_pipeline_id_conflicts_total\{component="pipeline"\} 3/);
     expect(scraped).toMatch(/connaudit_pipeline_duplicates_total\{component="pipeline"\} 10/);
     expect(scraped).toMatch(/connaudit_pipeline_dlq_total\{reason="id_conflict",component="pipeline"\} 3/);
+    expect(scraped).toMatch(/connaudit_pipeline_records_in_total\{topic="connaudit.connections",component="pipeline"\} 13/);
+    expect(scraped).toMatch(/connaudit_pipeline_consumer_lag\{group="itest-faults-[0-9a-f]+-conflict-2",topic="connaudit.connections",partition="\d",component="pipeline"\} \d+/);
+    expect(scraped).toMatch(/connaudit_pipeline_bulk_request_seconds_count\{component="pipeline",outcome="ok"\} [1-9]/);
+    expect(healthz.has(200)).toBe(true);
   }, 180_000);
 
   it('a far-future record: dead-lettered as future_event_time, every other record indexed', async (ctx) => {
