@@ -31,9 +31,11 @@ export async function connectElasticsearch(env: NodeJS.ProcessEnv | undefined, w
   };
   const where = endpoints(env).esUrl.replace(/\/\/[^@/]*@/, '//');
   try {
-    // Cluster health, not GET /: some distributions and proxies refuse the root.
+    // Cluster health, not GET /: some distributions and proxies refuse the
+    // root. Through the client without retries, so each probe answers fast and
+    // waitFor's backoff is the only one.
     await waitFor('Elasticsearch', where, async () => {
-      await admin.cluster.health({ timeout: '5s' });
+      await bulk.cluster.health({ timeout: '5s' }, { requestTimeout: 10_000 });
     }, wait);
     await bootstrapElasticsearch(admin, wait.log);
   } catch (err) {
