@@ -14,6 +14,7 @@ import { createEnricher, type ServiceLookup } from './enrich/enrich.js';
 import { esFetchDocs, esRawBulk } from './es-sink.js';
 import { PipelineMetrics } from './metrics.js';
 import { ForwardOutbox, RekeyBuffer, type Rekeyer } from './rekey.js';
+import { watchLag } from './lag.js';
 import { watchRules } from './rule-watch.js';
 import { connectElasticsearch, connectKafka, type EsSide, type KafkaSide } from './services.js';
 import { primaryStages, rekeyStages, type StageSet } from './stage-set.js';
@@ -49,6 +50,8 @@ export interface PipelineOptions {
   metrics?: { port: number; host?: string } | false;
   /** Called once the listener is bound (tests use port 0). */
   onAdminServer?: (server: AdminServer) => void;
+  /** How often consumer lag is read from the broker (default 15 s). */
+  lagIntervalMs?: number;
   /** Wait at most this long for Kafka and Elasticsearch at start (default: until stopped). */
   waitTimeoutMs?: number;
   /** Input topics other than the standard ones (tests with a topic of their own). */
@@ -178,6 +181,7 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
 
   const timers: NodeJS.Timeout[] = [];
   let unwatch: (() => void) | undefined;
+  let unwatchLag: (() => void) | undefined;
   let stopping: Promise<number> | undefined;
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => { resolveDone = r; });
@@ -188,6 +192,7 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
       log.info({ why }, 'stopping: finishing the current batch, committing, disconnecting');
       for (const t of timers) clearInterval(t);
       unwatch?.();
+      unwatchLag?.();
       summaryJob?.stop();
       for (const r of roles) await r.role.consumer.disconnect().catch((err: Error) => log.warn({ err: err.message }, 'consumer disconnect failed'));
       for (const r of roles) r.store.save({ group, partitions: r.role.assigned, stages: r.set.snapshot() }, Date.now(), true);
@@ -243,6 +248,8 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
     roles.push({ role: rk, store: stores.rekey, set: cross });
   }
   health.roles = roles.map((r) => r.role);
+  const lagGroups = [{ groupId: group, topics: [topics.connections, topics.agentHealth] }, ...(cross ? [{ groupId: rekeyGroup, topics: [TOPIC_REKEY] }] : [])];
+  unwatchLag = watchLag(kafka, lagGroups, (g, t, p, lag) => metrics.setLag(g, t, p, lag), log, o.lagIntervalMs ?? 15_000);
   unwatch = composed.reloadRules && o.config.rules ? watchRules(o.config.rules, composed.reloadRules, log) : undefined;
   timers.push(idleWatch(roles.map((r) => r.role), o.exitWhenIdleS, (s) => void stop(`idle for ${s}s (--exit-when-idle)`, 0)));
   timers.push(throughputLog(roles.map((r) => r.role), log, o.throughputIntervalMs ?? 10_000));

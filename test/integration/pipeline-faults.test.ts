@@ -80,6 +80,7 @@ describe('pipeline fault tests (real Kafka and Elasticsearch)', () => {
     let scraper: NodeJS.Timeout | undefined;
     const code = await pipe(await groupAt(kafka, `itest-faults-${run}-conflict-2`, second.from), {
       metrics: { port: 0 },
+      lagIntervalMs: 500,
       onAdminServer: (s) => {
         scraper = setInterval(() => {
           fetch(`http://127.0.0.1:${s.port}/metrics`).then((r) => r.text()).then((t) => { scraped = t; }, () => undefined);
@@ -102,6 +103,8 @@ describe('pipeline fault tests (real Kafka and Elasticsearch)', () => {
     expect(scraped).toMatch(/connaudit_pipeline_records_in_total\{topic="connaudit.connections",component="pipeline"\} 13/);
     expect(scraped).toMatch(/connaudit_pipeline_consumer_lag\{group="itest-faults-[0-9a-f]+-conflict-2",topic="connaudit.connections",partition="\d",component="pipeline"\} \d+/);
     expect(scraped).toMatch(/connaudit_pipeline_bulk_request_seconds_count\{component="pipeline",outcome="ok"\} [1-9]/);
+    // Read from the broker for every partition of the group, not only those this run had batches on.
+    expect(scraped.match(/connaudit_pipeline_consumer_lag\{group="itest-faults-[0-9a-f]+-conflict-2",topic="connaudit.connections"/g)).toHaveLength(6);
     expect(healthz.has(200)).toBe(true);
   }, 180_000);
 
