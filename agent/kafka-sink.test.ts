@@ -11,7 +11,7 @@ import { ipToBytes } from '../lib/ip.js';
 import { connectionType, type ConnectionRecord } from '../lib/record.js';
 import { recordDefaults } from '../lib/record-fields.js';
 import { agentHealthCodec as healthCodec, type AgentHealth } from '../lib/agent-health.js';
-import { CONNECTION_CONTENT_TYPE, KafkaSink, kafkaLogCreator, type ProducerLike } from './kafka-sink.js';
+import { CONNECTION_CONTENT_TYPE, KafkaSink, type ProducerLike } from './kafka-sink.js';
 import { Spool } from './spool.js';
 
 // An in-memory broker: producers made by the factory share it, and the test
@@ -201,19 +201,5 @@ describe('KafkaSink health reports', () => {
     const sent = healthOf();
     expect(sent.map((h) => h.rec.records_produced)).toEqual([0, 1]);
     expect(new Set(sent.map((h) => h.rec.event_id)).size).toBe(2);
-  });
-});
-
-describe('kafkaLogCreator', () => {
-  it('keeps kafkajs quiet: outage chatter and the bounded-retries notice at debug, other problems at warn', () => {
-    const { log, lines } = memLog();
-    const logFn = kafkaLogCreator(log)(4);
-    const entry = (message: string) => ({ message, timestamp: 't', logger: 'kafkajs' });
-    logFn({ namespace: 'Connection', level: 1, label: 'ERROR', log: entry('Connection error: connect ECONNREFUSED') });
-    logFn({ namespace: 'BrokerPool', level: 1, label: 'ERROR', log: entry('Failed to connect to seed broker') });
-    logFn({ namespace: 'Producer', level: 2, label: 'WARN', log: entry('Limiting retries for the idempotent producer may invalidate EoS guarantees') });
-    logFn({ namespace: 'Producer', level: 1, label: 'ERROR', log: entry('Failed to send messages: SASL authentication failed') });
-    logFn({ namespace: 'Cluster', level: 4, label: 'INFO', log: entry('metadata refreshed') });
-    expect(lines.map((l) => [l.level, l.kafkajs])).toEqual([[20, 'Connection'], [20, 'BrokerPool'], [20, 'Producer'], [40, 'Producer'], [20, 'Cluster']]);
   });
 });

@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
-import kafkajs from 'kafkajs';
-import type { KafkaConfig, LogEntry, Message, Producer, ProducerRecord, RecordMetadata } from 'kafkajs';
+import type { Message, Producer, ProducerRecord, RecordMetadata } from 'kafkajs';
 import { encodeConnection } from '../lib/avro.js';
-import { kafkaConfig } from '../lib/connect.js';
+import { createKafka, PRODUCER_SETTINGS } from '../lib/kafka.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS } from '../lib/names.js';
 import { connectionType, type ConnectionRecord } from '../lib/record.js';
@@ -31,8 +30,6 @@ import type { Spool } from './spool.js';
 // sequence numbers can never wedge it. The cost is a possible duplicate of the
 // one batch whose acknowledgement was lost, which the pipeline's deterministic
 // document ids absorb.
-
-const { Kafka, logLevel, Partitioners } = kafkajs;
 
 export const CONNECTION_CONTENT_TYPE = 'application/vnd.connaudit.connection+avro';
 
@@ -76,25 +73,6 @@ export interface SinkCounters {
 }
 
 interface OutMsg { key: string; value: Buffer }
-
-/**
- * During an outage kafkajs logs every refused connection and every backoff
- * step (about 80 lines for a 6 s outage in spool-broker-restart.test.ts). The
- * sink logs the outage once, with the cause, so these namespaces go to debug.
- */
-const OUTAGE_NAMESPACES = new Set(['Connection', 'BrokerPool']);
-
-/** kafkajs log lines go to pino; kafkajs ERRORs become warnings because the sink reports the outcome itself. */
-export function kafkaLogCreator(log: Logger): NonNullable<KafkaConfig['logCreator']> {
-  return () => ({ namespace, level, log: entry }: LogEntry) => {
-    const { message, ...rest } = entry;
-    const fields = { kafkajs: namespace, ...rest };
-    // Expected: retries are bounded on purpose (see the header comment).
-    if (message.includes('Limiting retries for the idempotent producer')) return log.debug(fields, message);
-    if (level <= logLevel.WARN && !OUTAGE_NAMESPACES.has(namespace)) log.warn(fields, message);
-    else log.debug(fields, message);
-  };
-}
 
 function frame(m: OutMsg): Buffer {
   const key = Buffer.from(m.key, 'utf8');
@@ -164,21 +142,9 @@ export class KafkaSink implements RecordSink {
     this.log = opts.log ?? createLogger('agent.kafka');
     const clientId = opts.clientId ?? `connaudit-agent-${hostname()}`;
     this.newProducer = opts.producerFactory ?? (() => {
-      const kafka = new Kafka({
-        ...kafkaConfig(clientId, opts.env),
-        // Bounded, short retries: while Kafka is down the records belong in the
-        // spool, not in memory behind a minute of backoff.
-        retry: { retries: 4, initialRetryTime: 250, maxRetryTime: 2_000 },
-        logLevel: logLevel.WARN,
-        logCreator: kafkaLogCreator(this.log),
-      });
-      return kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        // murmur2, as the Java client: the same host lands on the same partition whichever client wrote it.
-        createPartitioner: Partitioners.DefaultPartitioner,
-        retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 3_000 },
-      });
+      // lib/kafka.ts's one retry policy is short and bounded: while Kafka is
+      // down the records belong in the spool, not in memory behind backoff.
+      return createKafka({ clientId, env: opts.env, log: this.log }).producer({ ...PRODUCER_SETTINGS });
     });
     if (opts.health === false) {
       this.health = null;

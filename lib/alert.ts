@@ -3,7 +3,8 @@
 // group-by values of the rule sit at their own ECS paths (source.ip,
 // host.name, ...) so an analyst filters alerts exactly as connections.
 
-export type RuleCategory = 'unexpected_outbound' | 'lateral_movement' | 'network_health' | 'slo_impact';
+/** integrity: raised by the pipeline itself (pipeline/integrity.ts), not by a rule file. */
+export type RuleCategory = 'unexpected_outbound' | 'lateral_movement' | 'network_health' | 'slo_impact' | 'integrity';
 
 export interface AlertDoc {
   '@timestamp': string;

@@ -1,14 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { ClientOptions } from '@elastic/elasticsearch';
-import type { KafkaConfig } from 'kafkajs';
-import { DEFAULT_ES_URL, DEFAULT_KAFKA_BROKERS } from './names.js';
+import { describeKafka, kafkaBrokers } from './kafka.js';
+import { DEFAULT_ES_URL } from './names.js';
 
 // Where every command finds Kafka and Elasticsearch. The defaults are the local
 // services that `connaudit services up` starts; the environment points the same
 // commands at external clusters:
-//   KAFKA_BROKERS        comma-separated host:port list
-//   KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD (SASL/PLAIN, with KAFKA_SSL=true for TLS)
-//   ES_URL               e.g. https://es.example:9200
+//   KAFKA_*              see lib/kafka.ts (brokers, SASL PLAIN/SCRAM, TLS)
+//   ES_URL               e.g. https://es.example:9200 (credentials in the URL work too)
 //   ES_API_KEY           base64 "id:key" API key, or
 //   ES_USERNAME / ES_PASSWORD   basic auth
 //   ES_CA_CERT           path to a PEM CA bundle for TLS
@@ -20,24 +19,13 @@ export interface Endpoints {
 
 export function endpoints(env: NodeJS.ProcessEnv = process.env): Endpoints {
   return {
-    kafkaBrokers: (env.KAFKA_BROKERS ?? DEFAULT_KAFKA_BROKERS).split(',').map((s) => s.trim()).filter(Boolean),
+    kafkaBrokers: kafkaBrokers(env),
     esUrl: env.ES_URL ?? DEFAULT_ES_URL,
   };
 }
 
-export function kafkaConfig(clientId: string, env: NodeJS.ProcessEnv = process.env): KafkaConfig {
-  const cfg: KafkaConfig = {
-    clientId,
-    brokers: endpoints(env).kafkaBrokers,
-    connectionTimeout: 5_000,
-    retry: { retries: 5, initialRetryTime: 300 },
-  };
-  if (env.KAFKA_SSL === 'true') cfg.ssl = true;
-  if (env.KAFKA_SASL_USERNAME) {
-    cfg.sasl = { mechanism: 'plain', username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD ?? '' };
-  }
-  return cfg;
-}
+/** Kafka client settings live in lib/kafka.ts; re-exported for callers that need both transports. */
+export { kafkaConfig } from './kafka.js';
 
 export function esClientOptions(env: NodeJS.ProcessEnv = process.env): ClientOptions {
   const opts: ClientOptions = { node: endpoints(env).esUrl, requestTimeout: 30_000, maxRetries: 3 };
@@ -47,12 +35,25 @@ export function esClientOptions(env: NodeJS.ProcessEnv = process.env): ClientOpt
   return opts;
 }
 
+/** How Elasticsearch authenticates, for log lines: never the secret itself. */
+export function esAuthKind(env: NodeJS.ProcessEnv = process.env): 'api_key' | 'basic' | 'basic_in_url' | 'none' {
+  if (env.ES_API_KEY) return 'api_key';
+  if (env.ES_USERNAME) return 'basic';
+  // The client takes user:password from the URL itself; logging "none" here
+  // sent operators hunting for a missing credential that was in fact in use.
+  try {
+    if (new URL(endpoints(env).esUrl).username) return 'basic_in_url';
+  } catch { /* an unparsable URL fails at connect with its own message */ }
+  return 'none';
+}
+
 /** For log lines: where we connect, never with what credentials. */
 export function describeEndpoints(env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
   const e = endpoints(env);
   return {
-    kafka: e.kafkaBrokers,
+    ...describeKafka(env),
     elasticsearch: e.esUrl.replace(/\/\/[^@/]*@/, '//'),
-    esAuth: env.ES_API_KEY ? 'api_key' : env.ES_USERNAME ? 'basic' : 'none',
+    esAuth: esAuthKind(env),
+    esTls: e.esUrl.startsWith('https:'),
   };
 }

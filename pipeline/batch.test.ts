@@ -64,11 +64,11 @@ describe('handleConnectionBatch', () => {
     const kafka = memoryKafka();
     const recs = [record(1), record(2), record(3)];
     const msgs = source([encodeConnection(recs[0]!), garbage, encodeConnection(recs[1]!), encodeConnection(recs[2]!)]);
-    const stats = await handleConnectionBatch(msgs, { bulk: es.bulk, producer: kafka, log, enrich: createEnricher({}), stages: primaryStages([]), now: () => new Date('2025-01-01T00:00:00Z') });
+    const stats = await handleConnectionBatch(msgs, { bulk: es.bulk, producer: kafka, log, enrich: createEnricher({}), stages: primaryStages([]), now: () => new Date('2025-11-22T12:00:00Z') });
     expect(stats).toMatchObject({ messages: 4, docs: 3, dlq: 1, rejected: 0, alerts: 0 });
     expect([...es.store.keys()].sort()).toEqual(recs.map((r) => `${INDEX_CONNECTIONS}/${r.event_id}`).sort());
     const doc = es.store.get(`${INDEX_CONNECTIONS}/${recs[0]!.event_id}`) as ConnectionDoc;
-    expect(doc.event.ingested).toBe('2025-01-01T00:00:00.000Z');
+    expect(doc.event.ingested).toBe('2025-11-22T12:00:00.000Z');
     expect(doc.connaudit.destination_external).toBe(false);
     const dead = kafka.sent[TOPIC_DLQ]!;
     expect(dead).toHaveLength(1);
@@ -215,5 +215,73 @@ describe('handleAgentHealthBatch', () => {
     expect(stats).toMatchObject({ docs: 1, dlq: 1 });
     expect(es.store.get(`${INDEX_AGENT_HEALTH}/h1`)).toMatchObject({ host: { name: 'web-1' }, connaudit: { agent_health: { ringbuf_drops: 1, records_produced: 4 } } });
     expect(kafka.sent[TOPIC_DLQ]![0]!.headers['dlq-reason']).toBe('unknown_schema');
+  });
+});
+
+/** In-memory Elasticsearch with op_type create: an existing id answers 409 and keeps the stored document. */
+function createAwareEs() {
+  const store = new Map<string, Record<string, unknown>>();
+  const bulk: RawBulk = async (ops) =>
+    ops.map((o) => {
+      const k = `${o.index}/${o.id}`;
+      if (o.create && store.has(k)) return { status: 409, error: { type: 'version_conflict_engine_exception', reason: 'document already exists' } };
+      store.set(k, structuredClone(o.doc) as Record<string, unknown>);
+      return { status: 201 };
+    });
+  const fetchDocs = async (index: string, ids: string[]) => new Map(ids.filter((id) => store.has(`${index}/${id}`)).map((id) => [id, store.get(`${index}/${id}`)!]));
+  return { bulk, fetchDocs, store };
+}
+
+describe('tamper resistance and event-time skew', () => {
+  const now = () => new Date('2025-11-22T12:00:00Z');
+
+  it('a redelivered identical record is a no-op; a different record with the same id is dead-lettered as a conflict, alerted, and the stored document kept', async () => {
+    const es = createAwareEs();
+    const kafka = memoryKafka();
+    const deps = { bulk: es.bulk, fetchDocs: es.fetchDocs, producer: kafka, log, enrich: createEnricher({}), stages: primaryStages([]), now };
+    const genuine = record(1, { host: 'web-1' });
+    const first = await handleConnectionBatch(source([encodeConnection(genuine), encodeConnection(record(2))]), deps);
+    expect(first).toMatchObject({ messages: 2, docs: 2, duplicates: 0, conflicts: 0, dlq: 0 });
+    const storedBefore = structuredClone(es.store.get(`${INDEX_CONNECTIONS}/${genuine.event_id}`));
+    expect((storedBefore!.event as { hash?: string }).hash).toMatch(/^[0-9a-f]{64}$/);
+
+    // Redelivery of the same record (event.ingested differs, the content does not), plus a forged rewrite of it.
+    const forged = { ...genuine, dst_port: 4444, src_bytes: 1 };
+    const second = await handleConnectionBatch(source([encodeConnection(genuine), encodeConnection(forged)], 200), { ...deps, now: () => new Date('2025-11-22T13:00:00Z') });
+    expect(second).toMatchObject({ messages: 2, docs: 0, duplicates: 1, conflicts: 1, dlq: 1, dlqByReason: { id_conflict: 1 } });
+    expect(es.store.get(`${INDEX_CONNECTIONS}/${genuine.event_id}`)).toEqual(storedBefore);
+    const dead = kafka.sent[TOPIC_DLQ]!;
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.headers['dlq-reason']).toBe('id_conflict');
+    expect(dead[0]!.headers['source-offset']).toBe('201');
+    expect(dead[0]!.value).toEqual(encodeConnection(forged));
+    const alerts = [...es.store.entries()].filter(([k]) => k.startsWith(`${INDEX_ALERTS}/`)).map(([, v]) => v as unknown as AlertDoc);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.rule.id).toBe('connaudit-document-id-conflict');
+    expect(alerts[0]!.connaudit.alert.event_ids).toEqual([genuine.event_id]);
+    expect((alerts[0] as unknown as { host: { name: string } }).host.name).toBe('web-1');
+  });
+
+  it('a record dated ahead of the clock by more than the skew goes to the DLQ before any stage sees it, and never moves a stage clock', async () => {
+    const es = createAwareEs();
+    const kafka = memoryKafka();
+    const ticks: number[] = [];
+    const seen: string[] = [];
+    const clockStage: Stage = { name: 'clock', process: (d) => { seen.push(d.event.id); return []; }, tick: (t) => { ticks.push(t); return []; } };
+    const okRec = record(1);
+    // 2027: far ahead of the injected clock.
+    const future = record(2, { start_us: Date.parse('2027-01-01T00:00:00Z') * 1000, end_us: Date.parse('2027-01-01T00:00:01Z') * 1000 });
+    const slight = record(3, { start_us: Date.parse('2025-11-22T12:03:00Z') * 1000, end_us: Date.parse('2025-11-22T12:04:00Z') * 1000 });
+    const stats = await handleConnectionBatch(source([encodeConnection(okRec), encodeConnection(future), encodeConnection(slight)]), { bulk: es.bulk, fetchDocs: es.fetchDocs, producer: kafka, log, enrich: createEnricher({}), stages: primaryStages([clockStage]), now });
+    expect(stats).toMatchObject({ messages: 3, docs: 2, dlq: 1, dlqByReason: { future_event_time: 1 } });
+    expect(seen).toEqual([okRec.event_id, slight.event_id]);
+    expect(ticks).toEqual([Date.parse('2025-11-22T12:04:00Z')]);
+    const dead = kafka.sent[TOPIC_DLQ]!;
+    expect(dead[0]!.headers['dlq-reason']).toBe('future_event_time');
+    expect(dead[0]!.headers['dlq-error']).toMatch(/2027-01-01.*more than 300 s ahead/);
+
+    // A tighter skew catches the slightly-ahead record too.
+    const strict = await handleConnectionBatch(source([encodeConnection(record(4, { start_us: Date.parse('2025-11-22T12:03:00Z') * 1000, end_us: Date.parse('2025-11-22T12:04:00Z') * 1000 }))]), { bulk: es.bulk, producer: kafka, log, enrich: createEnricher({}), stages: primaryStages([]), now, maxFutureSkewMs: 60_000 });
+    expect(strict).toMatchObject({ docs: 0, dlq: 1 });
   });
 });

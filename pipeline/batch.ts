@@ -9,7 +9,9 @@ import { agentHealthCodec, type AgentHealth } from '../lib/agent-health.js';
 import { healthToDoc } from './agent-health.js';
 import { AlertOutbox } from './alert-outbox.js';
 import { bulkIndex, type BulkOp, type BulkOptions, type RawBulk } from './bulk.js';
-import { toDlqMessage, type DlqEntry } from './dlq.js';
+import { conflictAlert, contentHash, setContentHash, storedHash } from './integrity.js';
+import { toDlqMessage, type DlqEntry, type DlqReason } from './dlq.js';
+import type { FetchDocs } from './es-sink.js';
 import type { Enricher } from './enrich/enrich.js';
 import type { InMessage, Producer } from './messages.js';
 import { ForwardOutbox, REKEY_HEADER_BY, REKEY_HEADER_KIND, REKEY_KIND_FORWARD, rekeyMessageKey, type RekeyBuffer, type RekeyStage } from './rekey.js';
@@ -19,17 +21,25 @@ import type { Stage } from './stage.js';
 // One batch, start to acknowledgement: decode -> ECS -> enrich -> stages ->
 // bulk index -> dead letters and re-keyed copies acknowledged by Kafka. The
 // caller commits the batch's offsets only after this resolves; if it throws,
-// nothing is committed and Kafka redelivers the batch (ids are deterministic,
-// so the redelivery overwrites instead of duplicating).
+// nothing is committed and Kafka redelivers the batch. At least once, made
+// idempotent by the deterministic event.id: connection documents are created,
+// never overwritten, and a redelivered identical record is recognised by its
+// content hash (event.hash) and counted as a duplicate (integrity.ts).
 
 export interface BatchSinks {
   bulk: RawBulk;
   producer: Producer;
   log: Logger;
   bulkOptions?: BulkOptions;
-  /** event.ingested; injectable so tests are deterministic. */
+  /** For id conflicts: reads the stored documents (absent: every conflict is dead-lettered unexamined). */
+  fetchDocs?: FetchDocs;
+  /** event.ingested and the future-skew check; injectable so tests are deterministic. */
   now?: () => Date;
+  /** Connection records whose event time is further ahead of `now` than this are dead-lettered (default 300 000). */
+  maxFutureSkewMs?: number;
 }
+
+export const DEFAULT_MAX_FUTURE_SKEW_MS = 300_000;
 
 export interface BatchStats {
   messages: number;
@@ -38,26 +48,85 @@ export interface BatchStats {
   dlq: number;
   rejected: number;
   rekeyed: number;
+  /** Redelivered records identical to the stored document: nothing written (op_type create). */
+  duplicates: number;
+  /** Records whose id exists with other content: dead-lettered as id_conflict, with an alert. */
+  conflicts: number;
+  /** Dead-lettered messages by reason (the sum is `dlq`). */
+  dlqByReason: Partial<Record<DlqReason, number>>;
   /** Newest @timestamp of the batch, ms (NaN for a batch without documents). */
   maxEventTimeMs: number;
 }
 
 type OpTag = { kind: 'doc'; source: InMessage } | { kind: 'alert' } | { kind: 'other'; source: InMessage };
 
+export interface Delivered {
+  rejected: number;
+  /** Of `rejected`, connection documents (the rest are alerts and health reports). */
+  rejectedDocs: number;
+  duplicates: number;
+  conflicts: number;
+  dlqByReason: Partial<Record<DlqReason, number>>;
+}
+
+function byReason(dlq: DlqEntry[]): Partial<Record<DlqReason, number>> {
+  const out: Partial<Record<DlqReason, number>> = {};
+  for (const d of dlq) out[d.reason] = (out[d.reason] ?? 0) + 1;
+  return out;
+}
+
 export function alertOps(alerts: AlertDoc[]): Array<BulkOp<OpTag>> {
   return alerts.map((a) => ({ index: INDEX_ALERTS, id: a.event.id, doc: a, tag: { kind: 'alert' } }));
 }
 
-/** Bulk-indexes, then dead-letters what ES refused and everything in `dlq`; resolves once all is acknowledged. */
-export async function deliver(ops: Array<BulkOp<OpTag>>, dlq: DlqEntry[], sinks: BatchSinks): Promise<{ rejected: number }> {
-  const { rejected } = ops.length > 0 ? await bulkIndex(sinks.bulk, ops, { log: sinks.log, ...sinks.bulkOptions }) : { rejected: [] };
+/**
+ * Bulk-indexes, then dead-letters what ES refused and everything in `dlq`,
+ * and settles id conflicts; resolves once all is acknowledged.
+ */
+export async function deliver(ops: Array<BulkOp<OpTag>>, dlq: DlqEntry[], sinks: BatchSinks): Promise<Delivered> {
+  const { rejected, conflicts } = ops.length > 0 ? await bulkIndex(sinks.bulk, ops, { log: sinks.log, ...sinks.bulkOptions }) : { rejected: [], conflicts: [] };
   for (const r of rejected) {
     const error = `${r.op.index}/${r.op.id}: ${r.reason}`;
-    sinks.log.error({ index: r.op.index, id: r.op.id, status: r.status, reason: r.reason }, 'Elasticsearch rejected a document; sent to the DLQ');
-    dlq.push(r.op.tag.kind === 'alert' || !('source' in r.op.tag) ? { reason: 'es_rejected', error, document: r.op.doc } : { reason: 'es_rejected', error, source: r.op.tag.source });
+    sinks.log.error({ index: r.op.index, id: r.op.id.slice(0, 100), status: r.status, reason: r.reason, dlqReason: r.kind }, 'Elasticsearch cannot take this document; sent to the DLQ');
+    dlq.push(r.op.tag.kind === 'alert' || !('source' in r.op.tag) ? { reason: r.kind, error, document: r.op.doc } : { reason: r.kind, error, source: r.op.tag.source });
+  }
+  const settled = await settleConflicts(conflicts, sinks);
+  dlq.push(...settled.dlq);
+  if (settled.alerts.length > 0) {
+    const r = await bulkIndex(sinks.bulk, alertOps(settled.alerts), { log: sinks.log, ...sinks.bulkOptions });
+    for (const x of r.rejected) dlq.push({ reason: x.kind, error: `${x.op.index}/${x.op.id}: ${x.reason}`, document: x.op.doc });
   }
   if (dlq.length > 0) await sinks.producer.send(TOPIC_DLQ, dlq.map(toDlqMessage));
-  return { rejected: rejected.length };
+  return { rejected: rejected.length, rejectedDocs: rejected.filter((r) => r.op.tag.kind === 'doc').length, duplicates: settled.duplicates, conflicts: settled.dlq.length, dlqByReason: byReason(dlq) };
+}
+
+/**
+ * A 409 on create means the id is taken. The same content (a redelivery, a
+ * replay) is a no-op; other content is someone (or something) trying to
+ * rewrite the audit trail: the stored document stays, the newcomer goes to
+ * the DLQ and an alert says so.
+ */
+async function settleConflicts(conflicts: Array<BulkOp<OpTag>>, sinks: BatchSinks): Promise<{ duplicates: number; dlq: DlqEntry[]; alerts: AlertDoc[] }> {
+  const out = { duplicates: 0, dlq: [] as DlqEntry[], alerts: [] as AlertDoc[] };
+  if (conflicts.length === 0) return out;
+  const byIndex = new Map<string, Array<BulkOp<OpTag>>>();
+  for (const c of conflicts) byIndex.set(c.index, [...(byIndex.get(c.index) ?? []), c]);
+  for (const [index, ops] of byIndex) {
+    const stored = sinks.fetchDocs ? await sinks.fetchDocs(index, ops.map((o) => o.id)) : new Map<string, Record<string, unknown>>();
+    for (const op of ops) {
+      const mine = storedHash(op.doc as Record<string, unknown>);
+      const theirs = stored.has(op.id) ? storedHash(stored.get(op.id)!) : undefined;
+      if (mine !== undefined && mine === theirs) {
+        out.duplicates++;
+        continue;
+      }
+      const error = `${op.index}/${op.id}: a document with this id exists with other content (stored event.hash ${theirs ?? 'unknown'}, this record ${mine ?? 'unknown'}); the stored document is kept`;
+      sinks.log.error({ index: op.index, id: op.id, storedHash: theirs, recordHash: mine }, 'document id conflict: the record would rewrite a stored connection; sent to the DLQ and alerted');
+      out.dlq.push('source' in op.tag ? { reason: 'id_conflict', error, source: op.tag.source } : { reason: 'id_conflict', error, document: op.doc });
+      out.alerts.push(conflictAlert(op.doc as ConnectionDoc, theirs, mine, 'source' in op.tag ? op.tag.source : undefined, (sinks.now ?? (() => new Date()))()));
+    }
+  }
+  return out;
 }
 
 export function decodeToDoc(m: InMessage): ConnectionDoc | DlqEntry {
@@ -87,7 +156,9 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
   const dlq: DlqEntry[] = [];
   const alerts: AlertDoc[] = [];
   let maxEventTimeMs = Number.NaN;
-  const ingested = (deps.now ?? (() => new Date()))().toISOString();
+  const now = (deps.now ?? (() => new Date()))();
+  const ingested = now.toISOString();
+  const latestAccepted = now.getTime() + (deps.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS);
   for (const m of messages) {
     const d = decodeToDoc(m);
     if (isDlq(d)) {
@@ -95,21 +166,34 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
       dlq.push(d);
       continue;
     }
+    // A time ahead of the pipeline's clock is a broken host clock or a forged
+    // record. Its times cannot be trusted (clamping would invent one), and it
+    // must not advance any stage's event-time clock, which would push every
+    // genuine record after it out of the windows: it goes to the DLQ before
+    // any stage sees it.
+    const future = futureTime(d, latestAccepted);
+    if (future !== undefined) {
+      const error = `record ${d.event.id}: ${future.field} ${future.value} is more than ${Math.round((latestAccepted - now.getTime()) / 1000)} s ahead of the pipeline clock (${ingested}); fix the host clock, or raise max_future_skew_s`;
+      deps.log.warn({ topic: m.topic, partition: m.partition, offset: m.offset, host: d.host.name, [future.field]: future.value }, 'event time in the future; sent to the DLQ');
+      dlq.push({ reason: 'future_event_time', error, source: m });
+      continue;
+    }
+    setContentHash(d, contentHash(d));
     deps.enrich(d);
     alerts.push(...deps.stages.process(d));
     d.event.ingested = ingested;
     const t = Date.parse(d['@timestamp']);
     if (!(t <= maxEventTimeMs)) maxEventTimeMs = t;
-    ops.push({ index: INDEX_CONNECTIONS, id: d.event.id, doc: d, tag: { kind: 'doc', source: m } });
+    ops.push({ index: INDEX_CONNECTIONS, id: d.event.id, doc: d, create: true, tag: { kind: 'doc', source: m } });
   }
   if (!Number.isNaN(maxEventTimeMs)) alerts.push(...deps.stages.tick(maxEventTimeMs));
   deps.stages.annotate(alerts);
   const docs = ops.length;
   const owed = deps.alertOutbox ?? new AlertOutbox();
   ops.push(...alertOps(owed.take(alerts)));
-  let rejected: number;
+  let done: Delivered;
   try {
-    ({ rejected } = await deliver(ops, dlq, deps));
+    done = await deliver(ops, dlq, deps);
   } catch (err) {
     // The batch will be redelivered and re-run through the stages, which ask
     // again for re-keys; its alerts wait in the outbox for the next attempt.
@@ -123,7 +207,14 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
     await deps.producer.send(TOPIC_REKEY, reqs.map((r) => ({ key: rekeyMessageKey(r.by, r.key), value: JSON.stringify(r.doc), headers: { [REKEY_HEADER_BY]: r.by } })));
     rekeyed = reqs.length;
   }
-  return { messages: messages.length, docs: docs - rejected, alerts: alerts.length, dlq: dlq.length, rejected, rekeyed, maxEventTimeMs };
+  return { messages: messages.length, docs: docs - done.rejectedDocs - done.duplicates - done.conflicts, alerts: alerts.length, dlq: dlq.length, rejected: done.rejected, rekeyed, duplicates: done.duplicates, conflicts: done.conflicts, dlqByReason: done.dlqByReason, maxEventTimeMs };
+}
+
+function futureTime(d: ConnectionDoc, latestMs: number): { field: string; value: string } | undefined {
+  for (const [field, value] of [['@timestamp', d['@timestamp']], ['event.start', d.event.start], ['event.end', d.event.end]] as const) {
+    if (Date.parse(value) > latestMs) return { field, value };
+  }
+  return undefined;
 }
 
 export interface RekeyBatchDeps extends BatchSinks {
@@ -190,10 +281,10 @@ export async function handleRekeyBatch(messages: InMessage[], deps: RekeyBatchDe
   outbox.collect(deps.stages.stages);
   deps.stages.annotate(alerts);
   const owed = deps.alertOutbox ?? new AlertOutbox();
-  const { rejected } = await deliver(alertOps(owed.take(alerts)), dlq, deps);
+  const done = await deliver(alertOps(owed.take(alerts)), dlq, deps);
   owed.delivered();
   const rekeyed = await outbox.publish(deps.producer, TOPIC_REKEY);
-  return { messages: messages.length, docs: 0, alerts: alerts.length, dlq: dlq.length, rejected, rekeyed, maxEventTimeMs };
+  return { messages: messages.length, docs: 0, alerts: alerts.length, dlq: dlq.length, rejected: done.rejected, rekeyed, duplicates: 0, conflicts: 0, dlqByReason: done.dlqByReason, maxEventTimeMs };
 }
 
 /** Agent self-reports: decode with their own schema and index; undecodable ones are dead-lettered. */
@@ -211,6 +302,6 @@ export async function handleAgentHealthBatch(messages: InMessage[], deps: BatchS
       dlq.push({ reason: err instanceof DecodeError ? err.reason : 'bad_record', error: (err as Error).message, source: m });
     }
   }
-  const { rejected } = await deliver(ops, dlq, deps);
-  return { messages: messages.length, docs: ops.length - rejected, alerts: 0, dlq: dlq.length, rejected, rekeyed: 0, maxEventTimeMs: Number.NaN };
+  const done = await deliver(ops, dlq, deps);
+  return { messages: messages.length, docs: ops.length - done.rejected, alerts: 0, dlq: dlq.length, rejected: done.rejected, rekeyed: 0, duplicates: 0, conflicts: 0, dlqByReason: done.dlqByReason, maxEventTimeMs: Number.NaN };
 }

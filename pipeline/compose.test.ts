@@ -40,7 +40,12 @@ describe('composeStages', () => {
   it('refuses to start on a bad rule file, naming it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ca-rules-'));
     writeFileSync(join(dir, 'bad.yaml'), 'rule: [unclosed\n');
-    const err = await composeStages({ rules: dir }, { log, rekey: new RekeyBuffer() }).catch((e: unknown) => e);
+    let err: unknown;
+    try {
+      composeStages({ rules: dir }, { log, rekey: new RekeyBuffer() });
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(StageLoadError);
     expect((err as StageLoadError).problems.join('\n')).toMatch(/bad\.yaml:\d+:\d+/);
   });
@@ -61,5 +66,17 @@ describe('with the service catalogue', () => {
     const c = await composeStages({ services, rules: repoRules }, { log, rekey: new RekeyBuffer(), catalogue });
     expect(c.primary).toHaveLength(2);
     expect(c.primary[0]!.name).toMatch(/slo/i);
+  });
+});
+
+describe('without --config', () => {
+  it('runs the shipped rules and the shipped catalogue (SLO stage, rules, cross-host rules)', async () => {
+    const { shippedConfig } = await import('./defaults.js');
+    const { loadServiceLookup } = await import('./enrich/catalogue-lookup.js');
+    const cfg = shippedConfig();
+    const c = composeStages(cfg, { log, rekey: new RekeyBuffer(), catalogue: loadServiceLookup(cfg.services!).catalogue });
+    expect(c.primary).toHaveLength(2);
+    expect(c.crossHost).toHaveLength(1);
+    expect(c.reloadRules!().rules).toBeGreaterThan(0);
   });
 });

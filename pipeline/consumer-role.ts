@@ -9,12 +9,20 @@ import type { InMessage } from './messages.js';
 // i.e. after Elasticsearch and Kafka (DLQ, rekey) acknowledged everything it
 // produced. If handle() throws, nothing of that chunk is committed: kafkajs
 // restarts the member and re-fetches from the last committed offset.
+//
+// Where reading starts on a partition without a committed offset is the
+// `offsetReset` policy, earliest by default: "latest" would skip everything
+// produced before this group first committed there (after a crash before the
+// first commit, those records would never be read, and an analyst would take
+// their absence for "no connection"). kafkajs applies the same policy when a
+// committed offset has fallen out of retention.
 
 export interface RoleOptions {
   kafka: Kafka;
   groupId: string;
   topics: string[];
-  fromBeginning: boolean;
+  /** Partitions without a committed offset (or with one out of retention) start here. */
+  offsetReset: OffsetReset;
   maxBatch: number;
   log: Logger;
   handle(topic: string, messages: InMessage[]): Promise<BatchStats>;
@@ -23,7 +31,11 @@ export interface RoleOptions {
   /** kafkajs restart policy: false -> the member stays down and onCrash fires. */
   restartOnFailure: boolean;
   onCrash(err: Error): void;
+  /** Messages behind the end of the partition after each committed chunk (consumer lag). */
+  onLag?(topic: string, partition: number, lag: number): void;
 }
+
+export type OffsetReset = 'earliest' | 'latest';
 
 export interface Role {
   consumer: Consumer;
@@ -44,7 +56,7 @@ const toIn = (topic: string, partition: number, m: KafkaMessage): InMessage => {
   return { topic, partition, offset: m.offset, key: m.key, value: m.value, headers };
 };
 
-export const emptyStats = (): BatchStats => ({ messages: 0, docs: 0, alerts: 0, dlq: 0, rejected: 0, rekeyed: 0, maxEventTimeMs: Number.NaN });
+export const emptyStats = (): BatchStats => ({ messages: 0, docs: 0, alerts: 0, dlq: 0, rejected: 0, rekeyed: 0, duplicates: 0, conflicts: 0, dlqByReason: {}, maxEventTimeMs: Number.NaN });
 
 export function addStats(into: BatchStats, s: BatchStats): void {
   into.messages += s.messages;
@@ -53,13 +65,19 @@ export function addStats(into: BatchStats, s: BatchStats): void {
   into.dlq += s.dlq;
   into.rejected += s.rejected;
   into.rekeyed += s.rekeyed;
+  into.duplicates += s.duplicates;
+  into.conflicts += s.conflicts;
+  for (const [k, v] of Object.entries(s.dlqByReason) as Array<[keyof BatchStats['dlqByReason'], number]>) into.dlqByReason[k] = (into.dlqByReason[k] ?? 0) + v;
   if (!(s.maxEventTimeMs <= into.maxEventTimeMs)) into.maxEventTimeMs = s.maxEventTimeMs;
 }
 
 export async function startRole(o: RoleOptions): Promise<Role> {
   const consumer = o.kafka.consumer({
     groupId: o.groupId,
-    retry: { retries: 5, restartOnFailure: async (err) => { o.log.error({ group: o.groupId, err: err.message }, o.restartOnFailure ? 'consumer failed; restarting from the last committed offset' : 'consumer failed'); return o.restartOnFailure; } },
+    // retries 0: kafkajs would otherwise re-run a failed eachBatch under this
+    // policy, on top of bulkIndex's own attempts (6 × 8 bulk requests for one
+    // batch). A failed batch restarts the member from the last commit instead.
+    retry: { retries: 0, restartOnFailure: async (err) => { o.log.error({ group: o.groupId, err: err.message }, o.restartOnFailure ? 'consumer failed; restarting from the last committed offset' : 'consumer failed'); return o.restartOnFailure; } },
   });
   const role: Role = { consumer, lastActivity: Date.now(), joined: false, busy: 0, assigned: {}, totals: emptyStats() };
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
@@ -72,7 +90,7 @@ export async function startRole(o: RoleOptions): Promise<Role> {
     if (!e.payload.restart) o.onCrash(e.payload.error);
   });
   await consumer.connect();
-  await consumer.subscribe({ topics: o.topics, fromBeginning: o.fromBeginning });
+  await consumer.subscribe({ topics: o.topics, fromBeginning: o.offsetReset === 'earliest' });
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
@@ -98,6 +116,8 @@ export async function startRole(o: RoleOptions): Promise<Role> {
         // Kafka's committed offset is the NEXT message to read.
         await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }] });
         addStats(role.totals, stats);
+        // highWatermark is the offset the next produced message will get.
+        o.onLag?.(batch.topic, batch.partition, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n)));
         role.lastActivity = Date.now();
         o.log.debug({ group: o.groupId, topic: batch.topic, partition: batch.partition, lastOffset: last, ...stats }, 'batch committed');
         o.afterCommit?.();

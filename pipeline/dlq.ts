@@ -14,10 +14,15 @@ export const DLQ_HEADERS = {
 
 /**
  * Why a message was dead-lettered: DecodeError reasons from lib/avro.ts, plus
- * 'bad_record' (decoded but not mappable to ECS), 'empty' (no value) and
- * 'es_rejected' (Elasticsearch refused the document permanently).
+ *   bad_record         decoded but not mappable to ECS
+ *   empty              no value
+ *   future_event_time  event time further ahead of the pipeline clock than max_future_skew_s
+ *   es_rejected        Elasticsearch refused the document (mapping, bad value)
+ *   id_too_long        event.id over 512 bytes, which Elasticsearch cannot store
+ *   too_large          the document alone exceeds http.max_content_length
+ *   id_conflict        a stored document has this id and other content (kept; an alert is raised)
  */
-export type DlqReason = 'bad_magic' | 'unknown_schema' | 'bad_body' | 'too_short' | 'bad_record' | 'empty' | 'es_rejected';
+export type DlqReason = 'bad_magic' | 'unknown_schema' | 'bad_body' | 'too_short' | 'bad_record' | 'empty' | 'future_event_time' | 'es_rejected' | 'id_too_long' | 'too_large' | 'id_conflict';
 
 export interface DlqEntry {
   reason: DlqReason;

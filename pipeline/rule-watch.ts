@@ -1,11 +1,12 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../lib/log.js';
+import type { ReloadResult } from './compose.js';
 
 // Hot reload of rules on SIGHUP and on file change. Editors save in bursts
 // (write temp, rename, chmod), so changes are debounced into one reload. A
 // rejected reload is logged with file:line and the running rules stay.
 
-export function watchRules(paths: string | string[], reload: () => { ok: boolean; errors: string[]; rules: string }, log: Logger, debounceMs = 500): () => void {
+export function watchRules(paths: string | string[], reload: () => ReloadResult, log: Logger, debounceMs = 500): () => void {
   let timer: NodeJS.Timeout | undefined;
   const run = (why: string) => {
     const r = reload();

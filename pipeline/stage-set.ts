@@ -2,7 +2,7 @@ import type { AlertDoc } from '../lib/alert.js';
 import type { ConnectionDoc } from '../lib/ecs.js';
 import type { Logger } from '../lib/log.js';
 import type { RekeyStage } from './rekey.js';
-import type { Stage } from './stage.js';
+import type { Stage, StageStat } from './stage.js';
 
 // Runs an ordered list of stages as one: SLO first (it annotates slo.* that
 // rules may test), then rules. Every alert, whichever stage raised it, is then
@@ -54,6 +54,11 @@ export class StageSet<S extends StageCommon, A extends unknown[]> {
 
   annotate(alerts: AlertDoc[]): void {
     for (const a of alerts) for (const s of this.stages) s.annotateAlert?.(a);
+  }
+
+  /** Every stage's per-rule figures, for /metrics. */
+  stats(): StageStat[] {
+    return this.stages.flatMap((s) => s.stats?.() ?? []);
   }
 
   snapshot(): Record<string, unknown> {

@@ -26,4 +26,18 @@ export interface Stage {
   restore?(state: unknown): void;
   /** Alerts may be annotated by later stages (the SLO stage adds slo.* to alerts). */
   annotateAlert?(alert: AlertDoc): void;
+  /** Per-rule evaluation figures for /metrics (rule time, regex budget overruns). */
+  stats?(): StageStat[];
+}
+
+/**
+ * Per-rule figures a stage may report (the rule stage does): read when
+ * /metrics is scraped. Totals since the stage started.
+ */
+export interface StageStat {
+  stage: string;
+  rule: string;
+  evaluations?: number;
+  evalSeconds?: number;
+  budgetOverruns?: number;
 }

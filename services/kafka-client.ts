@@ -1,19 +1,12 @@
-import { Kafka, logLevel, type Admin, type logCreator } from 'kafkajs';
-import { kafkaConfig } from '../lib/connect.js';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { kafkaConfig, kafkaLogCreator } from '../lib/kafka.js';
 import { createLogger } from '../lib/log.js';
 
-// kafkajs logs through its own console logger by default; route it to pino
-// on stderr instead, and keep it silent while polling a broker that is still
-// starting (every refused connection would otherwise be an ERROR line).
+// kafkajs logs through lib/kafka.ts's pino log creator; a probe is silent
+// while polling a broker that is still starting (every refused connection
+// would otherwise be an ERROR line).
 
 const log = createLogger('services.kafka');
-
-const toPino: logCreator = () => ({ level, log: entry }) => {
-  const { message, ...rest } = entry;
-  if (level <= logLevel.ERROR) log.error(rest, message);
-  else if (level === logLevel.WARN) log.warn(rest, message);
-  else log.debug(rest, message);
-};
 
 export function kafkaAdmin(brokers: string[], opts: { quiet: boolean }): Admin {
   const base = kafkaConfig('connaudit-services', { ...process.env, KAFKA_BROKERS: brokers.join(',') });
@@ -22,7 +15,7 @@ export function kafkaAdmin(brokers: string[], opts: { quiet: boolean }): Admin {
     // A probe should answer fast and not retry: the caller's loop does the waiting.
     ...(opts.quiet ? { connectionTimeout: 1500, requestTimeout: 3000, retry: { retries: 0 } } : {}),
     logLevel: opts.quiet ? logLevel.NOTHING : logLevel.WARN,
-    logCreator: toPino,
+    logCreator: kafkaLogCreator(log),
   });
   return kafka.admin();
 }

@@ -122,7 +122,7 @@ const command: Command = {
 
       say('==> starting the pipeline (config/pipeline.yaml: rules/, config/services.yaml)');
       const group = `connaudit-demo-${runId}`;
-      const pipeline = runCli(['pipeline', '--config', 'config/pipeline.yaml', '--group', group, '--state-dir', join(tmp, 'state')]);
+      const pipeline = runCli(['pipeline', '--config', 'config/pipeline.yaml', '--offset-reset', 'latest', '--group', group, '--state-dir', join(tmp, 'state')]);
       procs.push(pipeline);
       await pipeline.waitForLog(new RegExp(`"group":"${group}".*joined consumer group`), 120_000);
 

@@ -1,8 +1,8 @@
 import { parse, UserError, type Command } from '../command.js';
 
-const help = `Usage: connaudit pipeline [--config FILE] [--group ID] [--from-beginning]
+const help = `Usage: connaudit pipeline [--config FILE] [--group ID] [--offset-reset earliest|latest]
                           [--max-batch N] [--exit-when-idle S] [--state-dir DIR]
-                          [--instance NAME]
+                          [--instance NAME] [--metrics-port N|off] [--wait-timeout S]
 
 The stream processor. Joins the Kafka consumer group, decodes each record of
 connaudit.connections by its schema fingerprint, maps it to an ECS document,
@@ -10,29 +10,51 @@ enriches it (zones, node group, environment, service), runs the SLO and rule
 stages, and bulk-indexes documents into connaudit-connections and alerts into
 connaudit-alerts. Agent health reports go to connaudit-agent-health.
 
-Offsets are committed only after Elasticsearch acknowledged the batch; a
-message that cannot be decoded, or that Elasticsearch refuses permanently, goes
-to connaudit.dlq with headers dlq-reason and dlq-error, and consumption goes on.
-Document ids are deterministic, so redelivery and replays never duplicate.
+Without --config it runs the shipped rules (rules/) and service catalogue
+(config/services.yaml), and says so in its log.
+
+Delivery: at least once. Offsets are committed only after Elasticsearch and
+connaudit.dlq acknowledged every record of the batch. Connection documents are
+created, never overwritten (op_type create, deterministic event.id): a
+redelivered identical record is a no-op; a record with a stored id and other
+content goes to connaudit.dlq (dlq-reason id_conflict) and raises an alert.
+Every record Elasticsearch cannot take (bad value, id over 512 bytes, too
+large), that cannot be decoded, or whose event time is more than
+max_future_skew_s ahead of this clock, goes to connaudit.dlq with headers
+dlq-reason and dlq-error, and consumption goes on.
+
+At start it waits for Elasticsearch and Kafka (with backoff, naming the one
+it waits for) instead of exiting.
 
 Options:
   --config FILE        pipeline YAML (schema: schemas/pipeline-config.schema.json):
                        internal_cidrs, zones, node_groups, environments,
-                       rules (dir), services (catalogue), state_dir
+                       rules, services, state_dir, offset_reset,
+                       max_future_skew_s, metrics
   --group ID           consumer group (default connaudit-pipeline; the
                        cross-host consumer uses ID-rekey)
-  --from-beginning     a NEW group starts at the oldest message (default: newest)
+  --offset-reset P     where a partition without a committed offset starts:
+                       earliest (default: the oldest retained record) or
+                       latest (only new records; older ones are never indexed)
+  --from-beginning     same as --offset-reset earliest (kept for old scripts)
   --max-batch N        messages per bulk request (default 500)
   --exit-when-idle S   stop after S seconds without messages (tests, demos)
   --state-dir DIR      where stage state is kept (default .run/state/<group>)
   --instance NAME      name of this instance when several share a state dir
+  --metrics-port N     serve /metrics and /healthz on 127.0.0.1:N (default:
+                       the config's metrics.port, else 9465; off: none)
+  --wait-timeout S     give up when Kafka or Elasticsearch stays unreachable
+                       this long at start (default: wait until stopped)
 
 Signals: SIGINT/SIGTERM finish the batch, commit and exit; SIGHUP reloads the
 rules (a rule file change does too). A bad rule file is rejected with
 file:line and the running rules stay in force.
 
-Environment: KAFKA_BROKERS, ES_URL, ES_API_KEY or ES_USERNAME/ES_PASSWORD,
-ES_CA_CERT, CONNAUDIT_LOG_LEVEL (debug shows per-batch counts).`;
+Environment: KAFKA_BROKERS, KAFKA_SASL_*, KAFKA_SSL/KAFKA_CA_CERT (see
+lib/kafka.ts), ES_URL, ES_API_KEY or ES_USERNAME/ES_PASSWORD, ES_CA_CERT,
+CONNAUDIT_LOG_LEVEL (debug shows per-batch counts).`;
+
+export const DEFAULT_METRICS_PORT = 9465;
 
 function positiveInt(name: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
@@ -49,26 +71,32 @@ const command: Command = {
     const { values } = parse(argv, {
       config: { type: 'string' },
       group: { type: 'string' },
+      'offset-reset': { type: 'string' },
       'from-beginning': { type: 'boolean' },
       'max-batch': { type: 'string' },
       'exit-when-idle': { type: 'string' },
       'state-dir': { type: 'string' },
       instance: { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'wait-timeout': { type: 'string' },
     });
     const maxBatch = positiveInt('--max-batch', values['max-batch'], 1);
     const exitWhenIdleS = positiveInt('--exit-when-idle', values['exit-when-idle'], 0);
+    const waitTimeoutS = positiveInt('--wait-timeout', values['wait-timeout'], 0);
+    const reset = values['offset-reset'] ?? (values['from-beginning'] ? 'earliest' : undefined);
+    if (reset !== undefined && reset !== 'earliest' && reset !== 'latest') throw new UserError(`--offset-reset must be earliest or latest, got ${JSON.stringify(reset)}`, 'earliest reads every retained record a new group has not committed; latest skips them');
+    const metricsFlag = values['metrics-port'];
+    const metricsPort = metricsFlag === 'off' ? undefined : positiveInt('--metrics-port', metricsFlag, 0);
     const { createLogger } = await import('../../lib/log.js');
-    const { ConfigError, loadConfig } = await import('../../pipeline/enrich/config.js');
+    const { loadConfig } = await import('../../pipeline/enrich/config.js');
+    const { shippedConfig } = await import('../../pipeline/defaults.js');
     const { StageLoadError } = await import('../../pipeline/compose.js');
     const { runPipeline } = await import('../../pipeline/run.js');
+    const { ServiceUnreachable } = await import('../../pipeline/startup.js');
     const log = createLogger('pipeline');
-    let config;
-    try {
-      config = values.config ? loadConfig(values.config) : {};
-    } catch (err) {
-      if (err instanceof ConfigError) throw new UserError(`invalid pipeline config:\n${err.message}`, 'fix the lines named above (schema: schemas/pipeline-config.schema.json)');
-      throw err;
-    }
+    const config = values.config ? loadConfig(values.config) : shippedConfig();
+    if (!values.config) log.info({ rules: config.rules, services: config.services }, 'no --config: running the shipped rules and service catalogue');
+    const metrics = metricsFlag === 'off' ? false : { port: metricsPort ?? config.metrics?.port ?? DEFAULT_METRICS_PORT, host: config.metrics?.host };
     const ac = new AbortController();
     const onSignal = (sig: string) => () => {
       log.info({ signal: sig }, 'signal received');
@@ -79,13 +107,13 @@ const command: Command = {
     process.once('SIGINT', onInt);
     process.once('SIGTERM', onTerm);
     try {
-      return await runPipeline({ config, group: values.group, fromBeginning: values['from-beginning'] ?? false, maxBatch, exitWhenIdleS, stateDir: values['state-dir'], instance: values.instance, log, signal: ac.signal });
+      return await runPipeline({
+        config, group: values.group, offsetReset: reset as 'earliest' | 'latest' | undefined, maxBatch, exitWhenIdleS, stateDir: values['state-dir'],
+        instance: values.instance, log, signal: ac.signal, metrics, waitTimeoutMs: waitTimeoutS !== undefined ? waitTimeoutS * 1000 : undefined,
+      });
     } catch (err) {
       if (err instanceof StageLoadError) throw new UserError(`cannot start the stages:\n${err.message}`, 'fix the rule or catalogue files named above; `connaudit rules validate` lists every problem');
-      const e = err as Error & { meta?: unknown; name: string };
-      if (e.name === 'ConnectionError' || /ECONNREFUSED|KafkaJSConnectionError|KafkaJSNonRetriableError|Connection error/i.test(`${e.name} ${e.message}`)) {
-        throw new UserError(`cannot reach Kafka or Elasticsearch: ${e.message}`, 'start the local services with `connaudit services up`, or point KAFKA_BROKERS / ES_URL at your clusters');
-      }
+      if (err instanceof ServiceUnreachable) throw new UserError(err.message, err.service === 'Kafka' ? 'start the local services with `connaudit services up`, or point KAFKA_BROKERS at your brokers' : 'start the local services with `connaudit services up`, or point ES_URL at your cluster');
       throw err;
     } finally {
       process.off('SIGINT', onInt);

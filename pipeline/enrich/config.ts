@@ -1,14 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
-import { LineCounter, isMap, isNode, isScalar, parseDocument } from 'yaml';
 import cron from 'node-cron';
 import { CidrSet } from '../../lib/cidr.js';
-import { fromRoot } from '../../lib/paths.js';
+import { checkYaml, type YamlFile } from '../../lib/config-file.js';
+import { ConfigError, type Problem } from '../../lib/errors.js';
+import { readFileSync } from 'node:fs';
 
-// The pipeline's YAML config (schemas/pipeline-config.schema.json). Errors
-// carry file:line:col from the YAML source, as rule files do, so an operator
-// goes straight to the offending line.
+// The pipeline's YAML config (schemas/pipeline-config.schema.json), read
+// through the one YAML + ajv loader (lib/config-file.ts), so every problem is
+// printed as file:line:col: field: message, like every other config file.
 
 export interface PipelineConfig {
   internal_cidrs?: string[];
@@ -20,82 +19,53 @@ export interface PipelineConfig {
   state_dir?: string;
   snapshot_interval_s?: number;
   slo_summary_cron?: string;
+  /** Partitions without a committed offset start at the oldest retained record (earliest, default) or at the end. */
+  offset_reset?: 'earliest' | 'latest';
+  /** Records with an event time further ahead of the pipeline clock are dead-lettered (default 300). */
+  max_future_skew_s?: number;
+  /** /metrics and /healthz listener. Absent: none (the CLI serves 127.0.0.1:9465 by default). */
+  metrics?: { port: number; host?: string };
 }
 
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-    this.name = 'ConfigError';
-  }
-}
+export const SCHEMA_FILE = 'pipeline-config.schema.json';
+const HINT = 'fix the lines named above (schema: schemas/pipeline-config.schema.json)';
 
-function schemaFile(): string {
-  return fromRoot('schemas/pipeline-config.schema.json');
-}
+export { ConfigError };
 
-let validator: ReturnType<Ajv['compile']> | undefined;
-function validate(): ReturnType<Ajv['compile']> {
-  validator ??= new Ajv({ allErrors: true, strict: true, strictRequired: false }).compile(JSON.parse(readFileSync(schemaFile(), 'utf8')) as object);
-  return validator;
-}
-
-function describe(e: ErrorObject): string {
-  if (e.keyword === 'additionalProperties') return `unknown key ${JSON.stringify((e.params as { additionalProperty: string }).additionalProperty)}`;
-  if (e.keyword === 'pattern') return 'is not a CIDR (want e.g. 10.0.0.0/8 or fd00::/8)';
-  return e.message ?? e.keyword;
-}
-
-/** Parses and validates config text. `file` is used in messages and to resolve relative paths. */
-export function parseConfig(text: string, file: string): PipelineConfig {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  const at = (offset: number | undefined): string => {
-    if (offset === undefined) return `${file}:1:1`;
-    const p = lc.linePos(offset);
-    return `${file}:${p.line}:${p.col}`;
-  };
-  if (doc.errors.length > 0) throw new ConfigError(doc.errors.map((e) => `${at(e.pos[0])}: YAML: ${e.message.split('\n')[0]}`));
-  const value = (doc.toJS() ?? {}) as unknown;
-  const v = validate();
-  const problems: string[] = [];
-  if (!v(value)) {
-    for (const e of v.errors ?? []) {
-      const path = e.instancePath.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
-      let node = path.length === 0 ? doc.contents : doc.getIn(path, true);
-      // An unknown key is reported on its parent; point at the key itself.
-      if (e.keyword === 'additionalProperties' && isMap(node)) {
-        const extra = (e.params as { additionalProperty: string }).additionalProperty;
-        node = node.items.find((p) => isScalar(p.key) && p.key.value === extra)?.key as typeof node;
-      }
-      const where = isNode(node) ? at(node.range?.[0]) : at(undefined);
-      problems.push(`${where}: ${e.instancePath ? `${e.instancePath.slice(1).replace(/\//g, '.')} ` : ''}${describe(e)}`);
-    }
-    throw new ConfigError(problems);
-  }
-  const cfg = value as PipelineConfig;
-  // The pattern only checks the shape; the prefix length and octets need real parsing.
-  const cidrLists: Array<[string, string[]]> = [['internal_cidrs', cfg.internal_cidrs ?? []], ...Object.entries(cfg.zones ?? {}).map(([z, l]) => [`zones.${z}`, l] as [string, string[]])];
-  for (const [key, list] of cidrLists) {
+/** Checks the schema cannot express: CIDR octets and prefix lengths, zone references, cron syntax. */
+function semanticProblems(cfg: PipelineConfig, src: YamlFile): Problem[] {
+  const problems: Problem[] = [];
+  const cidrLists: Array<[Array<string | number>, string[]]> = [[['internal_cidrs'], cfg.internal_cidrs ?? []], ...Object.entries(cfg.zones ?? {}).map(([z, l]) => [['zones', z], l] as [Array<string | number>, string[]])];
+  for (const [path, list] of cidrLists) {
     list.forEach((c, i) => {
+      // A bare address would silently mean /32 or /128; ranges must say their prefix.
+      if (!c.includes('/')) {
+        problems.push(src.problem([...path, i], `not a CIDR: ${JSON.stringify(c)} has no prefix length (want e.g. 10.0.0.0/8 or fd00::/8)`));
+        return;
+      }
       try {
         new CidrSet([c]);
       } catch (err) {
-        const node = doc.getIn([...key.split('.'), i], true);
-        problems.push(`${isNode(node) ? at(node.range?.[0]) : at(undefined)}: ${key}[${i}] ${(err as Error).message}`);
+        problems.push(src.problem([...path, i], (err as Error).message));
       }
     });
   }
   for (const [i, e] of (cfg.environments ?? []).entries()) {
-    if (e.zone && !cfg.zones?.[e.zone]) {
-      const node = doc.getIn(['environments', i, 'zone'], true);
-      problems.push(`${isNode(node) ? at(node.range?.[0]) : at(undefined)}: environments[${i}].zone names zone ${JSON.stringify(e.zone)}, which is not under zones`);
-    }
+    if (e.zone && !cfg.zones?.[e.zone]) problems.push(src.problem(['environments', i, 'zone'], `names zone ${JSON.stringify(e.zone)}, which is not under zones`));
   }
   if (cfg.slo_summary_cron !== undefined && !cron.validate(cfg.slo_summary_cron)) {
-    const node = doc.getIn(['slo_summary_cron'], true);
-    problems.push(`${isNode(node) ? at(node.range?.[0]) : at(undefined)}: slo_summary_cron ${JSON.stringify(cfg.slo_summary_cron)} is not a cron expression (e.g. '0 * * * *' for hourly)`);
+    problems.push(src.problem(['slo_summary_cron'], `${JSON.stringify(cfg.slo_summary_cron)} is not a cron expression (e.g. '0 * * * *' for hourly)`));
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  return problems;
+}
+
+/** Parses and validates config text. `file` is used in messages and to resolve relative paths. */
+export function parseConfig(text: string, file: string): PipelineConfig {
+  const { src, value, problems } = checkYaml(text, file, SCHEMA_FILE);
+  if (problems.length > 0) throw new ConfigError(problems, HINT);
+  const cfg = value as PipelineConfig;
+  const more = semanticProblems(cfg, src);
+  if (more.length > 0) throw new ConfigError(more, HINT);
   const base = dirname(resolve(file));
   if (cfg.services) cfg.services = resolve(base, cfg.services);
   if (cfg.state_dir) cfg.state_dir = resolve(base, cfg.state_dir);
@@ -108,7 +78,7 @@ export function loadConfig(file: string): PipelineConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError([`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
+    throw ConfigError.at({ file }, `cannot read the pipeline config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'check the path given to --config');
   }
   return parseConfig(text, file);
 }

@@ -55,7 +55,7 @@ spool:
 
     // The pipeline joins first (a new group starts at the newest offset), so
     // it sees exactly what this test produces.
-    const pipeline = runCli(['pipeline', '--config', 'config/pipeline.yaml', '--group', `e2e-${tag}`, '--state-dir', join(tmp, 'state')]);
+    const pipeline = runCli(['pipeline', '--config', 'config/pipeline.yaml', '--offset-reset', 'latest', '--group', `e2e-${tag}`, '--state-dir', join(tmp, 'state')]);
     procs.push(pipeline);
     await pipeline.waitForLog(new RegExp(`"group":"e2e-${tag}".*joined consumer group`), 90_000);
 

@@ -61,7 +61,7 @@ describe('SLO storm through agent --replay, Kafka, pipeline and Elasticsearch', 
     expect(expected).toBeGreaterThan(1000);
 
     const group = `storm-${startMs}`;
-    const pipeline = runCli(['pipeline', '--config', 'config/pipeline.yaml', '--group', group, '--state-dir', join(tmp, 'state')]);
+    const pipeline = runCli(['pipeline', '--config', 'config/pipeline.yaml', '--offset-reset', 'latest', '--group', group, '--state-dir', join(tmp, 'state')]);
     procs.push(pipeline);
     await pipeline.waitForLog(new RegExp(`"group":"${group}".*joined consumer group`), 90_000);
 
