@@ -1,7 +1,7 @@
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import { cidrMatcher } from '../../lib/cidr.js';
 import { fieldGetter } from './field.js';
-import { MAX_REGEX_INPUT, unsafeRegexReason } from './safe-regex.js';
+import { compileRegex } from './safe-regex.js';
 import type { Predicate } from './types.js';
 
 // Compiles the YAML condition tree into closures. Shapes (schemas/rules.schema.json):
@@ -70,10 +70,9 @@ function leaf(field: string, op: Op, arg: unknown, path: Path, ctx: CompileCtx):
     }
     case 'regex': {
       if (typeof arg !== 'string') { ctx.error(p, 'regex needs a string pattern'); return null; }
-      const why = unsafeRegexReason(arg);
-      if (why) { ctx.error(p, `regex ${JSON.stringify(arg)} rejected: ${why}`); return null; }
-      const re = new RegExp(arg, 'u');
-      return (v) => typeof v === 'string' && re.test(v.length > MAX_REGEX_INPUT ? v.slice(0, MAX_REGEX_INPUT) : v);
+      const re = compileRegex(arg);
+      if ('error' in re) { ctx.error(p, `regex ${JSON.stringify(arg)} rejected: ${re.error}`); return null; }
+      return (v) => typeof v === 'string' && re.test(v);
     }
     default:
       break;
