@@ -1,8 +1,10 @@
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import { cidrMatcher } from '../../lib/cidr.js';
+import type { FieldInfo } from './doc-fields.js';
 import { fieldGetter } from './field.js';
 import { compileRegex } from './safe-regex.js';
 import type { Predicate } from './types.js';
+import { checkFieldValues } from './value-check.js';
 
 // Compiles the YAML condition tree into closures. Shapes (schemas/rules.schema.json):
 //   {and: [..]} {or: [..]} {not: ..} {macro: name} true/false
@@ -18,6 +20,11 @@ export interface CompileCtx {
   /** The compiled macro, or null when no macro has that name (the context reports it). */
   macro(name: string, path: Path): Predicate | null;
   error(path: Path, message: string): void;
+  /**
+   * The field a test names, checked against the document's field table; null
+   * when unknown (the context reports it). Without it, any path is read as is.
+   */
+  field?(name: string, path: Path): FieldInfo | null;
 }
 
 const OPS = ['eq', 'in', 'prefix', 'suffix', 'contains', 'cidr', 'regex', 'gt', 'gte', 'lt', 'lte', 'exists'] as const;
@@ -51,8 +58,16 @@ function shown(v: unknown): string {
   return Array.isArray(v) ? `[${v.join(',')}]` : String(v);
 }
 
-function leaf(field: string, op: Op, arg: unknown, path: Path, ctx: CompileCtx): ((v: unknown) => boolean) | null {
+function leaf(field: string, info: FieldInfo | undefined, op: Op, arg: unknown, path: Path, ctx: CompileCtx): ((v: unknown) => boolean) | null {
   const p = [...path, op];
+  if (info) {
+    const items = isObj(arg) && typeof arg.list === 'string' ? ctx.lists.get(arg.list) : Array.isArray(arg) ? arg : [arg];
+    const why = items ? checkFieldValues(info, op, items) : null;
+    if (why) {
+      ctx.error(p, `${field} ${op}: ${why}${isObj(arg) && typeof arg.list === 'string' ? ` (in list '${arg.list}')` : ''}`);
+      return null;
+    }
+  }
   switch (op) {
     case 'eq': {
       const s = String(arg);
@@ -105,11 +120,17 @@ function leaf(field: string, op: Op, arg: unknown, path: Path, ctx: CompileCtx):
 
 function fieldTest(node: Record<string, unknown>, path: Path, ctx: CompileCtx): Predicate {
   const field = node.field as string;
-  const get = fieldGetter(field);
+  let info: FieldInfo | undefined;
+  if (ctx.field) {
+    const found = ctx.field(field, [...path, 'field']);
+    if (!found) return NEVER;
+    info = found;
+  }
+  const get = fieldGetter(info?.path ?? field);
   const parts: Array<{ test: (v: unknown) => boolean; text: string }> = [];
   for (const op of OPS) {
     if (!(op in node)) continue;
-    const t = leaf(field, op, node[op], path, ctx);
+    const t = leaf(field, info, op, node[op], path, ctx);
     if (!t) continue;
     const arg = node[op];
     const label = isObj(arg) && typeof arg.list === 'string' ? arg.list : shown(arg);

@@ -36,7 +36,7 @@ describe('rule loader: exact errors with file:line:col and rule id', () => {
     const text = `${RULE_HEAD()}  type: match\n  condition:\n    and:\n      - {macro: no_such_macro}\n      - {field: process.name, regex: "(a)\\\\1"}\n`;
     const { lines } = load({ 'a.yaml': text });
     expect(lines).toEqual([
-      `a.yaml:13:17: ${ID} - Inline rule -> unknown macro 'no_such_macro'; define it with '- macro: no_such_macro' (shared macros live in rules/_macros.yaml)`,
+      `a.yaml:13:17: ${ID} - Inline rule -> unknown macro 'no_such_macro'; define it with '- macro: no_such_macro' (shared macros live in the shipped rules/_macros.yaml, which loads first)`,
       `a.yaml:14:38: ${ID} - Inline rule -> regex "(a)\\\\1" rejected: backreferences (\\1, \\k<name>) are not supported: RE2 semantics match in linear time and cannot express them`,
     ]);
   });

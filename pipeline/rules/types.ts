@@ -4,7 +4,6 @@ import type { ConnectionDoc } from '../../lib/ecs.js';
 // The compiled form of a rule set. YAML (schemas/rules.schema.json) is read by
 // loader.ts into these shapes; nothing here is ever eval'd.
 
-export type RuleType = 'match' | 'threshold' | 'value_count' | 'new_terms' | 'sequence' | 'pivot_chain';
 export type Severity = 'low' | 'medium' | 'high' | 'critical';
 export const SEVERITY_SCORE: Record<Severity, number> = { low: 21, medium: 47, high: 73, critical: 99 };
 
@@ -15,7 +14,8 @@ export interface Predicate {
   explain(doc: ConnectionDoc, out: string[]): void;
 }
 
-export interface RuleDef {
+/** What every rule has, whatever its type. Each type adds its own parameters (engines/<type>.ts). */
+export interface RuleCommon {
   id: string;
   name: string;
   description: string;
@@ -26,37 +26,26 @@ export interface RuleDef {
   tactics: string[];
   techniques: string[];
   note?: string;
-  type: RuleType;
+  type: string;
   enabled: boolean;
   condition: Predicate;
   /** Any exception that holds drops the document before it touches rule state. */
   exceptions: Predicate;
-  groupBy: string[];
+  /** After an alert, the same group stays quiet this long (each type has its own default). */
   suppressMs: number;
-  windowMs: number;
-  threshold: number;
-  /** value_count: the fields whose distinct combinations are counted. */
-  distinctFields: string[];
-  /** new_terms: the fields whose combination must be new. */
-  termFields: string[];
-  learningMs: number;
-  /** new_terms: per-value learning periods keyed by this field (undefined: one for the rule). */
-  learningBy?: string;
-  /** sequence */
-  steps: Predicate[];
-  joinOn: string[];
-  maxspanMs: number;
-  /** pivot_chain */
-  ports: Set<number>;
-  hopMaxspanMs: number;
-  minHops: number;
   tests?: { positive?: number; negative?: number };
   /** Where the rule was defined, for error messages and `rules test`. */
   file: string;
   line: number;
+  /** Tuning entries applied to this rule (file:line), in order. */
+  tunedBy?: string[];
   /** Stable text of the parameters that shape state: state survives a reload only if it is unchanged. */
   stateSignature: string;
 }
+
+/** A compiled rule: a tagged union over the registered rule types (engines/registry.ts). */
+export type RuleDef = import('./engines/registry.js').AnyRule;
+export type RuleType = RuleDef['type'];
 
 export interface RuleSet {
   rules: RuleDef[];
