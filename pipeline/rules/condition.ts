@@ -3,7 +3,7 @@ import { cidrMatcher } from '../../lib/cidr.js';
 import type { FieldInfo } from './doc-fields.js';
 import { fieldGetter } from './field.js';
 import { compileRegex } from './safe-regex.js';
-import type { Predicate } from './types.js';
+import { traceOf, type Predicate, type TraceLine } from './types.js';
 import { checkFieldValues } from './value-check.js';
 
 // Compiles the YAML condition tree into closures. Shapes (schemas/rules.schema.json):
@@ -30,14 +30,27 @@ export interface CompileCtx {
 const OPS = ['eq', 'in', 'prefix', 'suffix', 'contains', 'cidr', 'regex', 'gt', 'gte', 'lt', 'lte', 'exists'] as const;
 type Op = (typeof OPS)[number];
 
-function pred(test: (d: ConnectionDoc) => boolean, explain: Predicate['explain']): Predicate {
+function pred(test: (d: ConnectionDoc) => boolean, explain: Predicate['explain'], trace?: Predicate['trace']): Predicate {
   const p = test as Predicate;
   p.explain = explain;
+  if (trace) p.trace = trace;
   return p;
 }
 
-export const NEVER: Predicate = pred(() => false, () => {});
-export const ALWAYS: Predicate = pred(() => true, (_d, out) => out.push('always'));
+/** A node of and/or/not/macro: its own line, then its children one level deeper. */
+function group(label: string, test: (d: ConnectionDoc) => boolean, kids: Predicate[]): Predicate['trace'] {
+  return (d, out, depth) => {
+    const at = out.length;
+    out.push({ ok: false, text: label, depth, leaf: false });
+    for (const k of kids) traceOf(k, d, out, depth + 1);
+    const ok = test(d);
+    out[at]!.ok = ok;
+    return ok;
+  };
+}
+
+export const NEVER: Predicate = pred(() => false, () => {}, (_d, out, depth) => { out.push({ ok: false, text: 'false', depth, leaf: true }); return false; });
+export const ALWAYS: Predicate = pred(() => true, (_d, out) => out.push('always'), (_d, out, depth) => { out.push({ ok: true, text: 'true', depth, leaf: true }); return true; });
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -145,15 +158,25 @@ function fieldTest(node: Record<string, unknown>, path: Path, ctx: CompileCtx): 
     const v = get(d);
     for (const p of parts) out.push(`${p.text} (${JSON.stringify(v)})`);
   };
+  const trace: Predicate['trace'] = (d, out: TraceLine[], depth) => {
+    const v = get(d);
+    let all = true;
+    for (const p of parts) {
+      const ok = p.test(v);
+      all &&= ok;
+      out.push({ ok, text: `${p.text} (${v === undefined ? 'missing' : JSON.stringify(v)})`, depth, leaf: true });
+    }
+    return all;
+  };
   if (parts.length === 1) {
     const t = parts[0]!.test;
-    return pred((d) => t(get(d)), explain);
+    return pred((d) => t(get(d)), explain, trace);
   }
   return pred((d) => {
     const v = get(d);
     for (const p of parts) if (!p.test(v)) return false;
     return true;
-  }, explain);
+  }, explain, trace);
 }
 
 export function compileCondition(node: unknown, path: Path, ctx: CompileCtx): Predicate {
@@ -165,25 +188,28 @@ export function compileCondition(node: unknown, path: Path, ctx: CompileCtx): Pr
   }
   if (Array.isArray(node.and)) {
     const kids = node.and.map((c, i) => compileCondition(c, [...path, 'and', i], ctx));
-    return pred((d) => {
+    const test = (d: ConnectionDoc) => {
       for (const k of kids) if (!k(d)) return false;
       return true;
-    }, (d, out) => { for (const k of kids) k.explain(d, out); });
+    };
+    return pred(test, (d, out) => { for (const k of kids) k.explain(d, out); }, group('all of', test, kids));
   }
   if (Array.isArray(node.or)) {
     const kids = node.or.map((c, i) => compileCondition(c, [...path, 'or', i], ctx));
-    return pred((d) => {
+    const test = (d: ConnectionDoc) => {
       for (const k of kids) if (k(d)) return true;
       return false;
-    }, (d, out) => { const k = kids.find((x) => x(d)); if (k) k.explain(d, out); });
+    };
+    return pred(test, (d, out) => { const k = kids.find((x) => x(d)); if (k) k.explain(d, out); }, group('any of', test, kids));
   }
   if ('not' in node) {
     const inner = compileCondition(node.not, [...path, 'not'], ctx);
-    return pred((d) => !inner(d), (d, out) => {
+    const test = (d: ConnectionDoc) => !inner(d);
+    return pred(test, (d, out) => {
       const why: string[] = [];
       inner.explain(d, why);
       out.push(`not(${why.length ? why.join(' and ') : 'condition'})`);
-    });
+    }, group('not', test, [inner]));
   }
   if (typeof node.macro === 'string') {
     const name = node.macro;
@@ -195,7 +221,7 @@ export function compileCondition(node: unknown, path: Path, ctx: CompileCtx): Pr
       const why: string[] = [];
       m.explain(d, why);
       out.push(why.length ? `${name}{${why.join('; ')}}` : name);
-    });
+    }, group(`macro ${name}`, m, [m]));
   }
   if (typeof node.field === 'string') return fieldTest(node, path, ctx);
   ctx.error(path, `unknown condition ${JSON.stringify(Object.keys(node))}; use and, or, not, macro or field`);

@@ -1,6 +1,6 @@
 // The rule engine's public surface (issue 4). The pipeline (pipeline/compose.ts),
 // `connaudit rules` and the tests import from here only.
-export { loadRuleSet, ruleFiles } from './loader.js';
+export { loadRuleSet, ruleFiles, ruleLayers } from './loader.js';
 export { createRuleStage, createCrossHostRuleStage, type RuleStage, type CrossHostRuleStage, type RuleStageOptions } from './stage.js';
 export { formatRuleError, type RuleDef, type RuleError, type RuleSet } from './types.js';
 export { isHostLocal, rekeyBy } from './locality.js';

@@ -17,6 +17,8 @@ export interface Entry {
   raw: Raw;
   /** Position in the whole load order (all layers): a tuning entry only reaches rules before it. */
   seq: number;
+  /** Which layer (rule folder or file named by the user, in order) the entry came from. */
+  layer: number;
 }
 
 export interface Library {
@@ -44,11 +46,12 @@ export function errorAt(e: { src: RuleSource; raw?: Raw }, path: Path, message: 
 /** A rule entry that tunes an earlier rule (Falco's `override:`), rather than defining one. */
 export const isTune = (raw: Raw): boolean => typeof raw.rule === 'string' && raw.id === undefined && (raw.override !== undefined || raw.enabled !== undefined);
 
-export function readLibrary(files: string[]): Library {
+export function readLibrary(layered: Array<{ file: string; layer: number }>): Library {
+  const files = layered.map((f) => f.file);
   const lib: Library = { files, lists: new Map(), macros: new Map(), rules: [], tunes: [], errors: [] };
   const validate = rulesValidator();
   let seq = 0;
-  for (const file of files) {
+  for (const { file, layer } of layered) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -78,7 +81,7 @@ export function readLibrary(files: string[]): Library {
     if (!Array.isArray(data) || badEntries.has(-1)) continue;
     data.forEach((raw: Raw, index) => {
       if (badEntries.has(index)) return;
-      const entry: Entry = { src, index, raw, seq: seq++ };
+      const entry: Entry = { src, index, raw, seq: seq++, layer };
       if (typeof raw.list === 'string') {
         const items = raw.items as unknown[];
         const prev = lib.lists.get(raw.list);

@@ -23,21 +23,24 @@ import type { Predicate, RuleCommon, RuleDef, RuleError, RuleSet, Severity } fro
 // validate` lists them all.
 
 export function ruleFiles(pathsOrDir: string | string[]): string[] {
-  const out: string[] = [];
-  for (const p of Array.isArray(pathsOrDir) ? pathsOrDir : [pathsOrDir]) {
+  return layeredFiles(pathsOrDir).map((f) => f.file);
+}
+
+/** Every rule file of every layer, in load order, with its layer number. */
+function layeredFiles(pathsOrDir: string | string[]): Array<{ file: string; layer: number }> {
+  const out: Array<{ file: string; layer: number }> = [];
+  const push = (layer: number, ...files: string[]) => out.push(...files.map((file) => ({ file, layer })));
+  (Array.isArray(pathsOrDir) ? pathsOrDir : [pathsOrDir]).forEach((p, layer) => {
     let st;
     try {
       st = statSync(p);
     } catch {
-      out.push(p); // reported as unreadable by the loader, with its name
-      continue;
+      push(layer, p); // reported as unreadable by the loader, with its name
+      return;
     }
-    if (st.isDirectory()) {
-      out.push(...readdirSync(p).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(p, f)));
-    } else {
-      out.push(p);
-    }
-  }
+    if (st.isDirectory()) push(layer, ...readdirSync(p).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(p, f)));
+    else push(layer, p);
+  });
   return out;
 }
 
@@ -72,21 +75,25 @@ function fieldChecker(fail: (path: Path, message: string) => void): NonNullable<
 }
 
 export function loadRuleSet(pathsOrDir: string | string[], opts: { log?: Logger } = {}): { ruleset: RuleSet; errors: RuleError[] } {
-  const lib = readLibrary(ruleFiles(pathsOrDir));
+  const lib = readLibrary(layeredFiles(pathsOrDir));
   const errors = lib.errors;
   const fail = (e: Entry, path: Path, message: string, key?: string): void => { errors.push(errorAt(e, path, message, key)); };
   const ctxFor = macroCompiler(lib, fail);
 
-  const out: RuleDef[] = [];
+  let out: RuleDef[] = [];
   const order = new Map<string, number>();
-  const ids = new Map<string, string>();
+  const ids = new Map<string, { where: string; layer: number }>();
   for (const e of lib.rules) {
     const before = errors.length;
     const id = e.raw.id as string;
-    if (ids.has(id)) fail(e, [e.index, 'id'], `duplicate rule id; first defined at ${ids.get(id)}`);
-    else ids.set(id, `${e.src.file}:${e.src.position([e.index]).line}`);
+    const first = ids.get(id);
+    // The same id twice in one layer is a mistake; in a later layer it replaces
+    // the earlier rule whole (a copy of the shipped folder, or one rule rewritten).
+    if (first && first.layer === e.layer) fail(e, [e.index, 'id'], `duplicate rule id; first defined at ${first.where}`);
+    else ids.set(id, { where: `${e.src.file}:${e.src.position([e.index]).line}`, layer: e.layer });
     const def = compileRule(e, ctxFor(e), (path, message) => fail(e, [e.index, ...path], message), lib);
     if (def && errors.length === before) {
+      if (first && first.layer !== e.layer) out = out.filter((r) => r.id !== id);
       out.push(def);
       order.set(def.id, e.seq);
     }

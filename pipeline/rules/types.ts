@@ -12,6 +12,25 @@ export interface Predicate {
   (doc: ConnectionDoc): boolean;
   /** The leaf tests that held for `doc`, as readable text ("destination.port in admin_ports (445)"). */
   explain(doc: ConnectionDoc, out: string[]): void;
+  /** Every test of the tree with its outcome (for `rules test`'s closest miss); absent on combined predicates. */
+  trace?(doc: ConnectionDoc, out: TraceLine[], depth: number): boolean;
+}
+
+/** One test of a condition tree and whether it held on a document. */
+export interface TraceLine {
+  ok: boolean;
+  text: string;
+  depth: number;
+  /** A field test (the unit "how close was it" counts), not and/or/not/macro. */
+  leaf: boolean;
+}
+
+/** The trace of any predicate: its own tree, or one line for a combined one. */
+export function traceOf(p: Predicate, doc: ConnectionDoc, out: TraceLine[], depth = 0): boolean {
+  if (p.trace) return p.trace(doc, out, depth);
+  const ok = p(doc);
+  out.push({ ok, text: 'condition', depth, leaf: true });
+  return ok;
 }
 
 /** What every rule has, whatever its type. Each type adds its own parameters (engines/<type>.ts). */
