@@ -22,11 +22,14 @@ export function rulesSchemaPath(): string {
 /** The `definitions.rule` branch chain for the registered types. */
 export function ruleDefinition(common: { properties: Json; required: string[] }): Json {
   const types = ruleTypes().map((m) => m.type);
+  // additionalProperties only sees keys listed in the same object, so each
+  // branch lists the common keys, as references to keep the file readable.
+  const commonRefs = Object.fromEntries(Object.keys(common.properties).map((k) => [k, { $ref: `#/definitions/ruleCommon/properties/${k}` }]));
   let chain: Json = {
     type: 'object',
     required: [...common.required, 'type'],
     additionalProperties: false,
-    properties: { ...common.properties, type: { enum: types } },
+    properties: { ...commonRefs, type: { enum: types } },
   };
   for (const m of [...ruleTypes()].reverse()) {
     chain = {
@@ -36,7 +39,7 @@ export function ruleDefinition(common: { properties: Json; required: string[] })
         description: `${m.type}: ${m.summary}`,
         required: [...common.required, 'type', ...m.schema.required],
         additionalProperties: false,
-        properties: { ...common.properties, type: { const: m.type }, ...m.schema.properties },
+        properties: { ...commonRefs, type: { const: m.type }, ...m.schema.properties },
       },
       else: chain,
     };
