@@ -77,7 +77,7 @@ describe('layered rule sources', () => {
     expect(r.errors).toEqual([]);
     const rule = r.ruleset.rules[0]!;
     const postfix = doc();
-    postfix.process.name = 'postfix';
+    postfix.process!.name = 'postfix';
     expect([rule.condition(doc()), rule.condition(postfix), rule.exceptions(doc({ host: 'relay-1' })), rule.exceptions(doc())]).toEqual([true, false, true, false]);
     expect([rule.severity, rule.riskScore, rule.suppressMs]).toEqual(['low', 21, 7_200_000]);
     expect(rule.tunedBy).toEqual([`${tune}/t.yaml:1`, `${tune}/t.yaml:6`]);
