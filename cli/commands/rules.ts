@@ -81,18 +81,14 @@ async function backtest(argv: string[]): Promise<number> {
   });
   if (!values.input) throw new UsageError('--input FILE is required');
   if (!existsSync(values.input)) throw new UserError(`input ${values.input} does not exist`, 'pass a JSONL file from `connaudit agent --output jsonl` or an Avro container file');
-  const { loadRuleSet, formatRuleError, createRuleStage } = await import('../../pipeline/rules/index.js');
+  const { loadRuleSet, ruleLoadError, createRuleStage } = await import('../../pipeline/rules/index.js');
   const { readDocs, InputError } = await import('../../pipeline/rules/input.js');
   const { runBacktest } = await import('../../pipeline/rules/backtest.js');
   const { createEnricher } = await import('../../pipeline/enrich/enrich.js');
 
   const load = async (named: string[]) => {
-    const paths = await layers(named, values['no-shipped']);
-    const r = loadRuleSet(paths);
-    if (r.errors.length) {
-      for (const e of r.errors) process.stderr.write(`${formatRuleError(e)}\n`);
-      throw new UserError(`${paths.join(' + ')}: ${r.errors.length} rule problem(s)`, `fix them (connaudit rules validate ${named.join(' ')}) and run the backtest again`);
-    }
+    const r = loadRuleSet(await layers(named, values['no-shipped']));
+    if (r.errors.length) throw ruleLoadError(r.errors, `connaudit rules validate ${named.join(' ')}`.trim());
     return r.ruleset;
   };
   const rulesPath = (values.rules ?? []).join(' + ') || 'the shipped rules';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { rulesValidator, schemaMessage, usefulErrors } from './schema.js';
-import { pointerToPath, RuleSource, type Path } from './source.js';
+import { pointerToPath, YamlFile, type Path } from '../../lib/config-file.js';
 import type { Raw } from './rule-type.js';
 import type { RuleError } from './types.js';
 
@@ -12,7 +12,7 @@ import type { RuleError } from './types.js';
 // loaded before it.
 
 export interface Entry {
-  src: RuleSource;
+  src: YamlFile;
   index: number;
   raw: Raw;
   /** Position in the whole load order (all layers): a tuning entry only reaches rules before it. */
@@ -38,7 +38,7 @@ export function entryLabel(raw: Raw): { ruleId: string; ruleName: string } {
   return { ruleId, ruleName };
 }
 
-export function errorAt(e: { src: RuleSource; raw?: Raw }, path: Path, message: string, key?: string): RuleError {
+export function errorAt(e: { src: YamlFile; raw?: Raw }, path: Path, message: string, key?: string): RuleError {
   const pos = e.src.position(path, key);
   return { file: e.src.file, line: pos.line, col: pos.col, ...entryLabel(e.raw ?? {}), message };
 }
@@ -59,13 +59,13 @@ export function readLibrary(layered: Array<{ file: string; layer: number }>): Li
       lib.errors.push({ file, line: 1, col: 1, ruleId: '', ruleName: '', message: `cannot read: ${(err as Error).message}` });
       continue;
     }
-    const src = new RuleSource(file, text);
-    const syntax = src.syntaxErrors();
+    const src = new YamlFile(file, text);
+    const syntax = src.syntaxProblems();
     if (syntax.length > 0) {
-      for (const s of syntax) lib.errors.push({ file, line: s.line, col: s.col, ruleId: '', ruleName: '', message: `YAML: ${s.message}` });
+      for (const s of syntax) lib.errors.push({ file, line: s.line ?? 1, col: s.col ?? 1, ruleId: '', ruleName: '', message: s.message });
       continue;
     }
-    const data = src.doc.toJS() as unknown;
+    const data = src.value();
     if (data === null || data === undefined) continue; // an empty file is allowed (a placeholder for overrides)
     const badEntries = new Set<number>();
     if (!validate(data)) {

@@ -29,7 +29,7 @@ describe('rule loader: exact errors with file:line:col and rule id', () => {
   it('reports a YAML syntax error with its position', () => {
     const { lines } = load({ 'a.yaml': '- rule: x\n  id: [unclosed\n' });
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^a\.yaml:\d+:\d+: - - - -> YAML: /);
+    expect(lines[0]).toMatch(/^a\.yaml:\d+:\d+: - - - -> not valid YAML: /);
   });
 
   it('reports an unknown macro and a regex RE2 cannot run inside the condition', () => {

@@ -9,9 +9,9 @@ import { moduleOf, ruleTypeModule } from './engines/registry.js';
 import { errorAt, readLibrary, type Entry, type Library } from './library.js';
 import { shippedRulesDir } from './paths.js';
 import type { Raw } from './rule-type.js';
-import type { Path } from './source.js';
+import type { Path } from '../../lib/config-file.js';
 import { applyTunes } from './tune.js';
-import type { Predicate, RuleCommon, RuleDef, RuleError, RuleSet, Severity } from './types.js';
+import { ruleLoadError, type Predicate, type RuleCommon, type RuleDef, type RuleError, type RuleSet, type Severity } from './types.js';
 
 // Reads rule files top-down, Falco style: a list or macro must be defined in
 // the same or an earlier file (files load in name order, so `_lists.yaml` and
@@ -101,6 +101,17 @@ export function loadRuleSet(pathsOrDir: string | string[], opts: { log?: Logger 
   applyTunes(lib.tunes, out, order, { ctxFor, fail });
   opts.log?.debug({ files: lib.files.length, rules: out.length, errors: errors.length }, 'rule set loaded');
   return { ruleset: { rules: out, files: lib.files, lists: lib.lists }, errors };
+}
+
+/**
+ * The layered load for commands and the pipeline: the shipped library, then
+ * `paths` in order. Any problem throws one ConfigError listing all of them.
+ */
+export function loadRules(paths: string[], opts: { shipped?: boolean; log?: Logger } = {}): RuleSet {
+  const layers = ruleLayers(paths, opts);
+  const { ruleset, errors } = loadRuleSet(layers, opts.log ? { log: opts.log } : {});
+  if (errors.length) throw ruleLoadError(errors, `connaudit rules validate ${paths.join(' ')}`.trim());
+  return ruleset;
 }
 
 /** Condition contexts for entries; macros compile on first use (so later overrides apply) and exactly once. */

@@ -1,7 +1,7 @@
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import type { Engine } from './engines/engine.js';
 import type { PivotEngine } from './engines/pivot-chain.js';
-import type { Path } from './source.js';
+import type { Path } from '../../lib/config-file.js';
 import type { Predicate, RuleCommon } from './types.js';
 
 // The contract of one rule type. Each type is one module in engines/ that owns

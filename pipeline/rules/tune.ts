@@ -2,7 +2,7 @@ import { compileCondition, NEVER, type CompileCtx } from './condition.js';
 import { parseDuration } from './duration.js';
 import type { Entry } from './library.js';
 import type { Raw } from './rule-type.js';
-import type { Path } from './source.js';
+import type { Path } from '../../lib/config-file.js';
 import { SEVERITY_SCORE, type Predicate, type RuleDef, type Severity } from './types.js';
 
 // Tuning entries change a rule loaded earlier (usually a shipped one) without

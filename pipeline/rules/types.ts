@@ -1,5 +1,6 @@
 import type { RuleCategory } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
+import { ConfigError, type Problem } from '../../lib/errors.js';
 
 // The compiled form of a rule set. YAML (schemas/rules.schema.json) is read by
 // loader.ts into these shapes; nothing here is ever eval'd.
@@ -73,15 +74,22 @@ export interface RuleSet {
   lists: Map<string, unknown[]>;
 }
 
-export interface RuleError {
-  file: string;
+/** A located problem in a rule file, with the rule it belongs to (Elastic's "<id> - <name> ->" prefix). */
+export interface RuleError extends Problem {
   line: number;
   col: number;
   ruleId: string;
   ruleName: string;
-  message: string;
 }
 
 export function formatRuleError(e: RuleError): string {
   return `${e.file}:${e.line}:${e.col}: ${e.ruleId || '-'} - ${e.ruleName || '-'} -> ${e.message}`;
+}
+
+/** Every problem of a rule load as the one user-error type the CLI prints (lib/errors.ts). */
+export function ruleLoadError(errors: RuleError[], rerun: string): ConfigError {
+  return new ConfigError(
+    errors.map((e) => ({ file: e.file, line: e.line, col: e.col, message: `${e.ruleId || '-'} - ${e.ruleName || '-'} -> ${e.message}` })),
+    `fix the ${errors.length} rule problem(s) above (check with: ${rerun})`,
+  );
 }
