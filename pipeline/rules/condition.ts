@@ -3,7 +3,7 @@ import { cidrMatcher } from '../../lib/cidr.js';
 import type { FieldInfo } from './doc-fields.js';
 import { fieldGetter } from './field.js';
 import { compileRegex } from './safe-regex.js';
-import { traceOf, type Predicate, type TraceLine } from './types.js';
+import { traceOf, type Guard, type Predicate, type TraceLine } from './types.js';
 import { checkFieldValues } from './value-check.js';
 
 // Compiles the YAML condition tree into closures. Shapes (schemas/rules.schema.json):
@@ -30,11 +30,30 @@ export interface CompileCtx {
 const OPS = ['eq', 'in', 'prefix', 'suffix', 'contains', 'cidr', 'regex', 'gt', 'gte', 'lt', 'lte', 'exists'] as const;
 type Op = (typeof OPS)[number];
 
-function pred(test: (d: ConnectionDoc) => boolean, explain: Predicate['explain'], trace?: Predicate['trace']): Predicate {
+function pred(test: (d: ConnectionDoc) => boolean, explain: Predicate['explain'], trace?: Predicate['trace'], guards?: Guard[]): Predicate {
   const p = test as Predicate;
   p.explain = explain;
   if (trace) p.trace = trace;
+  if (guards?.length) p.guards = guards;
   return p;
+}
+
+/**
+ * The value texts an eq/in test can match, as leaf() compares them: eq by
+ * String(v); in by String(v), and numbers by value (so "0443" in a list
+ * matches port 443 under its canonical text too).
+ */
+function guardKeys(op: Op, arg: unknown, ctx: CompileCtx): Set<string> | null {
+  if (op === 'eq') return new Set([String(arg)]);
+  if (op !== 'in') return null;
+  const items = isObj(arg) && typeof arg.list === 'string' ? ctx.lists.get(arg.list) : Array.isArray(arg) ? arg : [arg];
+  if (!items) return null;
+  const keys = new Set<string>();
+  for (const x of items) {
+    keys.add(String(x));
+    if (typeof x === 'number' || (typeof x === 'string' && x !== '' && Number.isFinite(Number(x)))) keys.add(String(Number(x)));
+  }
+  return keys;
 }
 
 /** A node of and/or/not/macro: its own line, then its children one level deeper. */
@@ -141,11 +160,14 @@ function fieldTest(node: Record<string, unknown>, path: Path, ctx: CompileCtx): 
   }
   const get = fieldGetter(info?.path ?? field);
   const parts: Array<{ test: (v: unknown) => boolean; text: string }> = [];
+  const guards: Guard[] = [];
   for (const op of OPS) {
     if (!(op in node)) continue;
     const t = leaf(field, info, op, node[op], path, ctx);
     if (!t) continue;
     const arg = node[op];
+    const keys = guardKeys(op, arg, ctx);
+    if (keys) guards.push({ field: info?.path ?? field, keys });
     const label = isObj(arg) && typeof arg.list === 'string' ? arg.list : shown(arg);
     parts.push({ test: (v) => (Array.isArray(v) ? v.some(t) : t(v)), text: `${field} ${op} ${label}` });
   }
@@ -170,13 +192,13 @@ function fieldTest(node: Record<string, unknown>, path: Path, ctx: CompileCtx): 
   };
   if (parts.length === 1) {
     const t = parts[0]!.test;
-    return pred((d) => t(get(d)), explain, trace);
+    return pred((d) => t(get(d)), explain, trace, guards);
   }
   return pred((d) => {
     const v = get(d);
     for (const p of parts) if (!p.test(v)) return false;
     return true;
-  }, explain, trace);
+  }, explain, trace, guards);
 }
 
 export function compileCondition(node: unknown, path: Path, ctx: CompileCtx): Predicate {
@@ -192,7 +214,7 @@ export function compileCondition(node: unknown, path: Path, ctx: CompileCtx): Pr
       for (const k of kids) if (!k(d)) return false;
       return true;
     };
-    return pred(test, (d, out) => { for (const k of kids) k.explain(d, out); }, group('all of', test, kids));
+    return pred(test, (d, out) => { for (const k of kids) k.explain(d, out); }, group('all of', test, kids), kids.flatMap((k) => k.guards ?? []));
   }
   if (Array.isArray(node.or)) {
     const kids = node.or.map((c, i) => compileCondition(c, [...path, 'or', i], ctx));
@@ -221,7 +243,7 @@ export function compileCondition(node: unknown, path: Path, ctx: CompileCtx): Pr
       const why: string[] = [];
       m.explain(d, why);
       out.push(why.length ? `${name}{${why.join('; ')}}` : name);
-    }, group(`macro ${name}`, m, [m]));
+    }, group(`macro ${name}`, m, [m]), m.guards);
   }
   if (typeof node.field === 'string') return fieldTest(node, path, ctx);
   ctx.error(path, `unknown condition ${JSON.stringify(Object.keys(node))}; use and, or, not, macro or field`);

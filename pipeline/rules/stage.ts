@@ -7,6 +7,7 @@ import { localRekey, type Rekeyer, type RekeyForward, type RekeyStage } from '..
 import type { Stage } from '../stage.js';
 import { parsePivotMessage, type PivotResult } from './engines/pivot-chain.js';
 import { isHostLocal, PIVOT_BY, rekeyBy, rekeyKeys } from './locality.js';
+import { RuleIndex } from './rule-index.js';
 import { RuleRunner } from './runner.js';
 import { RuleStats, type RuleStageStats } from './stats.js';
 import type { RuleDef, RuleSet } from './types.js';
@@ -145,10 +146,12 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
   const inProcess = embedded ? localRekey([embedded]) : null;
   const rekey: Rekeyer = opts.rekey ?? inProcess!;
   const stats = new RuleStats(opts.budgetMs, opts.log);
+  let index = new RuleIndex([]);
   const setRules = (rs: RuleSet) => {
     local = rs.rules.filter((r) => r.enabled && isHostLocal(r));
     cross = rs.rules.filter((r) => r.enabled && !isHostLocal(r)).map((rule) => ({ rule, by: rekeyBy(rule), keys: rekeyKeys(rule) }));
     stats.setRules([...local, ...cross.map((c) => c.rule)]);
+    index = new RuleIndex([...local, ...cross.map((c) => c.rule)]);
     runner.reload(local);
     embedded?.reload(rs);
     opts.log?.info({ hostLocal: local.length, crossHost: cross.length, rekey: opts.rekey ? 'kafka' : 'in-process' }, 'rule stage ready');
@@ -172,13 +175,17 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
         stats.sample(r, performance.now() - t0);
         return held && !r.exceptions(doc);
       };
-      for (const r of local) {
-        if (!check(r)) continue;
-        stats.matched(r);
-        alerts.push(...runner.observe(r, doc, t));
-      }
+      // Only the rules whose indexed guard holds (rule-index.ts), host-local ones first.
       let sent: Set<string> | undefined;
-      for (const c of cross) {
+      for (const i of index.candidates(doc)) {
+        if (i < local.length) {
+          const r = local[i]!;
+          if (!check(r)) continue;
+          stats.matched(r);
+          alerts.push(...runner.observe(r, doc, t));
+          continue;
+        }
+        const c = cross[i - local.length]!;
         if (!check(c.rule)) continue;
         stats.matched(c.rule);
         for (const key of c.keys(doc)) {

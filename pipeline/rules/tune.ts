@@ -18,6 +18,7 @@ import { SEVERITY_SCORE, type Predicate, type RuleDef, type Severity } from './t
 
 const and = (a: Predicate, b: Predicate): Predicate => Object.assign((d: Parameters<Predicate>[0]) => a(d) && b(d), {
   explain: (d: Parameters<Predicate>[0], o: string[]) => { a.explain(d, o); b.explain(d, o); },
+  guards: [...(a.guards ?? []), ...(b.guards ?? [])],
 });
 const or = (a: Predicate, b: Predicate): Predicate => Object.assign((d: Parameters<Predicate>[0]) => a(d) || b(d), {
   explain: (d: Parameters<Predicate>[0], o: string[]) => (a(d) ? a : b).explain(d, o),

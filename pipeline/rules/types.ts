@@ -15,6 +15,19 @@ export interface Predicate {
   explain(doc: ConnectionDoc, out: string[]): void;
   /** Every test of the tree with its outcome (for `rules test`'s closest miss); absent on combined predicates. */
   trace?(doc: ConnectionDoc, out: TraceLine[], depth: number): boolean;
+  /**
+   * Tests that must hold for the predicate to hold: the field's value (its
+   * text, or any element's for an array) must be one of `keys`. The stage
+   * indexes rules by one of them (rule-index.ts), so a rule whose guard
+   * cannot hold is never evaluated.
+   */
+  guards?: Guard[];
+}
+
+export interface Guard {
+  /** Document path. */
+  field: string;
+  keys: Set<string>;
 }
 
 /** One test of a condition tree and whether it held on a document. */
