@@ -4,7 +4,7 @@ import { parse, UsageError, UserError, wantsHelp, type Command } from '../comman
 // `connaudit rules`: the rule author's loop. validate -> test -> backtest.
 // Modules load lazily so `connaudit --help` stays fast.
 
-const HELP = `Usage: connaudit rules <validate|test|backtest|schema> [options]
+const HELP = `Usage: connaudit rules <validate|test|backtest|fields|schema> [options]
 
   validate [PATHS...]      Check rule files against schemas/rules.schema.json and
                            compile them: every field against the connection
@@ -18,6 +18,8 @@ const HELP = `Usage: connaudit rules <validate|test|backtest|schema> [options]
                            the closest miss did not match (the --explain trace).
                            With PATHS, only the rules defined (or tuned) there are tested.
       --benign DIR         benign corpus (default: test/fixtures/benign of connaudit)
+  fields                   List the document fields a rule may name, with their
+                           type and allowed values.
   schema [--write]         Print the rule-file JSON Schema generated from the rule
                            types (--write: refresh schemas/rules.schema.json).
   backtest --input FILE    Replay JSONL of ECS connection docs (agent --output jsonl)
@@ -165,6 +167,16 @@ async function backtest(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function fields(): Promise<number> {
+  const { allFields } = await import('../../pipeline/rules/doc-fields.js');
+  for (const [name, f] of allFields()) {
+    const extra = f.allowed ? ` one of ${f.allowed.join(', ')}` : f.port ? ' 0..65535' : '';
+    process.stdout.write(`${name.padEnd(36)} ${f.type}${name !== f.path ? ` (alias of ${f.path})` : ''}${extra}\n`);
+  }
+  process.stdout.write(`${'labels.<key>'.padEnd(36)} keyword\n`);
+  return 0;
+}
+
 async function schema(argv: string[]): Promise<number> {
   const { values } = parse(argv, { write: { type: 'boolean' } });
   const { buildRulesSchema, rulesSchemaPath } = await import('../../pipeline/rules/schema.js');
@@ -185,7 +197,7 @@ const command: Command = {
   help: HELP,
   async run(argv) {
     const [sub, ...rest] = argv;
-    if (!sub) throw new UsageError('missing subcommand: validate, test, backtest or schema');
+    if (!sub) throw new UsageError('missing subcommand: validate, test, backtest, fields or schema');
     if (wantsHelp(rest)) {
       process.stdout.write(`${HELP}\n`);
       return 0;
@@ -195,7 +207,8 @@ const command: Command = {
       case 'test': return test(rest);
       case 'backtest': return backtest(rest);
       case 'schema': return schema(rest);
-      default: throw new UsageError(`unknown subcommand '${sub}': use validate, test, backtest or schema`);
+      case 'fields': return fields();
+      default: throw new UsageError(`unknown subcommand '${sub}': use validate, test, backtest, fields or schema`);
     }
   },
 };

@@ -82,6 +82,11 @@ export function lookupField(name: string): FieldInfo | undefined {
   return undefined;
 }
 
+/** Every field a rule may name, with its type, in table order (for `connaudit rules fields`). */
+export function allFields(): Array<[string, FieldInfo]> {
+  return [...fields()];
+}
+
 /** Edit distance, for "did you mean". Small strings only (field names). */
 function distance(a: string, b: string): number {
   const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
@@ -114,5 +119,5 @@ export function suggestField(name: string): string | undefined {
 /** The sentence for an unknown field. */
 export function unknownFieldMessage(name: string): string {
   const s = suggestField(name);
-  return `unknown field '${name}'${s ? `; did you mean ${s}?` : ''} (the fields of a connection document are listed in rules/README.md)`;
+  return `unknown field '${name}'${s ? `; did you mean ${s}?` : ''} (list the fields with: connaudit rules fields)`;
 }

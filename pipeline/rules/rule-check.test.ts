@@ -20,7 +20,7 @@ const matchRule = (cond: string, extra = '') => ({ 'a.yaml': `${RULE_HEAD()}  ty
 describe('rule fields are checked against the connection document', () => {
   it('refuses a misspelt field with a did-you-mean and its line', () => {
     expect(load(matchRule('{field: destinaton.port, eq: 25}')).lines).toEqual([
-      `a.yaml:11:22: ${ID} - Inline rule -> unknown field 'destinaton.port'; did you mean destination.port? (the fields of a connection document are listed in rules/README.md)`,
+      `a.yaml:11:22: ${ID} - Inline rule -> unknown field 'destinaton.port'; did you mean destination.port? (list the fields with: connaudit rules fields)`,
     ]);
   });
 
@@ -54,7 +54,7 @@ describe('rule fields are checked against the connection document', () => {
 
   it('checks group_by, distinct, new_terms fields and sequence keys too', () => {
     const vc = `${RULE_HEAD()}  type: value_count\n  condition: true\n  group_by: [source.ipp]\n  distinct: [destination.ip]\n  window: 5m\n  threshold: 3\n`;
-    expect(load({ 'a.yaml': vc }).lines).toEqual([`a.yaml:12:14: ${ID} - Inline rule -> unknown field 'source.ipp'; did you mean source.ip? (the fields of a connection document are listed in rules/README.md)`]);
+    expect(load({ 'a.yaml': vc }).lines).toEqual([`a.yaml:12:14: ${ID} - Inline rule -> unknown field 'source.ipp'; did you mean source.ip? (list the fields with: connaudit rules fields)`]);
     const nt = `${RULE_HEAD()}  type: new_terms\n  condition: true\n  fields: [host.name, proces.name]\n  learning_period: 1d\n  learning_by: hostname\n`;
     const ntLines = load({ 'a.yaml': nt }).lines;
     expect(ntLines).toHaveLength(2);
@@ -69,7 +69,7 @@ describe('rule fields are checked against the connection document', () => {
 
   it('checks fields inside macros at the macro', () => {
     const { lines } = load({ '_m.yaml': '- macro: web\n  condition: {field: host.nmae, prefix: web-}\n', ...matchRule('{macro: web}') });
-    expect(lines).toEqual([`_m.yaml:2:22: - - macro web -> unknown field 'host.nmae'; did you mean host.name? (the fields of a connection document are listed in rules/README.md)`]);
+    expect(lines).toEqual([`_m.yaml:2:22: - - macro web -> unknown field 'host.nmae'; did you mean host.name? (list the fields with: connaudit rules fields)`]);
   });
 
   it('reads an Elasticsearch alias through its target field', () => {

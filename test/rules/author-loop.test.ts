@@ -33,7 +33,7 @@ describe('rules validate / test on an author folder', () => {
     capture();
     expect(await main(['rules', 'validate', dir])).toBe(1);
     expect(out.split('\n').filter(Boolean)).toEqual([
-      `${dir}/smtp.yaml:11:49: ${ID} - SMTP from a web host -> unknown field 'destinaton.port'; did you mean destination.port? (the fields of a connection document are listed in rules/README.md)`,
+      `${dir}/smtp.yaml:11:49: ${ID} - SMTP from a web host -> unknown field 'destinaton.port'; did you mean destination.port? (list the fields with: connaudit rules fields)`,
       `${dir}/smtp.yaml:11:105: ${ID} - SMTP from a web host -> destination.port eq: "twenty-five" is not a number, and destination.port holds numbers`,
     ]);
     expect(err).not.toContain("unknown macro 'is_egress'");
