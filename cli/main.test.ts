@@ -15,7 +15,7 @@ const capture = () => {
 };
 
 const COMMANDS = ['agent', 'bench', 'demo', 'kibana', 'pipeline', 'report', 'rules', 'services', 'slo', 'version'];
-const SUBCOMMANDS = [['services', 'up'], ['services', 'down'], ['services', 'status'], ['services', 'fetch'], ['rules', 'validate'], ['rules', 'test'], ['rules', 'backtest'], ['slo', 'validate'], ['slo', 'storm'], ['kibana', 'export']];
+const SUBCOMMANDS = [['services', 'up'], ['services', 'down'], ['services', 'status'], ['services', 'fetch'], ['rules', 'validate'], ['rules', 'test'], ['rules', 'backtest'], ['rules', 'schema'], ['rules', 'fields'], ['slo', 'validate'], ['slo', 'storm'], ['kibana', 'export']];
 
 describe('connaudit CLI', () => {
   it('lists every command in the top-level help', async () => {

@@ -1,6 +1,7 @@
 import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import { alertId } from '../../lib/ids.js';
+import { moduleOf } from './engines/registry.js';
 import { fieldGetter } from './field.js';
 import { SEVERITY_SCORE, type RuleDef } from './types.js';
 
@@ -59,8 +60,7 @@ const iso = (ms: number): string => new Date(ms).toISOString();
  */
 function idOf(f: Firing): string {
   const r = f.rule;
-  const windowed = r.type === 'threshold' || r.type === 'value_count' || r.type === 'sequence' || (r.type === 'match' && r.groupBy.length > 0);
-  if (windowed && r.suppressMs > 0) return alertId(r.id, f.groupKey, `period:${Math.floor(f.firstMs / r.suppressMs)}`);
+  if (moduleOf(r).periodicAlertIds(r)) return alertId(r.id, f.groupKey, `period:${Math.floor(f.firstMs / r.suppressMs)}`);
   return alertId(r.id, f.groupKey, f.eventIds[0] ?? String(f.firstMs));
 }
 

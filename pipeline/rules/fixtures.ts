@@ -1,8 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
+import { describeMismatch } from './closest-miss.js';
 import { parseDocLine } from './input.js';
 import { createRuleStage } from './stage.js';
 import type { RuleDef, RuleSet } from './types.js';
@@ -23,6 +24,7 @@ export interface RuleTestRow {
   benignAllowed: number;
   problems: string[];
   pass: boolean;
+  disabled?: boolean;
 }
 
 export interface KnownFalsePositive {
@@ -70,9 +72,18 @@ export function loadKnownFalsePositives(file: string): KnownFalsePositive[] {
   });
 }
 
-export function runRuleTests(ruleset: RuleSet, benignDir: string | null): { rows: RuleTestRow[]; benignFiles: string[]; benignDocs: number } {
+const within = (file: string, roots: string[]): boolean => roots.some((r) => file === r || file.startsWith(r.endsWith(sep) ? r : r + sep));
+
+/** The rules an author's layers define or tune (for `rules test PATHS`): the others are the library's business. */
+export function definedIn(paths: string[]): (rule: RuleDef) => boolean {
+  const roots = paths.map((p) => resolve(p));
+  return (rule) => within(resolve(rule.file), roots) || (rule.tunedBy ?? []).some((t) => within(resolve(t.replace(/:\d+$/, '')), roots));
+}
+
+export function runRuleTests(ruleset: RuleSet, benignDir: string | null, only?: (rule: RuleDef) => boolean): { rows: RuleTestRow[]; benignFiles: string[]; benignDocs: number } {
   const rows: RuleTestRow[] = [];
   for (const rule of ruleset.rules) {
+    if (only && !only(rule)) continue;
     const dir = fixturesDir(rule);
     const row: RuleTestRow = {
       id: rule.id, name: rule.name, file: rule.file,
@@ -80,6 +91,12 @@ export function runRuleTests(ruleset: RuleSet, benignDir: string | null): { rows
       negative: { expected: rule.tests?.negative ?? null, got: null },
       benign: 0, benignAllowed: 0, problems: [], pass: false,
     };
+    if (!rule.enabled) {
+      // Switched off (in its file or by a tuning entry): it cannot fire, so its fixtures would only report that.
+      row.disabled = true;
+      rows.push(row);
+      continue;
+    }
     if (!rule.tests) row.problems.push(`${rule.file}:${rule.line}: no 'tests: {positive: N, negative: 0}' with the expected alert counts`);
     for (const kind of ['positive', 'negative'] as const) {
       const f = join(dir, `${kind}.jsonl`);
@@ -88,9 +105,11 @@ export function runRuleTests(ruleset: RuleSet, benignDir: string | null): { rows
         continue;
       }
       try {
-        const got = runDocs(ruleset, [rule], readJsonl(f)).filter((a) => a.rule.id === rule.id).length;
+        const docs = readJsonl(f);
+        const alerts = runDocs(ruleset, [rule], docs).filter((a) => a.rule.id === rule.id);
+        const got = alerts.length;
         row[kind].got = got;
-        if (row[kind].expected !== null && got !== row[kind].expected) row.problems.push(`${f}: expected ${row[kind].expected} alert(s), got ${got}`);
+        if (row[kind].expected !== null && got !== row[kind].expected) row.problems.push(describeMismatch(rule, f, row[kind].expected, alerts, docs).join('\n'));
       } catch (err) {
         row.problems.push((err as Error).message);
       }
@@ -126,7 +145,7 @@ export function runRuleTests(ruleset: RuleSet, benignDir: string | null): { rows
 export function formatTable(rows: RuleTestRow[]): string {
   const show = (x: { expected: number | null; got: number | null }): string => `${x.expected ?? '?'}/${x.got ?? '-'}`;
   const head = ['rule', 'positive exp/got', 'negative exp/got', 'benign', 'result'];
-  const body = rows.map((r) => [`${r.id.slice(0, 8)} ${r.name}`, show(r.positive), show(r.negative), r.benignAllowed ? `${r.benign} (${r.benignAllowed} known)` : String(r.benign), r.pass ? 'PASS' : 'FAIL']);
+  const body = rows.map((r) => [`${r.id.slice(0, 8)} ${r.name}`, show(r.positive), show(r.negative), r.benignAllowed ? `${r.benign} (${r.benignAllowed} known)` : String(r.benign), r.disabled ? 'DISABLED' : r.pass ? 'PASS' : 'FAIL']);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');

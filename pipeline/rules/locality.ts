@@ -1,5 +1,6 @@
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import { tupleGetter, joinKey } from './field.js';
+import { moduleOf } from './engines/registry.js';
 import type { RuleDef } from './types.js';
 
 // Which rules can run on the primary consumer and which need the re-key hop
@@ -15,23 +16,15 @@ import type { RuleDef } from './types.js';
 // out of B reach the same owner. Longer chains travel on from joint to joint
 // as forwards under the same grouping name (engines/pivot-chain.ts).
 
-export const PIVOT_BY = 'related.ip';
+export { PIVOT_BY } from './engines/pivot-chain.js';
 
 export function stateFields(r: RuleDef): string[] {
-  switch (r.type) {
-    case 'match': return r.groupBy;
-    case 'new_terms': return r.termFields;
-    case 'sequence': return r.joinOn;
-    case 'pivot_chain': return [PIVOT_BY];
-    default: return r.groupBy;
-  }
+  return moduleOf(r).stateFields(r);
 }
 
 export function isHostLocal(r: RuleDef): boolean {
-  // A match rule keeps only suppression state; it is local unless it suppresses per a cross-host group.
-  if (r.type === 'match') return r.groupBy.length === 0 || r.groupBy.includes('host.name');
-  if (r.type === 'pivot_chain') return false;
-  return stateFields(r).includes('host.name');
+  const m = moduleOf(r);
+  return m.hostLocal ? m.hostLocal(r) : m.stateFields(r).includes('host.name');
 }
 
 /** The rekey grouping name of a cross-host rule: its state fields, comma-joined. */
@@ -41,9 +34,8 @@ export function rekeyBy(r: RuleDef): string {
 
 /** The keys one document is re-published under, for a cross-host rule. */
 export function rekeyKeys(r: RuleDef): (doc: ConnectionDoc) => string[] {
-  if (r.type === 'pivot_chain') {
-    return (doc) => (doc.source.ip === doc.destination.ip ? [] : [doc.source.ip, doc.destination.ip]);
-  }
+  const own = moduleOf(r).rekeyKeys;
+  if (own) return own(r);
   const tuple = tupleGetter(stateFields(r));
   return (doc) => {
     const t = tuple(doc);

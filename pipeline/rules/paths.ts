@@ -13,3 +13,8 @@ export function defaultRulesDir(): string {
 export function defaultBenignDir(): string {
   return fromRoot('test/fixtures/benign');
 }
+
+/** The shipped rule library: the first layer of every rule load unless the user opts out. */
+export function shippedRulesDir(): string {
+  return fromRoot('rules');
+}

@@ -1,30 +1,20 @@
 import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import type { Logger } from '../../lib/log.js';
+import { moduleOf } from './engines/registry.js';
+import type { PivotMessage, PivotResult } from './engines/pivot-chain.js';
+import type { AnyEngine } from './rule-type.js';
 import type { Engine } from './engines/engine.js';
-import { matchEngine } from './engines/match.js';
-import { newTermsEngine } from './engines/new-terms.js';
-import { pivotChainEngine, type PivotEngine, type PivotMessage, type PivotResult } from './engines/pivot-chain.js';
-import { sequenceEngine } from './engines/sequence.js';
-import { thresholdEngine } from './engines/threshold.js';
-import { valueCountEngine } from './engines/value-count.js';
 import type { RuleDef } from './types.js';
 
 // Holds one engine per rule of a subset (host-local or cross-host) and carries
 // state across reloads and restarts: a rule keeps its state when its id and
 // the parameters that shape state are unchanged.
 
-export type AnyEngine = { kind: 'doc'; e: Engine } | { kind: 'pivot'; e: PivotEngine };
+export type { AnyEngine };
 
 function engineFor(rule: RuleDef, stageStart: () => number | undefined): AnyEngine {
-  switch (rule.type) {
-    case 'match': return { kind: 'doc', e: matchEngine(rule) };
-    case 'threshold': return { kind: 'doc', e: thresholdEngine(rule) };
-    case 'value_count': return { kind: 'doc', e: valueCountEngine(rule) };
-    case 'new_terms': return { kind: 'doc', e: newTermsEngine(rule, stageStart) };
-    case 'sequence': return { kind: 'doc', e: sequenceEngine(rule) };
-    case 'pivot_chain': return { kind: 'pivot', e: pivotChainEngine(rule) };
-  }
+  return moduleOf(rule).engine(rule, { stageStart });
 }
 
 interface Saved { sig: string; state: unknown }

@@ -7,7 +7,9 @@ import { localRekey, type Rekeyer, type RekeyForward, type RekeyStage } from '..
 import type { Stage } from '../stage.js';
 import { parsePivotMessage, type PivotResult } from './engines/pivot-chain.js';
 import { isHostLocal, PIVOT_BY, rekeyBy, rekeyKeys } from './locality.js';
+import { RuleIndex } from './rule-index.js';
 import { RuleRunner } from './runner.js';
+import { RuleStats, type RuleStageStats } from './stats.js';
 import type { RuleDef, RuleSet } from './types.js';
 
 // The rule stages. The primary stage runs host-local rules on the partitions
@@ -21,6 +23,8 @@ export interface RuleStageOptions {
   stateDir?: string;
   log?: Logger;
   rekey?: Rekeyer;
+  /** Per-event rule evaluation budget (ms); an event over it is counted against its slowest rule. */
+  budgetMs?: number;
 }
 
 export type RuleStage = Stage & {
@@ -28,6 +32,8 @@ export type RuleStage = Stage & {
   readonly ruleCount: number;
   /** End of input (backtest, fixtures): decides what waits for event time to pass, e.g. pivot roots. */
   flush(): AlertDoc[];
+  /** Evaluation cost per rule and budget overruns, for /metrics (see stats.ts). */
+  stats(): RuleStageStats;
 };
 export type CrossHostRuleStage = RekeyStage & Required<Pick<RekeyStage, 'processForward' | 'drainForwards' | 'flush'>> & {
   reload(ruleset: RuleSet): void;
@@ -139,9 +145,13 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
   const embedded = opts.rekey ? null : createCrossHostRuleStage({ ...ruleset, rules: [] }, opts);
   const inProcess = embedded ? localRekey([embedded]) : null;
   const rekey: Rekeyer = opts.rekey ?? inProcess!;
+  const stats = new RuleStats(opts.budgetMs, opts.log);
+  let index = new RuleIndex([]);
   const setRules = (rs: RuleSet) => {
     local = rs.rules.filter((r) => r.enabled && isHostLocal(r));
     cross = rs.rules.filter((r) => r.enabled && !isHostLocal(r)).map((rule) => ({ rule, by: rekeyBy(rule), keys: rekeyKeys(rule) }));
+    stats.setRules([...local, ...cross.map((c) => c.rule)]);
+    index = new RuleIndex([...local, ...cross.map((c) => c.rule)]);
     runner.reload(local);
     embedded?.reload(rs);
     opts.log?.info({ hostLocal: local.length, crossHost: cross.length, rekey: opts.rekey ? 'kafka' : 'in-process' }, 'rule stage ready');
@@ -153,13 +163,31 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
     name: 'rules',
     get ruleCount() { return local.length + cross.length; },
     process(doc) {
+      const started = performance.now();
       const t = eventMs(doc);
       runner.noteDoc(doc, t);
       const alerts: AlertDoc[] = [];
-      for (const r of local) if (applies(r, doc)) alerts.push(...runner.observe(r, doc, t));
+      const sampled = stats.begin();
+      const check = (r: RuleDef): boolean => {
+        if (!sampled) return applies(r, doc);
+        const t0 = performance.now();
+        const held = r.condition(doc);
+        stats.sample(r, performance.now() - t0);
+        return held && !r.exceptions(doc);
+      };
+      // Only the rules whose indexed guard holds (rule-index.ts), host-local ones first.
       let sent: Set<string> | undefined;
-      for (const c of cross) {
-        if (!applies(c.rule, doc)) continue;
+      for (const i of index.candidates(doc)) {
+        if (i < local.length) {
+          const r = local[i]!;
+          if (!check(r)) continue;
+          stats.matched(r);
+          alerts.push(...runner.observe(r, doc, t));
+          continue;
+        }
+        const c = cross[i - local.length]!;
+        if (!check(c.rule)) continue;
+        stats.matched(c.rule);
         for (const key of c.keys(doc)) {
           const id = `${c.by}\u0000${key}`;
           sent ??= new Set();
@@ -169,8 +197,10 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
         }
       }
       if (inProcess) alerts.push(...inProcess.take());
+      stats.end(doc, performance.now() - started);
       return alerts;
     },
+    stats: () => stats.snapshot(),
     tick(t) {
       runner.tick(t);
       if (!inProcess) return [];

@@ -1,9 +1,19 @@
 import type { ConnectionDoc } from '../../../lib/ecs.js';
 import { buildAlert } from '../alert.js';
 import { formatDuration } from '../duration.js';
-import type { RuleDef } from '../types.js';
+import type { RuleTypeModule } from '../rule-type.js';
+import type { RuleCommon } from '../types.js';
 import { fieldGetter, valueText } from '../field.js';
 import { groupOf, type Engine } from './engine.js';
+
+export interface NewTermsRule extends RuleCommon {
+  type: 'new_terms';
+  /** The fields whose combination must be new. */
+  termFields: string[];
+  learningMs: number;
+  /** Per-value learning periods keyed by this field (undefined: one for the rule). */
+  learningBy?: string;
+}
 
 /** Baseline size per rule; past it the least recently seen term is forgotten. */
 export const MAX_TERMS = 500_000;
@@ -15,7 +25,7 @@ export const MAX_SCOPES = 100_000;
  * first event the stage saw (event time; for a rule loaded later, the newest event time at its load) and is part of the snapshot, so a
  * restart neither re-learns nor alerts on the whole fleet again.
  */
-export function newTermsEngine(rule: RuleDef, stageStart: () => number | undefined = () => undefined): Engine {
+export function newTermsEngine(rule: NewTermsRule, stageStart: () => number | undefined = () => undefined): Engine {
   const term = groupOf(rule.termFields);
   let start: number | null = null;
   // term -> last seen ms, in last-seen order
@@ -69,3 +79,29 @@ export function newTermsEngine(rule: RuleDef, stageStart: () => number | undefin
     },
   };
 }
+
+export const newTermsType: RuleTypeModule<NewTermsRule> = {
+  type: 'new_terms',
+  summary: 'a combination of `fields` not seen since the baseline began, after a `learning_period`',
+  schema: {
+    properties: {
+      fields: { $ref: '#/definitions/fieldList' },
+      learning_period: { $ref: '#/definitions/duration' },
+      learning_by: {
+        $ref: '#/definitions/fieldPath',
+        description: 'new_terms: a field (e.g. host.name) whose every value gets its own learning period, starting when this pipeline first sees that value. A host that joins the fleet, or whose partition moves to this instance, learns before it can alert. Without it, one learning period starts when the rule first sees any event.',
+      },
+    },
+    required: ['fields', 'learning_period'],
+  },
+  fieldKeys: ['fields', 'learning_by'],
+  compile(common, c) {
+    const r: NewTermsRule = { ...common, type: 'new_terms', termFields: c.raw.fields as string[], learningMs: c.duration('learning_period', 0), suppressMs: c.duration('suppress', 0) };
+    if (typeof c.raw.learning_by === 'string') r.learningBy = c.raw.learning_by;
+    return r;
+  },
+  signature: (r) => [r.termFields, r.learningMs, r.learningBy],
+  stateFields: (r) => r.termFields,
+  periodicAlertIds: () => false,
+  engine: (r, env) => ({ kind: 'doc', e: newTermsEngine(r, env.stageStart) }),
+};

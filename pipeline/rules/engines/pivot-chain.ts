@@ -2,7 +2,8 @@ import type { AlertDoc } from '../../../lib/alert.js';
 import type { ConnectionDoc } from '../../../lib/ecs.js';
 import { buildAlert } from '../alert.js';
 import { formatDuration } from '../duration.js';
-import type { RuleDef } from '../types.js';
+import type { RuleTypeModule } from '../rule-type.js';
+import type { RuleCommon } from '../types.js';
 import { LATENESS_MS, MAX_GROUPS, Suppressor } from './engine.js';
 
 // pivot_chain: hop n's destination host becomes hop n+1's source within a
@@ -37,6 +38,20 @@ import { LATENESS_MS, MAX_GROUPS, Suppressor } from './engine.js';
 // second time (redelivery) is dropped by its hop signature.
 // The same connection seen by both ends (egress on A, ingress on B) has one
 // community_id and is counted once.
+
+export interface PivotChainRule extends RuleCommon {
+  type: 'pivot_chain';
+  ports: Set<number>;
+  hopMaxspanMs: number;
+  minHops: number;
+}
+
+/**
+ * The rekey grouping name of pivot hops: each admin connection is re-keyed by
+ * both of its addresses under one name ('related.ip', as ECS names the field
+ * of all IPs of an event), so the hop into B and the hop out of B meet.
+ */
+export const PIVOT_BY = 'related.ip';
 
 export interface Hop {
   src: string;
@@ -73,7 +88,7 @@ interface Node { ins: Hop[]; outs: Hop[]; chains: Chain[]; last: number }
 interface PendingRoot { hop: Hop; due: number }
 
 export interface PivotEngine {
-  rule: RuleDef;
+  rule: PivotChainRule;
   /** A matching connection document, re-keyed under `key` (its source or destination address). */
   observe(doc: ConnectionDoc, key: string): PivotResult;
   /** A chain or done message addressed to a key this instance owns. */
@@ -115,7 +130,7 @@ export function parsePivotMessage(body: unknown, key: string): PivotMessage {
   return { kind: m.kind, rule: m.rule, key, chain };
 }
 
-export function pivotChainEngine(rule: RuleDef): PivotEngine {
+export function pivotChainEngine(rule: PivotChainRule): PivotEngine {
   let nodes = new Map<string, Node>();
   let seen = new Map<string, number>();
   // Roots waiting for their decision, in due order. Settle runs on every document, so it
@@ -259,3 +274,32 @@ export function pivotChainEngine(rule: RuleDef): PivotEngine {
     },
   };
 }
+
+export const pivotChainType: RuleTypeModule<PivotChainRule> = {
+  type: 'pivot_chain',
+  summary: 'admin hops A->B->C... where each hop starts from the previous destination within `hop_maxspan`, over `ports`',
+  schema: {
+    properties: { ports: { $ref: '#/definitions/values' }, hop_maxspan: { $ref: '#/definitions/duration' }, min_hops: { type: 'integer', minimum: 2 } },
+    required: ['ports', 'hop_maxspan'],
+  },
+  fieldKeys: [],
+  compile(common, c) {
+    const v = c.raw.ports;
+    const named = typeof v === 'object' && v !== null && !Array.isArray(v) ? String((v as Record<string, unknown>).list) : undefined;
+    const items = named !== undefined ? c.list(named) : Array.isArray(v) ? v : [v];
+    let ports = new Set<number>();
+    if (!items) c.fail(['ports', 'list'], `unknown list '${named ?? ''}'`);
+    else {
+      ports = new Set(items.map(Number));
+      if ([...ports].some((p) => !Number.isInteger(p) || p < 0 || p > 65535)) c.fail(['ports'], `ports must be integers 0..65535, got ${JSON.stringify(items)}`);
+    }
+    const hopMaxspanMs = c.duration('hop_maxspan', 0);
+    return { ...common, type: 'pivot_chain', ports, hopMaxspanMs, minHops: (c.raw.min_hops as number | undefined) ?? 2, suppressMs: c.duration('suppress', hopMaxspanMs) };
+  },
+  signature: (r) => [[...r.ports], r.hopMaxspanMs, r.minHops],
+  stateFields: () => [PIVOT_BY],
+  hostLocal: () => false,
+  rekeyKeys: () => (doc) => (doc.source.ip === doc.destination.ip ? [] : [doc.source.ip, doc.destination.ip]),
+  periodicAlertIds: () => false,
+  engine: (r) => ({ kind: 'pivot', e: pivotChainEngine(r) }),
+};

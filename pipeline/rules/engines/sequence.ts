@@ -1,8 +1,16 @@
 import type { ConnectionDoc } from '../../../lib/ecs.js';
 import { buildAlert } from '../alert.js';
 import { formatDuration } from '../duration.js';
-import type { RuleDef } from '../types.js';
+import type { RuleTypeModule } from '../rule-type.js';
+import type { Predicate, RuleCommon } from '../types.js';
 import { groupOf, LATENESS_MS, MAX_GROUPS, Suppressor, type Engine, type Group } from './engine.js';
+
+export interface SequenceRule extends RuleCommon {
+  type: 'sequence';
+  steps: Predicate[];
+  joinOn: string[];
+  maxspanMs: number;
+}
 
 interface Partial { start: number; ids: string[] }
 interface State { g: Group; pending: Array<Partial | undefined> }
@@ -12,7 +20,7 @@ interface State { g: Group; pending: Array<Partial | undefined> }
  * newest partial match waiting for step i. Steps are tried from the last to
  * the first so one document never advances the same partial twice.
  */
-export function sequenceEngine(rule: RuleDef): Engine {
+export function sequenceEngine(rule: SequenceRule): Engine {
   const group = groupOf(rule.joinOn);
   const sup = new Suppressor(rule.suppressMs);
   const n = rule.steps.length;
@@ -62,3 +70,29 @@ export function sequenceEngine(rule: RuleDef): Engine {
     },
   };
 }
+
+export const sequenceType: RuleTypeModule<SequenceRule> = {
+  type: 'sequence',
+  summary: 'documents matching `steps` in order, joined on `join_on`, within `maxspan` (EQL-style)',
+  schema: {
+    properties: {
+      steps: {
+        type: 'array', minItems: 2,
+        items: { type: 'object', required: ['condition'], additionalProperties: false, properties: { name: { type: 'string' }, condition: { $ref: '#/definitions/condition' } } },
+      },
+      join_on: { $ref: '#/definitions/fieldList' },
+      maxspan: { $ref: '#/definitions/duration' },
+    },
+    required: ['steps', 'join_on', 'maxspan'],
+  },
+  fieldKeys: ['join_on'],
+  compile(common, c) {
+    const steps = (c.raw.steps as Array<Record<string, unknown>>).map((s, i) => c.condition(s.condition, ['steps', i, 'condition']));
+    const maxspanMs = c.duration('maxspan', 0);
+    return { ...common, type: 'sequence', steps, joinOn: c.raw.join_on as string[], maxspanMs, suppressMs: c.duration('suppress', maxspanMs) };
+  },
+  signature: (r) => [r.joinOn, r.maxspanMs, r.steps.length],
+  stateFields: (r) => r.joinOn,
+  periodicAlertIds: (r) => r.suppressMs > 0,
+  engine: (r) => ({ kind: 'doc', e: sequenceEngine(r) }),
+};

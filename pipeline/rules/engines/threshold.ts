@@ -1,8 +1,16 @@
 import type { ConnectionDoc } from '../../../lib/ecs.js';
 import { buildAlert } from '../alert.js';
 import { formatDuration } from '../duration.js';
-import type { RuleDef } from '../types.js';
+import type { RuleTypeModule } from '../rule-type.js';
+import type { RuleCommon } from '../types.js';
 import { groupOf, LATENESS_MS, MAX_GROUPS, Suppressor, type Engine, type Group } from './engine.js';
+
+export interface ThresholdRule extends RuleCommon {
+  type: 'threshold';
+  groupBy: string[];
+  windowMs: number;
+  threshold: number;
+}
 
 interface Hit { t: number; id: string }
 
@@ -11,7 +19,7 @@ interface Hit { t: number; id: string }
  * split a burst in two and miss it). Only the newest `threshold` hits are
  * kept: if the oldest of them is still inside the window, the count is met.
  */
-export function thresholdEngine(rule: RuleDef): Engine {
+export function thresholdEngine(rule: ThresholdRule): Engine {
   const group = groupOf(rule.groupBy);
   const sup = new Suppressor(rule.suppressMs);
   let groups = new Map<string, { g: Group; hits: Hit[] }>();
@@ -51,3 +59,22 @@ export function thresholdEngine(rule: RuleDef): Engine {
     },
   };
 }
+
+export const thresholdType: RuleTypeModule<ThresholdRule> = {
+  type: 'threshold',
+  summary: 'at least `threshold` matching documents per group_by within a sliding `window`',
+  schema: {
+    properties: { group_by: { $ref: '#/definitions/fieldList' }, window: { $ref: '#/definitions/duration' }, threshold: { type: 'integer', minimum: 1 } },
+    required: ['group_by', 'window', 'threshold'],
+  },
+  fieldKeys: ['group_by'],
+  compile(common, c) {
+    const windowMs = c.duration('window', 0);
+    if (windowMs <= 0) c.fail(['window'], 'window must be longer than 0');
+    return { ...common, type: 'threshold', groupBy: c.raw.group_by as string[], windowMs, threshold: c.raw.threshold as number, suppressMs: c.duration('suppress', windowMs) };
+  },
+  signature: (r) => [r.groupBy, r.windowMs, r.threshold],
+  stateFields: (r) => r.groupBy,
+  periodicAlertIds: (r) => r.suppressMs > 0,
+  engine: (r) => ({ kind: 'doc', e: thresholdEngine(r) }),
+};

@@ -1,8 +1,18 @@
 import type { ConnectionDoc } from '../../../lib/ecs.js';
 import { buildAlert } from '../alert.js';
 import { formatDuration } from '../duration.js';
-import type { RuleDef } from '../types.js';
+import type { RuleTypeModule } from '../rule-type.js';
+import type { RuleCommon } from '../types.js';
 import { groupOf, LATENESS_MS, MAX_GROUPS, Suppressor, type Engine, type Group } from './engine.js';
+
+export interface ValueCountRule extends RuleCommon {
+  type: 'value_count';
+  groupBy: string[];
+  /** The fields whose distinct combinations are counted. */
+  distinctFields: string[];
+  windowMs: number;
+  threshold: number;
+}
 
 interface Seen { t: number; id: string }
 interface State { g: Group; values: Map<string, Seen> }
@@ -11,7 +21,7 @@ interface State { g: Group; values: Map<string, Seen> }
  * Distinct values per group over a sliding window: fan-out and scans. The map
  * is kept in last-seen order (delete + set), so expiry pops from the front.
  */
-export function valueCountEngine(rule: RuleDef): Engine {
+export function valueCountEngine(rule: ValueCountRule): Engine {
   const group = groupOf(rule.groupBy);
   const value = groupOf(rule.distinctFields);
   const sup = new Suppressor(rule.suppressMs);
@@ -63,3 +73,29 @@ export function valueCountEngine(rule: RuleDef): Engine {
     },
   };
 }
+
+export const valueCountType: RuleTypeModule<ValueCountRule> = {
+  type: 'value_count',
+  summary: 'at least `threshold` distinct values of `distinct` per group_by within a sliding `window` (fan-out, scans)',
+  schema: {
+    properties: {
+      group_by: { $ref: '#/definitions/fieldList' }, distinct: { $ref: '#/definitions/fieldList' },
+      window: { $ref: '#/definitions/duration' }, threshold: { type: 'integer', minimum: 1 },
+    },
+    required: ['group_by', 'distinct', 'window', 'threshold'],
+  },
+  fieldKeys: ['group_by', 'distinct'],
+  compile(common, c) {
+    const groupBy = c.raw.group_by as string[];
+    const distinctFields = c.raw.distinct as string[];
+    const windowMs = c.duration('window', 0);
+    if (windowMs <= 0) c.fail(['window'], 'window must be longer than 0');
+    const overlap = distinctFields.filter((f) => groupBy.includes(f));
+    if (overlap.length) c.fail(['distinct'], `distinct field(s) ${overlap.join(', ')} are also in group_by, so the count can never exceed 1`);
+    return { ...common, type: 'value_count', groupBy, distinctFields, windowMs, threshold: c.raw.threshold as number, suppressMs: c.duration('suppress', windowMs) };
+  },
+  signature: (r) => [r.groupBy, r.distinctFields, r.windowMs, r.threshold],
+  stateFields: (r) => r.groupBy,
+  periodicAlertIds: (r) => r.suppressMs > 0,
+  engine: (r) => ({ kind: 'doc', e: valueCountEngine(r) }),
+};
