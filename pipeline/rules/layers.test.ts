@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadRuleSet, ruleLayers } from './loader.js';
+import { ConfigError } from '../../lib/errors.js';
+import { loadRules, loadRuleSet, ruleLayers } from './loader.js';
 import { shippedRulesDir } from './paths.js';
 import { RULE_HEAD, ruleDir } from '../../test/helpers/rules.js';
 import { formatRuleError } from './types.js';
@@ -110,5 +111,19 @@ describe('layered rule sources', () => {
     const dns = r.ruleset.rules.find((x) => x.name === 'DNS to an unapproved resolver')!;
     expect(dns.tunedBy).toHaveLength(1);
     expect(dns.exceptions(doc({ host: 'lab-7' }))).toBe(true);
+  });
+
+  it('loadRules (the pipeline and commands) loads the layers or throws one ConfigError with every problem', () => {
+    const mine = ruleDir({ 'mine.yaml': `${RULE_HEAD(ID2, 'Mine')}  type: match\n  condition: {and: [{macro: is_egress}, {field: destination.prot, eq: 25}]}\n` });
+    let thrown: unknown;
+    try { loadRules([mine]); } catch (err) { thrown = err; }
+    expect(thrown).toBeInstanceOf(ConfigError);
+    const e = thrown as ConfigError;
+    expect(e.problems.map((p) => `${p.line}:${p.col} ${p.message}`)).toEqual([
+      `11:49 ${ID2} - Mine -> unknown field 'destination.prot'; did you mean destination.port? (list the fields with: connaudit rules fields)`,
+    ]);
+    expect(e.hint).toBe(`fix the 1 rule problem(s) above (check with: connaudit rules validate ${mine})`);
+    const ok = ruleDir({ 'mine.yaml': `${RULE_HEAD(ID2, 'Mine')}  type: match\n  condition: {and: [{macro: is_egress}, {field: destination.port, eq: 25}]}\n` });
+    expect(loadRules([ok]).rules.map((r) => r.name)).toContain('Mine');
   });
 });

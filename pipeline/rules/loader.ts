@@ -6,6 +6,7 @@ import { compileCondition, NEVER, type CompileCtx } from './condition.js';
 import { lookupField, unknownFieldMessage } from './doc-fields.js';
 import { parseDuration } from './duration.js';
 import { moduleOf, ruleTypeModule } from './engines/registry.js';
+import { legacySignature } from './legacy-signature.js';
 import { errorAt, readLibrary, type Entry, type Library } from './library.js';
 import { shippedRulesDir } from './paths.js';
 import type { Raw } from './rule-type.js';
@@ -195,6 +196,6 @@ function compileRule(e: Entry, ctx: CompileCtx, fail: (path: Path, message: stri
     condition: (node, path) => compileCondition(node, path, ctx),
     list: (name) => lib.lists.get(name),
   }) as RuleDef;
-  def.stateSignature = JSON.stringify([def.type, ...moduleOf(def).signature(def)]);
+  def.stateSignature = legacySignature(r, def) ?? JSON.stringify([def.type, ...moduleOf(def).signature(def)]);
   return def;
 }

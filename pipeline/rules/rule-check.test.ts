@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadRuleSet } from './loader.js';
+import { shippedRulesDir } from './paths.js';
 import { RULE_HEAD, ruleDir } from '../../test/helpers/rules.js';
 import { buildRulesSchema, rulesSchemaPath } from './schema.js';
 import { formatRuleError } from './types.js';
@@ -92,3 +93,20 @@ describe('the rule-file schema is generated from the rule type modules', () => {
     expect(JSON.parse(readFileSync(rulesSchemaPath(), 'utf8'))).toEqual(buildRulesSchema());
   });
 });
+
+describe('saved rule state survives the upgrade to rule type modules', () => {
+  // Signatures written by the version before rule types were modules (its loader on the shipped rules).
+  const BEFORE: Record<string, string> = {
+    '1d224526-9685-4de4-897e-2c5c493f9217': '["pivot_chain",[],0,null,[],[],null,null,[],0,[22,135,445,3389,5985,5986],1800000,2,null]',
+    '4182cd62-16d8-4f75-8972-287f52dd18b7': '["value_count",["source.ip"],300000,10,["destination.ip"],[],null,null,[],0,[],0,2,null]',
+    '09ef3ba7-c482-4896-b122-7f5049887416': '["new_terms",[],0,null,[],["host.name","process.name"],"3d","host.name",[],0,[],0,2,null]',
+    '81c408ef-a1ed-4cfa-815e-88c0d025abc2': '["match",["source.ip","destination.ip","destination.port"],0,null,[],[],null,null,[],0,[],0,2,null]',
+    '7755f96a-0035-45c1-a42c-a107ebdf8774': '["threshold",["connaudit.node_group"],60000,20,[],[],null,null,[],0,[],0,2,null]',
+  };
+  it('the shipped rules sign their state exactly as before', () => {
+    const { ruleset, errors } = loadRuleSet(shippedRulesDir());
+    expect(errors).toEqual([]);
+    for (const [id, sig] of Object.entries(BEFORE)) expect(ruleset.rules.find((r) => r.id === id)?.stateSignature, id).toBe(sig);
+  });
+});
+

@@ -92,7 +92,7 @@ export class RuleStats {
     if (now - worst.loggedAt >= LOG_EVERY_MS) {
       worst.loggedAt = now;
       this.log?.warn({ rule: worst.rule.id, name: worst.rule.name, file: `${worst.rule.file}:${worst.rule.line}`, eventMs: Number(ms.toFixed(3)), ruleMs: Number(worstMs.toFixed(3)), budgetMs: this.budgetMs, event: doc.event.id, overruns: worst.overruns },
-        'rule evaluation over its per-event budget: simplify the slowest rule\'s condition (regex, long lists) or raise rules_budget_ms');
+        'rule evaluation over its per-event budget: simplify this rule\'s condition (long regexes, long value lists) or raise the rule stage budget (budgetMs)');
     }
   }
 
