@@ -194,3 +194,18 @@ function timelineAlert(a: AlertDoc): TimelineAlert {
   if (impact) out.impact = impact;
   return out;
 }
+
+/**
+ * One sentence on the documents the judgement did not count, or counted with
+ * a caveat; undefined when there were none. The report prints it, so a range
+ * that looks healthy because its documents were left out says so.
+ */
+export function countersNote(c: SloCounters): string | undefined {
+  const parts: string[] = [];
+  if (c.no_record_kind > 0) parts.push(`${c.no_record_kind} without connaudit.record_kind were judged as final records`);
+  if (c.interim > 0) parts.push(`${c.interim} interim records were not counted (their final records are)`);
+  if (c.future > 0) parts.push(`${c.future} dated ahead of the wall clock were not counted`);
+  if (c.too_late > 0) parts.push(`${c.too_late} older than the windows keep were not counted`);
+  if (c.bad_timestamp > 0) parts.push(`${c.bad_timestamp} without a valid @timestamp were not counted`);
+  return parts.length > 0 ? `Of the service's documents, ${parts.join('; ')}.` : undefined;
+}
