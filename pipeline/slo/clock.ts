@@ -44,15 +44,23 @@ export class EventClock {
     return tMs > this.opts.now() + this.opts.maxAheadMs;
   }
 
-  observe(source: string, tMs: number): void {
+  /**
+   * Returns true when the source moved into a later minute (or is new): only
+   * then can the watermark have closed a minute, so the caller need not
+   * recompute it (a walk over every source) for every record.
+   */
+  observe(source: string, tMs: number): boolean {
     const prev = this.sources.get(source);
     const heard = this.opts.now();
+    let moved = true;
     if (prev === undefined) this.sources.set(source, { t: tMs, heard });
     else {
+      moved = Math.floor(tMs / 60_000) > Math.floor(prev.t / 60_000);
       if (tMs > prev.t) prev.t = tMs;
       prev.heard = heard;
     }
     if (this.newest === null || tMs > this.newest) this.newest = tMs;
+    return moved;
   }
 
   /** Everything up to `tMs` has been seen (only for callers that know: time-ordered input). */

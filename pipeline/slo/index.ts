@@ -102,7 +102,7 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
     const kind = recordKind(doc);
     if (kind === 'missing') note('no_record_kind', { eventId: doc.event.id }, 'document without connaudit.record_kind is judged as a final record (one document per connection, as other shippers write them)');
     else if (kind === 'interim') counters.interim++;
-    clock.observe(doc.host?.name ?? '', t);
+    const moved = clock.observe(doc.host?.name ?? '', t);
     const group = docNodeGroup(catalogue, doc);
     // The catalogue fills the node group an agent and the pipeline config did
     // not set, so the indexed connection carries the same connaudit.node_group
@@ -131,7 +131,7 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
       if (late) counters.late++;
     }
     if (badFor.length > 0) st.evidence.add(t, doc.event.id);
-    const alerts = finish(late ? judge.rejudgeMinute(t) : judge.advance(clock.watermark(), firstMs));
+    const alerts = finish(late ? judge.rejudgeMinute(t) : moved ? judge.advance(clock.watermark(), firstMs) : []);
     const ann = annotation(st, badFor, cause !== undefined, t, judge.ahead(t));
     if (badFor.length > 0 || cause !== undefined) ann.cause = cause ?? 'other';
     if (group !== undefined) ann.node_group = group;
