@@ -128,7 +128,11 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
     if (counted) {
       if (firstMs === null || t < firstMs) firstMs = t;
       late = judge.counted(t);
-      if (late) counters.late++;
+      if (late) {
+        counters.late++;
+        // Normal when partitions drain unevenly: said once, at info; the count is in counters.late.
+        if (counters.late === 1) log?.info({ eventId: doc.event.id, '@timestamp': doc['@timestamp'], host: doc.host?.name }, 'SLO: records arrived for minutes already judged; those minutes are judged again (further ones are counted in counters.late)');
+      }
     }
     if (badFor.length > 0) st.evidence.add(t, doc.event.id);
     const alerts = finish(late ? judge.rejudgeMinute(t) : moved ? judge.advance(clock.watermark(), firstMs) : []);
