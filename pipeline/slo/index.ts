@@ -44,6 +44,8 @@ export interface SloStage extends Stage {
    * report, reading in time order): judge up to there.
    */
   advanceWatermark(tMs: number): AlertDoc[];
+  /** End of input (a backtest's file): no later document can change what was seen, so judge up to the newest. */
+  flush(): AlertDoc[];
   annotateAlert(alert: AlertDoc): void;
   snapshot(): unknown;
   restore(state: unknown): void;
@@ -160,6 +162,11 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
     return finish([...judge.rejudge(), ...judge.advance(clock.watermark(), firstMs)]);
   }
 
+  function flush(): AlertDoc[] {
+    const newest = clock.newestMs();
+    return newest === null ? [] : advanceWatermark(newest + 60_000);
+  }
+
   function annotateAlert(alert: AlertDoc): void {
     if (alert.rule?.category === 'slo_impact' && alert.slo) return;
     const hits = alertEventIds(alert).map((id) => remembered.get(id)).filter((r): r is Remembered => r !== undefined);
@@ -215,6 +222,7 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
     process,
     tick,
     advanceWatermark,
+    flush,
     snapshot,
     restore,
     annotateAlert,

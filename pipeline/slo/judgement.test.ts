@@ -67,8 +67,9 @@ function judgement(a: AlertDoc) {
   };
 }
 
+const report = buildReport(storm.docs, { catalogue: cat, service: 'order', fromMs: ms(storm.from), toMs: ms(storm.to), source: 'test' });
+
 describe('one SLO judgement for the report and the live pipeline', () => {
-  const report = buildReport(storm.docs, { catalogue: cat, service: 'order', fromMs: ms(storm.from), toMs: ms(storm.to), source: 'test' });
 
   it.each([1, 3, 8])('raises the same slo_impact alert from the report and from six live partitions drained %i documents at a time', (chunk) => {
     const live = runPipeline(liveBatches(storm.docs, chunk)).alerts.filter((a) => a.rule.category === 'slo_impact');
@@ -109,6 +110,17 @@ function outage(minutes: number, outFrom: number, outTo: number): ConnectionDoc[
     return c;
   }).sort((x, y) => ms(x['@timestamp']) - ms(y['@timestamp']));
 }
+
+describe('the end of a backtest input', () => {
+  it('judges the last minutes on flush(), so a file that ends just after the incident opened still raises it', () => {
+    const [expected] = report.sloAlerts;
+    // Every document up to the end of the minute the report judged as firing, and none after.
+    const cut = storm.docs.filter((d) => ms(d['@timestamp']) < ms(expected!['@timestamp']));
+    const stage = createSloStage(cat);
+    expect(runPipeline(cut.map((d) => [d]), stage).alerts).toEqual([]);
+    expect(stage.flush().map(judgement)).toEqual([judgement(expected!)]);
+  });
+});
 
 describe('a long window not yet seen in full is judged by budget consumed', () => {
   it('pages on an outage that starts 30 minutes after the data begins and runs 20 minutes', () => {
