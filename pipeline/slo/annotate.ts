@@ -1,4 +1,7 @@
 import type { AlertDoc } from '../../lib/alert.js';
+import { alertEventIds, pseudoDocFromAlert } from './alert-fields.js';
+import { findService, matchDestinationService, type Catalogue } from './catalogue.js';
+import type { Opened } from './judge.js';
 import type { BurnRates, SloTracker } from './tracker.js';
 import type { Cause } from './causes.js';
 import type { ServiceState } from './state.js';
@@ -102,4 +105,29 @@ export class RememberedEvents {
   get(id: string): Remembered | undefined {
     return this.map.get(id);
   }
+}
+
+/** The slo_impact alert of a newly opened incident, annotated as of its judged minute, with its top contributor. */
+export function annotateOpened({ st, alert, asOfMs }: Opened): AlertDoc {
+  annotateAlertAt(alert, st, { bad: true, anomaly: true }, asOfMs);
+  const top = (alert.connaudit.alert.contributors as unknown[])[0];
+  if (top) (alert.slo as Record<string, unknown>).top_contributor = { ...(top as object) };
+  return alert;
+}
+
+/**
+ * The service another rule's alert is about: the service of its triggering
+ * events when the stage saw them, else the one its own ECS fields match.
+ */
+export function alertSubject(alert: AlertDoc, catalogue: Catalogue, services: Map<string, ServiceState>, remembered: RememberedEvents): { st: ServiceState; bad: boolean; anomaly: boolean } | undefined {
+  const hits = alertEventIds(alert).map((id) => remembered.get(id)).filter((r): r is Remembered => r !== undefined);
+  let st = hits.length > 0 ? services.get(hits[0]!.service) : undefined;
+  if (!st) {
+    const pseudo = pseudoDocFromAlert(alert);
+    const spec = findService(catalogue, pseudo) ?? catalogue.services.find((s) => s.name === matchDestinationService(catalogue, pseudo)?.name);
+    if (spec) st = services.get(spec.name);
+  }
+  if (!st) return undefined;
+  const mine = hits.filter((h) => h.service === st.spec.name);
+  return { st, bad: mine.some((h) => h.bad), anomaly: mine.some((h) => h.anomaly) || alert.rule?.category === 'network_health' };
 }

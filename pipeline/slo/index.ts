@@ -2,8 +2,7 @@ import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import type { Logger } from '../../lib/log.js';
 import type { Stage } from '../stage.js';
-import { pseudoDocFromAlert, alertEventIds } from './alert-fields.js';
-import { annotateAlertAt, annotation, RememberedEvents, uncounted, type Remembered } from './annotate.js';
+import { alertSubject, annotateAlertAt, annotateOpened, annotation, RememberedEvents, uncounted } from './annotate.js';
 import { cellKey, destinationLabel } from './attribution.js';
 import { docNodeGroup, findService, matchDestinationService, type Catalogue } from './catalogue.js';
 import { anomalyCause, recordKind, verdict } from './causes.js';
@@ -76,15 +75,7 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
     log?.warn({ ...fields, counter: reason }, `${msg} (further ones are counted in slo counters.${reason}, not logged)`);
   }
 
-  /** Alerts of newly opened incidents, annotated as of their judged minute. */
-  function finish(opened: Opened[]): AlertDoc[] {
-    return opened.map(({ st, alert, asOfMs }) => {
-      annotateAlertAt(alert, st, { bad: true, anomaly: true }, asOfMs);
-      const top = (alert.connaudit.alert.contributors as unknown[])[0];
-      if (top) (alert.slo as Record<string, unknown>).top_contributor = { ...(top as object) };
-      return alert;
-    });
-  }
+  const finish = (opened: Opened[]): AlertDoc[] => opened.map(annotateOpened);
 
   function process(doc: ConnectionDoc): AlertDoc[] {
     const spec = findService(catalogue, doc);
@@ -169,21 +160,12 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
 
   function annotateAlert(alert: AlertDoc): void {
     if (alert.rule?.category === 'slo_impact' && alert.slo) return;
-    const hits = alertEventIds(alert).map((id) => remembered.get(id)).filter((r): r is Remembered => r !== undefined);
-    let st = hits.length > 0 ? services.get(hits[0]!.service) : undefined;
-    if (!st) {
-      const pseudo = pseudoDocFromAlert(alert);
-      const spec = findService(catalogue, pseudo) ?? catalogue.services.find((s) => s.name === matchDestinationService(catalogue, pseudo)?.name);
-      if (spec) st = services.get(spec.name);
-    }
-    if (!st) return;
-    const mine = hits.filter((h) => h.service === st.spec.name);
-    const bad = mine.some((h) => h.bad);
-    const anomaly = mine.some((h) => h.anomaly) || alert.rule?.category === 'network_health';
+    const subject = alertSubject(alert, catalogue, services, remembered);
+    if (!subject) return;
     // As of the alert's own time: a rule alert about a late partition's events is about then, not now.
     const at = Date.parse(alert['@timestamp']);
     const now = clock.newestMs();
-    annotateAlertAt(alert, st, { bad, anomaly }, Number.isNaN(at) ? (now ?? 0) : now === null ? at : Math.min(at, now));
+    annotateAlertAt(alert, subject.st, subject, Number.isNaN(at) ? (now ?? 0) : now === null ? at : Math.min(at, now));
   }
 
   function snapshot(): StateFile {
