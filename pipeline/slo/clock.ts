@@ -11,18 +11,24 @@
 // records are still counted, and their minutes judged again). Idleness is
 // wall time, not event time: a partition that carries two hosts delivers each
 // of them half as fast, and falls behind in event time without being idle.
+// And only wall time while records flow counts: a pause of the whole pipeline
+// (Elasticsearch down, a rebalance, a quiet night) silences every host at
+// once and must not make the first partition to resume look like the only
+// one sending. A gap between two calls counts for at most MAX_GAP_MS.
 //
 // Records dated ahead of the wall clock by more than `maxAheadMs` are refused
 // here: one host with a bad clock (or a forged record) must not drag the
 // watermark days ahead and turn every real record into a late one.
 
 export interface ClockOptions {
-  /** A source that sent nothing for this long (wall clock) stops holding the watermark back. */
+  /** A source that sent nothing for this long (wall clock while records flow) stops holding the watermark back. */
   idleMs: number;
   /** Records dated further than this ahead of the wall clock are not counted. */
   maxAheadMs: number;
   now: () => number;
 }
+
+const MAX_GAP_MS = 5_000;
 
 export interface ClockSnapshot {
   /** Source and its newest event time. */
@@ -31,13 +37,23 @@ export interface ClockSnapshot {
 }
 
 export class EventClock {
-  /** Per source: newest event time, and the wall time it was last heard from. */
+  /** Per source: newest event time, and the activity time it was last heard from. */
   private readonly sources = new Map<string, { t: number; heard: number }>();
+  /** Wall time the stage spent with records flowing (gaps capped at MAX_GAP_MS). */
+  private activity = 0;
+  private lastWall: number | null = null;
   private newest: number | null = null;
   /** A watermark the caller vouches for (the report's time-ordered input). */
   private external: number | null = null;
 
   constructor(readonly opts: ClockOptions) {}
+
+  private active(): number {
+    const w = this.opts.now();
+    if (this.lastWall !== null) this.activity += Math.min(Math.max(0, w - this.lastWall), MAX_GAP_MS);
+    this.lastWall = w;
+    return this.activity;
+  }
 
   /** Whether a record at `tMs` is too far ahead of the wall clock to count. */
   isFuture(tMs: number): boolean {
@@ -51,7 +67,7 @@ export class EventClock {
    */
   observe(source: string, tMs: number): boolean {
     const prev = this.sources.get(source);
-    const heard = this.opts.now();
+    const heard = this.active();
     let moved = true;
     if (prev === undefined) this.sources.set(source, { t: tMs, heard });
     else {
@@ -76,7 +92,7 @@ export class EventClock {
   watermark(): number | null {
     if (this.newest === null) return this.external;
     let wm = Number.POSITIVE_INFINITY;
-    const idleBefore = this.opts.now() - this.opts.idleMs;
+    const idleBefore = this.active() - this.opts.idleMs;
     for (const s of this.sources.values()) if (s.heard >= idleBefore && s.t < wm) wm = s.t;
     if (wm === Number.POSITIVE_INFINITY) wm = this.newest;
     if (this.external !== null && this.external > wm) wm = this.external;
@@ -92,7 +108,7 @@ export class EventClock {
   /** Restored sources count as just heard from: each holds the watermark until it sends again or falls idle. */
   restore(s: ClockSnapshot | undefined, newestMs: number | null): void {
     this.sources.clear();
-    const heard = this.opts.now();
+    const heard = this.active();
     for (const [k, t] of s?.sources ?? []) this.sources.set(k, { t, heard });
     this.external = s?.external ?? null;
     this.newest = newestMs;
