@@ -4,6 +4,7 @@ import { parse, UsageError, UserError, type Command } from '../command.js';
 
 const help = `Usage: connaudit report --service NAME [--from T] [--to T] [--out FILE]
                         [--input FILE.jsonl] [--alerts FILE.jsonl] [--services CATALOGUE.yaml]
+                        [--alerts-out FILE.jsonl]
 
 Writes a self-contained HTML incident review for one catalogued service: its
 SLOs, burn rate over time with the multi-window thresholds marked, bad events
@@ -11,8 +12,13 @@ by network cause and node group, top destinations, the alert timeline and the
 attribution table (cause x node group x destination, share of burned budget).
 No external assets: attach it to the postmortem as it is.
 
-The documents are replayed through the same SLO stage the pipeline runs, so
-the report and the live slo.* annotations agree.
+The documents are replayed through the same SLO stage and the same judgement
+the pipeline runs: for the same documents the report raises the same
+slo_impact alert as the pipeline (same time, id, burn rates and attribution),
+as long as the pipeline's hosts moved forward together (see the README's SLO
+section for what a replay that delivers one host at a time changes).
+Documents without connaudit.record_kind are judged as final records; the
+report says how many it judged that way, and how many it did not count.
 
 Options:
   --service NAME       service name from the catalogue (required)
@@ -24,6 +30,9 @@ Options:
                        put on the timeline
   --alerts FILE.jsonl  more alerts for the timeline (e.g. rules backtest output)
   --services FILE      service catalogue (default config/services.yaml)
+  --alerts-out FILE    also write the slo_impact alerts the report raised, as
+                       JSONL (the documents the pipeline indexes), to compare
+                       with connaudit-alerts
 
 Elasticsearch mode reads ${'connaudit-connections'} (documents with slo.service.name)
 and connaudit-alerts, from ES_URL (default http://127.0.0.1:9200), starting 6h
@@ -46,10 +55,11 @@ const command: Command = {
       input: { type: 'string' },
       alerts: { type: 'string' },
       services: { type: 'string', default: 'config/services.yaml' },
+      'alerts-out': { type: 'string' },
     });
     if (!values.service) throw new UsageError('--service NAME is required');
-    const { loadCatalogue, CatalogueError } = await import('../../pipeline/slo/catalogue.js');
-    const { buildReport } = await import('../../pipeline/slo/report/model.js');
+    const { loadCatalogue } = await import('../../pipeline/slo/catalogue.js');
+    const { buildReport, countersNote } = await import('../../pipeline/slo/report/model.js');
     const { renderReport } = await import('../../pipeline/slo/report/html.js');
     const { readJsonl, fetchFromElasticsearch, SourceError } = await import('../../pipeline/slo/report/sources.js');
     const { parseTime } = await import('../../pipeline/slo/report/time.js');
@@ -57,13 +67,7 @@ const command: Command = {
     const log = createLogger('report');
 
     if (!existsSync(values.services!)) throw new UserError(`service catalogue ${values.services} does not exist`, 'pass --services PATH to your catalogue (see config/services.yaml for an example)');
-    let catalogue;
-    try {
-      catalogue = loadCatalogue(values.services!);
-    } catch (err) {
-      if (err instanceof CatalogueError) throw new UserError(err.message, 'fix the catalogue (schema: schemas/services.schema.json), then run again');
-      throw err;
-    }
+    const catalogue = loadCatalogue(values.services!);
     if (!catalogue.services.some((s) => s.name === values.service)) {
       throw new UserError(`service '${values.service}' is not in ${values.services}`, `use one of: ${catalogue.services.map((s) => s.name).join(', ')}`);
     }
@@ -123,8 +127,12 @@ const command: Command = {
         );
       }
       writeFileSync(values.out!, renderReport(model));
+      if (values['alerts-out']) writeFileSync(values['alerts-out'], model.sloAlerts.map((a) => `${JSON.stringify(a)}\n`).join(''));
       const top = model.attribution[0];
       process.stdout.write(`wrote ${resolve(values.out!)}: ${model.totals.events} connections, ${model.totals.bad} bad, ${model.alerts.length} alerts, ${model.attribution.length} attribution rows${top ? `; top: ${top.cause} on ${top.node_group} -> ${top.destination} (${Math.round(top.share * 100)}% of ${top.slo} burn)` : ''}\n`);
+      for (const a of model.sloAlerts) process.stdout.write(`slo_impact ${a['@timestamp']} ${a.event.id}: ${a.event.reason ?? ''}\n`);
+      const note = countersNote(model.counters);
+      if (note) process.stdout.write(`${note}\n`);
       return 0;
     } catch (err) {
       if (err instanceof SourceError) throw new UserError(err.message, err.hint);

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { parse, UsageError, UserError, wantsHelp, type Command } from '../command.js';
+import { parse, UsageError, wantsHelp, type Command } from '../command.js';
 
 const help = `Usage: connaudit slo <subcommand> [options]
 
@@ -38,18 +38,14 @@ async function validate(argv: string[]): Promise<number> {
   }
   const { positionals } = parse(argv, {}, true);
   const path = positionals[0] ?? 'config/services.yaml';
-  const { loadCatalogue, CatalogueError } = await import('../../pipeline/slo/catalogue.js');
-  try {
-    const cat = loadCatalogue(path);
-    for (const s of cat.services) {
-      process.stdout.write(`${s.name}: ${s.slos.map((x) => `${x.name} ${x.type} ${x.objective}%/${x.period}`).join(', ') || 'no SLOs'}\n`);
-    }
-    process.stdout.write(`${path}: ok, ${cat.services.length} services, ${cat.nodeGroups.length} node groups\n`);
-    return 0;
-  } catch (err) {
-    if (err instanceof CatalogueError) throw new UserError(`invalid service catalogue:\n${err.message}`, 'fix each line above (schema: schemas/services.schema.json) and run again');
-    throw err;
+  const { loadCatalogue } = await import('../../pipeline/slo/catalogue.js');
+  // A bad catalogue throws CatalogueError, a UserError: cli/main.ts prints each problem's file:line:col and the hint.
+  const cat = loadCatalogue(path);
+  for (const s of cat.services) {
+    process.stdout.write(`${s.name}: ${s.slos.map((x) => `${x.name} ${x.type} ${x.objective}%/${x.period}`).join(', ') || 'no SLOs'}\n`);
   }
+  process.stdout.write(`${path}: ok, ${cat.services.length} services, ${cat.nodeGroups.length} node groups\n`);
+  return 0;
 }
 
 async function storm(argv: string[]): Promise<number> {

@@ -30,9 +30,12 @@ export interface FiringSlo {
 export interface AlertInput {
   service: ServiceSpec;
   firing: FiringSlo[];
-  /** Event time the incident was found at; every burn rate in the alert is read as of it. */
+  /** Event time the incident was found at: the end of the judged minute, the alert's @timestamp. */
   nowMs: number;
-  firstEventId: string;
+  /** Every count in the alert is read as of this time (the judged minute's last millisecond). */
+  asOfMs: number;
+  /** What makes the alert id unique for the service: the incident's opening time. */
+  incidentKey: string;
   eventIds: string[];
   cells: Contributor[];
   topNodeGroup: string | undefined;
@@ -47,17 +50,17 @@ export function sloImpactAlert(a: AlertInput): AlertDoc {
   const top = a.cells.slice(0, TOP_CONTRIBUTORS);
   const burning = a.firing.map((f) => {
     const p = f.pairs[0]!;
-    return `${f.tracker.slo.name} (${f.tracker.slo.objective}%) burns ${f.tracker.burnRate(p.long, a.nowMs).toFixed(1)}x over ${p.long} and ${f.tracker.burnRate(p.short, a.nowMs).toFixed(1)}x over ${p.short} (threshold ${p.factor}x)`;
+    return `${f.tracker.slo.name} (${f.tracker.slo.objective}%) burns ${f.tracker.burnRate(p.long, a.asOfMs).toFixed(1)}x over ${p.long} and ${f.tracker.burnRate(p.short, a.asOfMs).toFixed(1)}x over ${p.short} (threshold ${p.factor}x)`;
   });
   const reason = `${a.service.name}: ${burning.join('; ')}. Top contributors: ${top.map(describeContributor).join('; ') || 'none recorded'}.`;
   const startMs = a.nowMs - widest * 60_000;
   const now = new Date(a.nowMs).toISOString();
   const start = new Date(startMs).toISOString();
-  const bad = a.firing.reduce((n, f) => n + f.tracker.counts(f.pairs[0]!.long, a.nowMs).bad, 0);
+  const bad = a.firing.reduce((n, f) => n + f.tracker.counts(f.pairs[0]!.long, a.asOfMs).bad, 0);
   const alert: AlertDoc = {
     '@timestamp': now,
     event: {
-      id: alertId(SLO_RULE_ID, groupKey, a.firstEventId),
+      id: alertId(SLO_RULE_ID, groupKey, a.incidentKey),
       kind: 'alert',
       category: ['network'],
       type: ['info'],
@@ -94,7 +97,7 @@ export function sloImpactAlert(a: AlertInput): AlertDoc {
         burning: a.firing.map((f) => ({
           slo: f.tracker.slo.name,
           objective: f.tracker.slo.objective,
-          pairs: f.pairs.map((p) => ({ long: p.long, short: p.short, factor: p.factor, long_burn_rate: Number(f.tracker.burnRate(p.long, a.nowMs).toFixed(4)), short_burn_rate: Number(f.tracker.burnRate(p.short, a.nowMs).toFixed(4)) })),
+          pairs: f.pairs.map((p) => ({ long: p.long, short: p.short, factor: p.factor, long_burn_rate: Number(f.tracker.burnRate(p.long, a.asOfMs).toFixed(4)), short_burn_rate: Number(f.tracker.burnRate(p.short, a.asOfMs).toFixed(4)) })),
         })),
       },
       ...(a.topNodeGroup ? { node_group: a.topNodeGroup } : {}),

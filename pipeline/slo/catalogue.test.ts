@@ -3,7 +3,8 @@ import { recordToDoc, type ConnectionDoc } from '../../lib/ecs.js';
 import { ipToBytes } from '../../lib/ip.js';
 import type { ConnectionRecord } from '../../lib/record.js';
 import { recordDefaults } from '../../lib/record-fields.js';
-import { loadCatalogue, matchDestinationService, matchService, nodeGroupOf, parseCatalogue } from './catalogue.js';
+import { UserError } from '../../lib/errors.js';
+import { CatalogueError, loadCatalogue, matchDestinationService, matchService, nodeGroupOf, parseCatalogue } from './catalogue.js';
 
 const cat = loadCatalogue(new URL('../../config/services.yaml', import.meta.url).pathname);
 
@@ -59,10 +60,10 @@ services:
 
 describe('catalogue errors name file:line:col and the field', () => {
   const cases: Array<[string, string, RegExp]> = [
-    ['unknown field', `services:\n  - name: a\n    match: { process_names: [x] }\n    ownr: me\n`, /^svc\.yaml:4:5: services\.0\.ownr: is not a known field/],
-    ['latency without threshold', `services:\n  - name: a\n    match: { process_names: [x] }\n    slos:\n      - { name: l, type: latency, objective: 99 }\n`, /^svc\.yaml:5:9: services\.0\.slos\.0: needs field 'threshold_ms'/],
+    ['unknown field', `services:\n  - name: a\n    match: { process_names: [x] }\n    ownr: me\n`, /^svc\.yaml:4:5: services\.0\.ownr: unknown key \(allowed: name, owner, /],
+    ['latency without threshold', `services:\n  - name: a\n    match: { process_names: [x] }\n    slos:\n      - { name: l, type: latency, objective: 99 }\n`, /^svc\.yaml:5:9: services\.0\.slos\.0: missing required key 'threshold_ms'/],
     ['objective out of range', `services:\n  - name: a\n    match: { process_names: [x] }\n    slos:\n      - name: av\n        type: availability\n        objective: 100\n`, /^svc\.yaml:7:20: services\.0\.slos\.0\.objective: must be < 100/],
-    ['unknown conn_state', `services:\n  - name: a\n    match: { process_names: [x] }\n    slos:\n      - { name: av, type: availability, objective: 99, good_states: [SF, OK] }\n`, /services\.0\.slos\.0\.good_states\.1: must be one of S0, S1, SF/],
+    ['unknown conn_state', `services:\n  - name: a\n    match: { process_names: [x] }\n    slos:\n      - { name: av, type: availability, objective: 99, good_states: [SF, OK] }\n`, /^svc\.yaml:5:74: services\.0\.slos\.0\.good_states\.1: must be one of "S0", "S1", "SF"/],
     ['unknown dependency', `services:\n  - name: a\n    match: { process_names: [x] }\n    dependencies: [b]\n`, /^svc\.yaml:4:20: services\.0\.dependencies\.0: no service named 'b'/],
     ['duplicate service', `services:\n  - name: a\n    match: { process_names: [x] }\n  - name: a\n    match: { process_names: [y] }\n`, /^svc\.yaml:4:11: services\.1\.name: service 'a' is defined twice/],
     ['bad CIDR prefix', `services:\n  - name: a\n    match: { process_names: [x] }\n    endpoints: { cidrs: [10.0.0.0/40] }\n`, /^svc\.yaml:4:26: services\.0\.endpoints\.cidrs\.0: not a CIDR: "10\.0\.0\.0\/40" \(prefix must be 0\.\.32\)/],
@@ -70,6 +71,19 @@ describe('catalogue errors name file:line:col and the field', () => {
   ];
   it.each(cases)('%s', (_name, text, re) => {
     expect(() => parseCatalogue(text, 'svc.yaml')).toThrow(re);
+  });
+
+  it('is a UserError with the file:line:col of each schema problem and a hint', () => {
+    const text = `services:\n  - name: a\n    match: { process_names: [x] }\n    ownr: me\n    dependencies: [b]\n  - name: a\n    match: { process_names: [y] }\n`;
+    let err: unknown;
+    try {
+      parseCatalogue(text, 'svc.yaml');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as CatalogueError).problems.map((p) => `${p.line}:${p.col} ${p.field}`)).toEqual(['4:5 services.0.ownr']);
+    expect((err as UserError).hint).toMatch(/schemas\/services\.schema\.json/);
   });
 
   it('names the file when it cannot be read', () => {

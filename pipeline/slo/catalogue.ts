@@ -1,17 +1,24 @@
-import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject } from 'ajv';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import type { ConnState } from '../../lib/record.js';
 import { cidrContains, parseCidr, type Cidr } from '../../lib/cidr.js';
 import { globToRegExp } from '../../lib/glob.js';
-import { CatalogueError, parseYamlSource } from './yaml-source.js';
-import { fromRoot } from '../../lib/paths.js';
-
-export { CatalogueError } from './yaml-source.js';
+import { loadYamlConfig, schemaProblems, schemaValidator, YamlFile, type Path } from '../../lib/config-file.js';
+import { ConfigError, type Problem } from '../../lib/errors.js';
 
 // The service catalogue: who owns a connection, which upstream it calls, where
 // it runs and what it promises. YAML, validated against
-// schemas/services.schema.json; every error reads `file:line:col: field: message`.
+// schemas/services.schema.json by the shared loader (lib/config-file.ts);
+// every problem reads `file:line:col: field: message`, all of them at once.
+
+const SCHEMA = 'services.schema.json';
+const HINT = 'fix each line above (schema: schemas/services.schema.json), then run again';
+
+/** A catalogue that cannot be used: every problem with its file:line:col. A UserError, printed by the CLI. */
+export class CatalogueError extends ConfigError {
+  constructor(problems: Problem[]) {
+    super(problems, HINT);
+  }
+}
 
 export type SloType = 'availability' | 'latency';
 
@@ -74,17 +81,6 @@ const DEFAULT_PERIOD = '30d';
 const DEFAULT_MIN_EVENTS = 20;
 const DEFAULT_SLOW_CONNECT_MS = 200;
 
-const schemaFile = (): string => fromRoot('schemas/services.schema.json');
-
-let validator: ReturnType<Ajv['compile']> | undefined;
-function validate(value: unknown): ErrorObject[] {
-  if (!validator) {
-    const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
-    validator = ajv.compile(JSON.parse(readFileSync(schemaFile(), 'utf8')) as object);
-  }
-  return validator(value) ? [] : [...(validator.errors ?? [])];
-}
-
 export function durationMs(text: string): number {
   const m = /^([1-9][0-9]*)(m|h|d)$/.exec(text);
   if (!m) throw new Error(`not a duration like 30m, 6h or 30d: ${JSON.stringify(text)}`);
@@ -92,61 +88,47 @@ export function durationMs(text: string): number {
 }
 
 
-/** ajv's one-line message, with the field it is about and the allowed values where that helps. */
-function describe(e: ErrorObject): { pointer: string; field: string; message: string; atKey: boolean } {
-  let pointer = e.instancePath;
-  let message = e.message ?? 'is invalid';
-  if (e.keyword === 'additionalProperties') {
-    const extra = (e.params as { additionalProperty: string }).additionalProperty;
-    pointer = `${pointer}/${extra}`;
-    message = 'is not a known field (check the spelling against schemas/services.schema.json)';
-  } else if (e.keyword === 'required') {
-    const missing = (e.params as { missingProperty: string }).missingProperty;
-    message = `needs field '${missing}'`;
-  } else if (e.keyword === 'enum') {
-    message = `must be one of ${((e.params as { allowedValues: unknown[] }).allowedValues).join(', ')}`;
-  }
-  const field = pointer === '' ? '(top level)' : pointer.slice(1).replace(/\//g, '.');
-  return { pointer, field, message, atKey: e.keyword === 'additionalProperties' };
+/** Parse and check a catalogue held in memory; `file` only labels the problems. */
+export function parseCatalogue(text: string, file = '<inline>'): Catalogue {
+  return fromYaml(new YamlFile(file, text));
 }
 
-/** Parse and check a catalogue held in memory; `file` only labels the errors. */
-export function parseCatalogue(text: string, file = '<inline>'): Catalogue {
-  const src = parseYamlSource(text, file);
-  const errors = validate(src.value)
-    // if/then/else and anyOf repeat what their branches already said.
-    .filter((e) => e.keyword !== 'if' && e.keyword !== 'anyOf')
-    .map((e) => {
-      const d = describe(e);
-      return `${file}:${src.position(d.pointer, d.atKey)}: ${d.field}: ${d.message}`;
-    });
-  if (errors.length > 0) throw new CatalogueError([...new Set(errors)].join('\n'));
-  const raw = src.value as RawCatalogue;
-  const problems: string[] = [];
+export function loadCatalogue(path: string): Catalogue {
+  let src: YamlFile;
+  try {
+    src = loadYamlConfig(path, SCHEMA, HINT).src;
+  } catch (err) {
+    // The shared loader checked it already; keep one error type for the catalogue.
+    if (err instanceof ConfigError) throw new CatalogueError(err.problems.map((p) => (/cannot read/.test(p.message) ? { ...p, message: p.message.replace('cannot read the file', 'cannot read the service catalogue') } : p)));
+    throw err;
+  }
+  return fromYaml(src);
+}
+
+function fromYaml(src: YamlFile): Catalogue {
+  const syntax = src.syntaxProblems();
+  if (syntax.length > 0) throw new CatalogueError(syntax);
+  const value = src.value() ?? {};
+  const validate = schemaValidator(SCHEMA);
+  // if/then/else repeats what its branch already said.
+  if (!validate(value)) throw new CatalogueError(schemaProblems(src, (validate.errors ?? []).filter((e) => e.keyword !== 'if')));
+  const raw = value as RawCatalogue;
+  const problems: Problem[] = [];
+  const at = (path: Path, message: string): void => void problems.push(src.problem(path, message));
   const shared = (raw.node_groups ?? []).map(nodeGroup);
-  const services = raw.services.map((s, i) => service(s, i, file, src.position, problems));
+  const services = raw.services.map((s, i) => service(s, i, at));
   const names = new Set<string>();
   raw.services.forEach((s, i) => {
-    if (names.has(s.name)) problems.push(`${file}:${src.position(`/services/${i}/name`)}: services.${i}.name: service '${s.name}' is defined twice`);
+    if (names.has(s.name)) at(['services', i, 'name'], `service '${s.name}' is defined twice`);
     names.add(s.name);
   });
   raw.services.forEach((s, i) => {
     (s.dependencies ?? []).forEach((d, j) => {
-      if (!names.has(d)) problems.push(`${file}:${src.position(`/services/${i}/dependencies/${j}`)}: services.${i}.dependencies.${j}: no service named '${d}' in this catalogue`);
+      if (!names.has(d)) at(['services', i, 'dependencies', j], `no service named '${d}' in this catalogue`);
     });
   });
-  if (problems.length > 0) throw new CatalogueError(problems.join('\n'));
-  return { path: file, services, nodeGroups: [...shared, ...services.flatMap((s) => s.nodeGroups)] };
-}
-
-export function loadCatalogue(path: string): Catalogue {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new CatalogueError(`${path}: cannot read the service catalogue (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  return parseCatalogue(text, path);
+  if (problems.length > 0) throw new CatalogueError(problems);
+  return { path: src.file, services, nodeGroups: [...shared, ...services.flatMap((s) => s.nodeGroups)] };
 }
 
 interface RawNodeGroup { name: string; hosts?: string[]; labels?: Record<string, string> }
@@ -168,14 +150,14 @@ function nodeGroup(g: RawNodeGroup): NodeGroupSpec {
   return spec;
 }
 
-function service(s: RawService, i: number, file: string, pos: (p: string) => string, problems: string[]): ServiceSpec {
+function service(s: RawService, i: number, at: (path: Path, message: string) => void): ServiceSpec {
   const m = s.match;
   const cidrs: Cidr[] = [];
   (s.endpoints?.cidrs ?? []).forEach((c, j) => {
     try {
       cidrs.push(parseCidr(c));
     } catch (err) {
-      problems.push(`${file}:${pos(`/services/${i}/endpoints/cidrs/${j}`)}: services.${i}.endpoints.cidrs.${j}: ${(err as Error).message}`);
+      at(['services', i, 'endpoints', 'cidrs', j], (err as Error).message);
     }
   });
   const latency = (s.slos ?? []).find((x) => x.type === 'latency');

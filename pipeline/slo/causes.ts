@@ -33,6 +33,19 @@ export function anomalyCause(doc: ConnectionDoc, slowConnectMs: number): Cause |
 export type Verdict = 'good' | 'bad' | 'not_counted';
 
 /**
+ * Which record of its connection a document is. Documents from other shippers
+ * (Packetbeat flows, imported archives) carry no connaudit.record_kind; each
+ * describes a whole connection, so they are judged as final records, and the
+ * stage counts them (no_record_kind) and says so once in its log, instead of
+ * leaving them out of every SLO without a word.
+ */
+export function recordKind(doc: ConnectionDoc): 'final' | 'interim' | 'missing' {
+  const k = (doc.connaudit as { record_kind?: unknown }).record_kind;
+  if (k === undefined || k === null) return 'missing';
+  return k === 'final' ? 'final' : 'interim';
+}
+
+/**
  * Whether a document is a good or bad event of one SLO. Interim records are
  * not counted: the connection's final record will be, and counting both would
  * weigh long connections twice. A latency SLO counts only connections that
@@ -40,7 +53,7 @@ export type Verdict = 'good' | 'bad' | 'not_counted';
  * availability SLO's bad events.
  */
 export function verdict(doc: ConnectionDoc, slo: SloSpec): Verdict {
-  if (doc.connaudit.record_kind !== 'final') return 'not_counted';
+  if (recordKind(doc) === 'interim') return 'not_counted';
   if (slo.direction !== 'any' && doc.network.direction !== slo.direction) return 'not_counted';
   if (slo.type === 'availability') return slo.goodStates.has(doc.connaudit.conn_state) ? 'good' : 'bad';
   const ms = doc.connaudit.connect_latency_ms;

@@ -1,6 +1,3 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
@@ -106,22 +103,15 @@ describe('state', () => {
     expect(run(storm.docs.slice(cut), restored).alerts).toEqual([]);
   });
 
-  it('writes and reloads its state file in stateDir', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'slo-state-'));
-    const half = storm.docs.slice(0, 9000 > storm.docs.length ? storm.docs.length / 2 : 9000);
-    const a = run(half, createSloStage(cat, { stateDir: dir }));
-    a.stage.persist();
-    expect(JSON.parse(readFileSync(join(dir, 'slo-state.json'), 'utf8')).version).toBe(2);
-    const b = createSloStage(cat, { stateDir: dir });
-    expect(b.status('order')).toEqual(a.stage.status('order'));
-  });
-
-  it('does not judge a pair before its long window has been observed', () => {
+  it('judges a pair whose long window is not yet seen in full by the budget it consumed', () => {
     const c = parseCatalogue(`services:\n  - name: order\n    match: { process_names: [order-svc] }\n    slos:\n      - { name: av, type: availability, objective: 99, min_events: 1 }\n`);
-    // Ten minutes of total failure: the 5m window burns 100x, but the 1h window is not yet full.
-    const fail = storm.docs.slice(0, 400).map((d) => ({ ...clone(d), connaudit: { ...d.connaudit, conn_state: 'REJ' as const, close_reason: 'refused' as const } }));
-    const early = fail.filter((d) => Date.parse(d['@timestamp']) < Date.parse(storm.from) + 10 * 60_000);
-    expect(run(early, createSloStage(c)).alerts).toHaveLength(0);
+    const failing = (minutes: number): ConnectionDoc[] => storm.docs
+      .filter((d) => Date.parse(d['@timestamp']) < Date.parse(storm.from) + minutes * 60_000)
+      .map((d) => ({ ...clone(d), connaudit: { ...d.connaudit, conn_state: 'REJ' as const, close_reason: 'refused' as const } }));
+    // Every connection refused: a 100x burn. Ten minutes of it spent 1000 budget-minutes, more than an hour at 14.4x (864)...
+    expect(run(failing(11), createSloStage(c)).alerts.map((a) => a.rule.severity)).toEqual(['critical']);
+    // ...five minutes (500) did not.
+    expect(run(failing(6), createSloStage(c)).alerts).toHaveLength(0);
   });
 
   it('counts only final records', () => {

@@ -1,400 +1,220 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import type { Logger } from '../../lib/log.js';
 import type { Stage } from '../stage.js';
-import { sloImpactAlert, type FiringSlo } from './alert.js';
-import { cellKey, contributors, destinationLabel, topNodeGroup, type Contributor } from './attribution.js';
-import { docNodeGroup, findService, matchDestinationService, type Catalogue, type ServiceSpec } from './catalogue.js';
-import { anomalyCause, verdict, type Cause } from './causes.js';
-import { Incidents, type Incident } from './incidents.js';
-import { SloTracker, RETAINED_MS, type BurnRates, type TrackerSnapshot } from './tracker.js';
-import { WINDOW_MINUTES } from './windows.js';
-import { pseudoDocFromAlert, alertEventIds } from './alert-fields.js';
+import { alertSubject, annotateAlertAt, annotateOpened, annotation, RememberedEvents, uncounted } from './annotate.js';
+import { cellKey, destinationLabel } from './attribution.js';
+import { docNodeGroup, findService, matchDestinationService, type Catalogue } from './catalogue.js';
+import { anomalyCause, recordKind, verdict } from './causes.js';
+import { EventClock } from './clock.js';
+import { Judge, type Opened } from './judge.js';
+import { emptyCounters, restoreServices, serviceStates, snapshotServices, STATE_VERSION, type SloCounters, type StateFile } from './state.js';
+import { serviceStatus, type ServiceStatus } from './status.js';
+import { RETAINED_MS, type SloTracker } from './tracker.js';
 
 // The SLO stage: counts every catalogued service's connections into its SLOs'
 // burn-rate windows, annotates each document with slo.*, and opens one
 // incident (one slo_impact alert) per service while any multi-window pair
-// fires. All time is event time (@timestamp), and every judgement about a
-// document (pairs firing, burn rates, budget, attribution, "burning") is made
-// AS OF that document's own time: Kafka hands us one partition, i.e. one
-// host, at a time, so the newest time seen says nothing about where a given
-// document sits. See tracker.ts for the windows and incidents.ts for how
-// incidents found out of order are kept to one alert each.
+// fires. All time is event time (@timestamp). The pieces, each in its file:
+// clock.ts (per-source watermark, far-future guard), judge.ts (the one
+// judgement, minute by minute behind the watermark), annotate.ts (slo.* on
+// documents and alerts), state.ts (what is kept and its snapshot), status.ts.
 
-export type Impact = 'user_impacting' | 'infrastructure_only' | 'none';
-
-/**
- * The slo.* annotation. The numbers describe the service's most relevant SLO
- * for this event: the one it was bad for, else the one burning fastest.
- */
-export interface SloAnnotation {
-  service: { name: string; owner?: string; environment?: string };
-  name?: string;
-  type?: 'availability' | 'latency';
-  objective?: number;
-  period?: string;
-  /** Burn rate per window: 1 = spending the budget exactly over the period. */
-  burn_rate?: BurnRates;
-  /** 1 = untouched, 0 = spent, below 0 = overspent, over the SLO period. */
-  budget_remaining?: number;
-  impact: Impact;
-  /** This event is a bad event of at least one of the service's SLOs. */
-  bad: boolean;
-  /** This event's time falls in one of the service's incidents (a multi-window pair fired up to resolveAfterMs before it). */
-  burning: boolean;
-  cause?: Cause;
-  node_group?: string;
-  destination_service?: string;
-}
+export type { Impact, SloAnnotation } from './annotate.js';
+export type { ServiceStatus } from './status.js';
+export type { SloCounters } from './state.js';
 
 export interface SloStageOptions {
-  /** Where state is kept between runs when no pipeline stores snapshot() for us. */
-  stateDir?: string;
   log?: Logger;
-  /** Wall clock, only to pace state writes; never used for windows. */
+  /** Wall clock: to refuse records dated too far ahead of it and to tell idle hosts; never used for windows. */
   now?: () => number;
   /** Event time with no pair firing before an incident counts as over (default 30 min). */
   resolveAfterMs?: number;
-}
-
-interface ServiceState {
-  spec: ServiceSpec;
-  trackers: SloTracker[];
-  incidents: Incidents;
-  /** Most recent bad event ids, for the alert's evidence list (bounded). */
-  recentBad: string[];
-}
-
-export interface ServiceStatus {
-  service: string;
-  burning: boolean;
-  environment?: string;
-  owner?: string;
-  slos: Array<{
-    name: string; type: 'availability' | 'latency'; objective: number; period: string; threshold_ms?: number;
-    burn_rate: BurnRates; budget_remaining: number; total_1h: number; bad_1h: number; period_total: number; period_bad: number;
-  }>;
+  /** A host that sent nothing for this long (wall clock) stops holding judgement back (default 60 s). */
+  idleMs?: number;
+  /** Records dated more than this ahead of the wall clock are not counted (default 10 min). */
+  maxAheadMs?: number;
 }
 
 export interface SloStage extends Stage {
   tick(eventTimeMs: number): AlertDoc[];
+  /**
+   * For callers that know every document up to `tMs` has been seen (the
+   * report, reading in time order): judge up to there.
+   */
+  advanceWatermark(tMs: number): AlertDoc[];
+  /** End of input (a backtest's file): no later document can change what was seen, so judge up to the newest. */
+  flush(): AlertDoc[];
   annotateAlert(alert: AlertDoc): void;
   snapshot(): unknown;
   restore(state: unknown): void;
-  /** Newest event time seen (ms), or null before the first document. */
+  /** Newest event time counted (ms), or null before the first document. */
   eventTimeMs(): number | null;
   status(service: string): ServiceStatus | undefined;
   statuses(): ServiceStatus[];
-  /** Write state to stateDir now (no-op without one). */
-  persist(): void;
-}
-
-// Version 2 keeps every recent incident (`incidents`) instead of the one open
-// incident (`incident`), and its rings keep RETAINED_MS instead of the longest
-// window. restore() still reads version 1: the rings have the same shape, and
-// its open incident becomes the only known one.
-const STATE_VERSION = 2;
-const MAX_RECENT_BAD = 20;
-const MAX_REMEMBERED_EVENTS = 20_000;
-const PERSIST_EVERY_MS = 30_000;
-
-interface StateFile {
-  version: number;
-  nowMs: number | null;
-  services: Record<string, { incidents?: Incident[]; /** version 1 */ incident?: Incident | null; recentBad: string[]; slos: Record<string, TrackerSnapshot> }>;
-}
-
-interface Remembered {
-  service: string;
-  bad: boolean;
-  anomaly: boolean;
+  /** Documents of catalogued services the stage did not count, or counted with a caveat, by reason. */
+  counters(): SloCounters;
 }
 
 export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {}): SloStage {
   const resolveAfterMs = opts.resolveAfterMs ?? 30 * 60_000;
-  const wall = opts.now ?? Date.now;
-  const services = new Map<string, ServiceState>();
-  for (const spec of catalogue.services) {
-    services.set(spec.name, { spec, trackers: spec.slos.map((s) => new SloTracker(s)), incidents: new Incidents(resolveAfterMs), recentBad: [] });
-  }
-  // event.id -> what the SLO stage concluded about it, so alerts from other
-  // rules can be annotated from their triggering events. Insertion-ordered
-  // Map as a bounded FIFO.
-  const remembered = new Map<string, Remembered>();
-  let nowMs: number | null = null;
-  let lastPersist = 0;
-  let warnedTime = false;
-  let warnedLate = false;
+  const log = opts.log;
+  let services = serviceStates(catalogue, resolveAfterMs);
+  const clock = new EventClock({ idleMs: opts.idleMs ?? 60_000, maxAheadMs: opts.maxAheadMs ?? 10 * 60_000, now: opts.now ?? Date.now });
+  let judge = new Judge([...services.values()], log);
+  const remembered = new RememberedEvents();
+  let counters = emptyCounters();
+  let firstMs: number | null = null;
+  const warned = new Set<keyof SloCounters>();
 
-  const stateFile = opts.stateDir ? join(opts.stateDir, 'slo-state.json') : undefined;
-
-  /** Log (once each) the incidents the newest event time has moved past. */
-  function settle(st: ServiceState): void {
-    for (const inc of st.incidents.settle(nowMs!)) {
-      opts.log?.info({ service: st.spec.name, alertId: inc.alertId, openedMs: inc.openedMs, lastFiringMs: inc.lastFiringMs }, 'SLO incident resolved');
-    }
+  /** Count it, and say it once in the log: every record left out is visible somewhere. */
+  function note(reason: keyof SloCounters, fields: Record<string, unknown>, msg: string): void {
+    counters[reason]++;
+    if (warned.has(reason)) return;
+    warned.add(reason);
+    log?.warn({ ...fields, counter: reason }, `${msg} (further ones are counted in slo counters.${reason}, not logged)`);
   }
 
-  /** Judge the service's pairs as of event time `atMs`; open an incident (and raise its alert) if none covers it. */
-  function evaluate(st: ServiceState, atMs: number, eventId: string): AlertDoc[] {
-    settle(st);
-    const firing: FiringSlo[] = [];
-    for (const tr of st.trackers) {
-      const pairs = tr.firingPairs(atMs);
-      if (pairs.length > 0) firing.push({ tracker: tr, pairs });
-    }
-    if (firing.length === 0) return [];
-    const known = st.incidents.find(atMs);
-    if (known) {
-      if (st.incidents.join(known, atMs, nowMs!) === 'joined_late' && known.lateFirings === 1) {
-        opts.log?.info({ service: st.spec.name, alertId: known.alertId, atMs, nowMs }, 'late data joined a resolved SLO incident');
-      }
-      return [];
-    }
-    const cells: Contributor[] = [];
-    for (const tr of st.trackers) {
-      const f = firing.find((x) => x.tracker === tr);
-      // Each SLO is attributed over the long window of its own firing pair;
-      // a quiet SLO over the hour, so its slow start still shows.
-      const win = f ? f.pairs[0]!.long : '1h';
-      cells.push(...contributors(tr, WINDOW_MINUTES[win] * 60_000, tr.counts(win, atMs).total, atMs));
-    }
-    cells.sort((a, b) => b.burn_rate - a.burn_rate || b.bad - a.bad);
-    // The id comes from the document that opened the incident, so the same
-    // input in the same order (a redelivered batch, a backtest) gives the same
-    // id and Elasticsearch overwrites instead of duplicating. A different
-    // interleaving of partitions may open the incident on another document:
-    // still one alert, under another id. Attribution and burn rates are read
-    // as of that document's time, from whatever has arrived for it so far.
-    const alert = sloImpactAlert({
-      service: st.spec,
-      firing,
-      nowMs: atMs,
-      firstEventId: eventId,
-      eventIds: [...st.recentBad],
-      cells,
-      topNodeGroup: topNodeGroup(cells),
-    });
-    st.incidents.open(alert.event.id, atMs);
-    opts.log?.warn({ service: st.spec.name, alertId: alert.event.id, atMs, nowMs, reason: alert.event.reason }, 'SLO incident opened');
-    annotate(alert, st, { bad: true, anomaly: true }, atMs);
-    if (cells[0]) (alert.slo as Record<string, unknown>).top_contributor = { ...cells[0] };
-    return [alert];
-  }
-
-  function worstTracker(st: ServiceState, badFor: SloTracker[], atMs: number): SloTracker | undefined {
-    const pool = badFor.length > 0 ? badFor : st.trackers;
-    let best: SloTracker | undefined;
-    for (const tr of pool) if (!best || tr.burnRate('1h', atMs) > best.burnRate('1h', atMs)) best = tr;
-    return best;
-  }
-
-  function annotation(st: ServiceState, badFor: SloTracker[], anomaly: boolean, atMs: number): SloAnnotation {
-    const s = st.spec;
-    const burning = st.incidents.burningAt(atMs);
-    const bad = badFor.length > 0;
-    const impact: Impact = bad && burning ? 'user_impacting' : anomaly || bad ? 'infrastructure_only' : 'none';
-    const ann: SloAnnotation = { service: { name: s.name }, impact, bad, burning };
-    if (s.owner) ann.service.owner = s.owner;
-    if (s.environment) ann.service.environment = s.environment;
-    const tr = worstTracker(st, badFor, atMs);
-    if (tr) {
-      ann.name = tr.slo.name;
-      ann.type = tr.slo.type;
-      ann.objective = tr.slo.objective;
-      ann.period = tr.slo.period;
-      ann.burn_rate = tr.burnRates(atMs);
-      ann.budget_remaining = tr.budgetRemaining(atMs);
-    }
-    return ann;
-  }
-
-  function annotate(alert: AlertDoc, st: ServiceState, r: { bad: boolean; anomaly: boolean }, atMs: number): void {
-    const ann = annotation(st, r.bad ? st.trackers.filter((t) => t.counts('1h', atMs).bad > 0) : [], r.anomaly, atMs);
-    alert.slo = ann as unknown as Record<string, unknown>;
-  }
-
-  function remember(id: string, r: Remembered): void {
-    if (remembered.size >= MAX_REMEMBERED_EVENTS) remembered.delete(remembered.keys().next().value as string);
-    remembered.set(id, r);
-  }
+  const finish = (opened: Opened[]): AlertDoc[] => opened.map(annotateOpened);
 
   function process(doc: ConnectionDoc): AlertDoc[] {
-    const t = Date.parse(doc['@timestamp']);
-    if (Number.isNaN(t)) {
-      if (!warnedTime) opts.log?.warn({ eventId: doc.event?.id, field: '@timestamp' }, 'document without a valid @timestamp is not counted in any SLO');
-      warnedTime = true;
-      return [];
-    }
-    nowMs = nowMs === null ? t : Math.max(nowMs, t);
     const spec = findService(catalogue, doc);
     if (!spec) return [];
     const st = services.get(spec.name)!;
+    const t = Date.parse(doc['@timestamp']);
+    if (Number.isNaN(t)) {
+      note('bad_timestamp', { eventId: doc.event?.id, field: '@timestamp' }, 'document without a valid @timestamp is not counted in any SLO');
+      doc.slo = uncounted(st) as unknown as Record<string, unknown>;
+      return [];
+    }
+    if (clock.isFuture(t)) {
+      note('future', { eventId: doc.event.id, '@timestamp': doc['@timestamp'], maxAheadMs: clock.opts.maxAheadMs }, 'document dated ahead of the wall clock is not counted in any SLO and does not move its clock; check the sending host\'s clock');
+      doc.slo = uncounted(st) as unknown as Record<string, unknown>;
+      return [];
+    }
+    const kind = recordKind(doc);
+    if (kind === 'missing') note('no_record_kind', { eventId: doc.event.id }, 'document without connaudit.record_kind is judged as a final record (one document per connection, as other shippers write them)');
+    else if (kind === 'interim') counters.interim++;
+    const moved = clock.observe(doc.host?.name ?? '', t);
     const group = docNodeGroup(catalogue, doc);
     // The catalogue fills the node group an agent and the pipeline config did
-    // not set (docNodeGroup), so the indexed connection carries the same
-    // connaudit.node_group its slo_impact alert names, and analysts can pivot
-    // from one to the other.
+    // not set, so the indexed connection carries the same connaudit.node_group
+    // its slo_impact alert names, and analysts can pivot from one to the other.
     if (group !== undefined && doc.connaudit.node_group == null) doc.connaudit.node_group = group;
     const dest = matchDestinationService(catalogue, doc);
     const cause = anomalyCause(doc, spec.slowConnectMs);
     const destination = destinationLabel(dest?.name, doc);
     const badFor: SloTracker[] = [];
+    let counted = false;
+    let late = false;
     for (const tr of st.trackers) {
       const v = verdict(doc, tr.slo);
       if (v === 'not_counted') continue;
       const isBad = v === 'bad';
-      if (!tr.record(t, isBad, isBad ? cellKey(cause ?? 'other', group, destination) : undefined) && !warnedLate) {
-        opts.log?.warn({ eventId: doc.event.id, '@timestamp': doc['@timestamp'], newest: new Date(nowMs).toISOString(), retainedMs: RETAINED_MS }, 'document is older than the SLO windows keep; not counted (further ones are not logged)');
-        warnedLate = true;
+      if (!tr.record(t, isBad, isBad ? cellKey(cause ?? 'other', group, destination) : undefined)) {
+        note('too_late', { eventId: doc.event.id, '@timestamp': doc['@timestamp'], retainedMs: RETAINED_MS }, 'document is older than the SLO windows keep; not counted');
+        continue;
       }
+      counted = true;
       if (isBad) badFor.push(tr);
     }
-    if (badFor.length > 0) {
-      st.recentBad.push(doc.event.id);
-      if (st.recentBad.length > MAX_RECENT_BAD) st.recentBad.shift();
+    if (counted) {
+      if (firstMs === null || t < firstMs) firstMs = t;
+      late = judge.counted(t);
+      if (late) {
+        counters.late++;
+        // Normal when partitions drain unevenly: said once, at info; the count is in counters.late.
+        if (counters.late === 1) log?.info({ eventId: doc.event.id, '@timestamp': doc['@timestamp'], host: doc.host?.name }, 'SLO: records arrived for minutes already judged; those minutes are judged again (further ones are counted in counters.late)');
+      }
     }
-    const alerts = evaluate(st, t, doc.event.id);
-    const ann = annotation(st, badFor, cause !== undefined, t);
+    if (badFor.length > 0) st.evidence.add(t, doc.event.id);
+    const alerts = finish(late ? judge.rejudgeMinute(t) : moved ? judge.advance(clock.watermark(), firstMs) : []);
+    const ann = annotation(st, badFor, cause !== undefined, t, judge.ahead(t));
     if (badFor.length > 0 || cause !== undefined) ann.cause = cause ?? 'other';
     if (group !== undefined) ann.node_group = group;
     if (dest) ann.destination_service = dest.name;
     doc.slo = ann as unknown as Record<string, unknown>;
-    remember(doc.event.id, { service: spec.name, bad: badFor.length > 0, anomaly: cause !== undefined });
+    remembered.set(doc.event.id, { service: spec.name, bad: badFor.length > 0, anomaly: cause !== undefined });
     return alerts;
   }
 
-  function tick(eventTimeMs: number): AlertDoc[] {
-    if (!Number.isFinite(eventTimeMs)) return [];
-    nowMs = nowMs === null ? eventTimeMs : Math.max(nowMs, eventTimeMs);
-    const alerts: AlertDoc[] = [];
-    // As of the batch's newest time, not the newest ever: the batch may be a
-    // partition that lags the others, and its tail is what it can tell us about.
-    for (const st of services.values()) {
-      st.trackers.forEach((t) => t.advance(nowMs!));
-      alerts.push(...evaluate(st, eventTimeMs, `tick:${eventTimeMs}`));
-    }
-    if (stateFile && wall() - lastPersist >= PERSIST_EVERY_MS) persist();
-    return alerts;
+  /**
+   * Once per batch. The batch's newest time is NOT a watermark (the batch is
+   * one partition, which may run ahead of the others), so it moves nothing:
+   * the tick judges again the minutes that counted late records.
+   */
+  function tick(_eventTimeMs: number): AlertDoc[] {
+    return finish([...judge.rejudge(), ...judge.advance(clock.watermark(), firstMs)]);
+  }
+
+  function advanceWatermark(tMs: number): AlertDoc[] {
+    if (!Number.isFinite(tMs) || clock.isFuture(tMs)) return [];
+    clock.vouch(tMs);
+    return finish([...judge.rejudge(), ...judge.advance(clock.watermark(), firstMs)]);
+  }
+
+  function flush(): AlertDoc[] {
+    const newest = clock.newestMs();
+    return newest === null ? [] : advanceWatermark(newest + 60_000);
   }
 
   function annotateAlert(alert: AlertDoc): void {
     if (alert.rule?.category === 'slo_impact' && alert.slo) return;
-    const ids = alertEventIds(alert);
-    const hits = ids.map((id) => remembered.get(id)).filter((r): r is Remembered => r !== undefined);
-    let st: ServiceState | undefined;
-    if (hits.length > 0) st = services.get(hits[0]!.service);
-    if (!st) {
-      const pseudo = pseudoDocFromAlert(alert);
-      const spec = findService(catalogue, pseudo) ?? catalogue.services.find((s) => s.name === matchDestinationService(catalogue, pseudo)?.name);
-      if (spec) st = services.get(spec.name);
-    }
-    if (!st) return;
-    const mine = hits.filter((h) => h.service === st!.spec.name);
-    const bad = mine.some((h) => h.bad);
-    const anomaly = mine.some((h) => h.anomaly) || alert.rule?.category === 'network_health';
+    const subject = alertSubject(alert, catalogue, services, remembered);
+    if (!subject) return;
     // As of the alert's own time: a rule alert about a late partition's events is about then, not now.
     const at = Date.parse(alert['@timestamp']);
-    annotate(alert, st, { bad, anomaly }, Number.isNaN(at) ? (nowMs ?? 0) : nowMs === null ? at : Math.min(at, nowMs));
+    const now = clock.newestMs();
+    annotateAlertAt(alert, subject.st, subject, Number.isNaN(at) ? (now ?? 0) : now === null ? at : Math.min(at, now));
   }
 
   function snapshot(): StateFile {
-    const out: StateFile = { version: STATE_VERSION, nowMs, services: {} };
-    for (const [name, st] of services) {
-      out.services[name] = {
-        incidents: st.incidents.list.map((i) => ({ ...i })),
-        recentBad: [...st.recentBad],
-        slos: Object.fromEntries(st.trackers.map((t) => [t.slo.name, t.snapshot()])),
-      };
-    }
-    return out;
+    return {
+      version: STATE_VERSION,
+      nowMs: clock.newestMs(),
+      judgedTo: judge.judgedTo,
+      dirtyFrom: judge.dirtyFrom,
+      clock: clock.snapshot(),
+      counters: { ...counters },
+      services: snapshotServices(services),
+    };
   }
 
   function restore(state: unknown): void {
     const s = state as StateFile | null;
-    if (!s || typeof s !== 'object' || (s.version !== STATE_VERSION && s.version !== 1)) {
-      opts.log?.warn({ version: (s as { version?: unknown } | null)?.version }, 'SLO state has an unknown version; starting with empty windows');
-      return;
+    const fresh = serviceStates(catalogue, resolveAfterMs);
+    if (!restoreServices(fresh, s, resolveAfterMs, log)) return;
+    services = fresh;
+    judge = new Judge([...services.values()], log);
+    const v = s!;
+    clock.restore(v.clock, v.nowMs);
+    counters = { ...emptyCounters(), ...(v.counters ?? {}) };
+    // Older states judged every document as it came: start judging at the newest time they saw.
+    judge.judgedTo = v.version === STATE_VERSION ? (v.judgedTo ?? null) : v.nowMs === null ? null : Math.floor(v.nowMs / 60_000);
+    judge.dirtyFrom = v.dirtyFrom ?? null;
+    firstMs = null;
+    for (const st of services.values()) for (const tr of st.trackers) {
+      const f = tr.firstMs();
+      if (f !== null && (firstMs === null || f < firstMs)) firstMs = f;
     }
-    nowMs = s.nowMs;
-    for (const [name, saved] of Object.entries(s.services ?? {})) {
-      const st = services.get(name);
-      // A service or SLO removed from the catalogue since the snapshot is dropped.
-      if (!st) continue;
-      const incidents = s.version === 1 ? (saved.incident ? [saved.incident] : []) : (saved.incidents ?? []);
-      st.incidents = new Incidents(resolveAfterMs, incidents.map((i) => ({ ...i })));
-      st.recentBad = saved.recentBad ?? [];
-      for (const tr of st.trackers) {
-        const snap = saved.slos[tr.slo.name];
-        if (snap) tr.restore(snap);
-      }
-    }
-  }
-
-  function persist(): void {
-    if (!stateFile) return;
-    mkdirSync(opts.stateDir!, { recursive: true });
-    const tmp = `${stateFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify(snapshot()));
-    renameSync(tmp, stateFile);
-    lastPersist = wall();
-  }
-
-  if (stateFile) {
-    let text: string | undefined;
-    try {
-      text = readFileSync(stateFile, 'utf8');
-    } catch {
-      text = undefined;
-    }
-    if (text !== undefined) {
-      try {
-        restore(JSON.parse(text));
-      } catch (err) {
-        opts.log?.error({ file: stateFile, err: (err as Error).message }, 'SLO state file is unreadable; starting with empty windows (delete it to silence this)');
-      }
-    }
-  }
-
-  function status(name: string): ServiceStatus | undefined {
-    const st = services.get(name);
-    if (!st) return undefined;
-    if (nowMs !== null) st.trackers.forEach((t) => t.advance(nowMs!));
-    const out: ServiceStatus = {
-      service: name,
-      burning: nowMs !== null && st.incidents.burningAt(nowMs),
-      slos: st.trackers.map((t) => ({
-        name: t.slo.name,
-        type: t.slo.type,
-        objective: t.slo.objective,
-        period: t.slo.period,
-        ...(t.slo.thresholdMs !== undefined ? { threshold_ms: t.slo.thresholdMs } : {}),
-        burn_rate: t.burnRates(),
-        budget_remaining: t.budgetRemaining(),
-        total_1h: t.counts('1h').total,
-        bad_1h: t.counts('1h').bad,
-        period_total: t.periodCounts().total,
-        period_bad: t.periodCounts().bad,
-      })),
-    };
-    if (st.spec.environment) out.environment = st.spec.environment;
-    if (st.spec.owner) out.owner = st.spec.owner;
-    return out;
   }
 
   return {
     name: 'slo',
     process,
     tick,
+    advanceWatermark,
+    flush,
     snapshot,
     restore,
     annotateAlert,
-    eventTimeMs: () => nowMs,
-    status,
-    statuses: () => [...services.keys()].map((n) => status(n)!),
-    persist,
+    eventTimeMs: () => clock.newestMs(),
+    status: (name) => {
+      const st = services.get(name);
+      return st ? serviceStatus(st, clock.newestMs()) : undefined;
+    },
+    statuses: () => [...services.values()].map((st) => serviceStatus(st, clock.newestMs())),
+    counters: () => ({ ...counters }),
   };
 }
 

@@ -91,7 +91,8 @@ function expectOneIncident(alerts: AlertDoc[], docs: ConnectionDoc[]): AlertDoc 
   expect(share('pool-a') + share('pool-c')).toBeLessThan(share('pool-b') / 5);
   // The incident is in the storm, whichever host opened it.
   expect(Date.parse(a['@timestamp'])).toBeGreaterThan(Date.parse(storm.stormStart));
-  expect(Date.parse(a['@timestamp'])).toBeLessThan(Date.parse(storm.stormEnd));
+  // (Stamped at the end of the judged minute: the storm's last minute ends at stormEnd.)
+  expect(Date.parse(a['@timestamp'])).toBeLessThanOrEqual(Date.parse(storm.stormEnd));
   // The storm's failures are marked as hurting users for every pool-b host but
   // the first to arrive: its early storm documents were judged before any
   // other host's share of the storm was known, and a document is annotated
@@ -128,20 +129,17 @@ describe('the storm with event time out of order across partitions', () => {
     expectOneIncident(alerts, docs);
   });
 
-  it('a late partition joins the incident that earlier partitions already opened and resolved', () => {
+  it('a late partition joins the incident that an earlier partition already opened', () => {
     const sink = memoryLog();
     const first = poolB[0]!;
     const { alerts, docs } = runBatches(hostByHost([first, ...hosts.filter((h) => h !== first)]), sink.log);
     const a = expectOneIncident(alerts, docs);
-    const opened = sink.lines.findIndex((l) => l.msg === 'SLO incident opened');
-    const resolved = sink.lines.findIndex((l) => l.msg === 'SLO incident resolved');
-    const rejoined = sink.lines.findIndex((l) => l.msg === 'late data joined a resolved SLO incident');
-    // The first host's six hours alone opened and closed the incident...
-    expect(opened).toBeGreaterThanOrEqual(0);
-    expect(resolved).toBeGreaterThan(opened);
-    // ...and the other pool-b hosts' storm, arriving afterwards, fell inside it instead of opening a second one.
-    expect(rejoined).toBeGreaterThan(resolved);
-    expect(sink.lines[rejoined]!.obj.alertId).toBe(a.event.id);
+    // The first host's hours alone opened the incident (its slow pairs, judged
+    // by budget consumed, keep it burning to the end of its data)...
+    const opened = sink.lines.filter((l) => l.msg === 'SLO incident opened');
+    expect(opened.map((l) => l.obj.alertId)).toEqual([a.event.id]);
+    // ...and the other hosts' storm, arriving afterwards and judged again minute by minute, fell inside it.
+    expect(sink.lines.filter((l) => l.msg.startsWith('document')).map((l) => l.msg)).toEqual([]);
   });
 
   it('survives a restart in the middle of an out-of-order replay: same alerts, same annotations', () => {

@@ -95,7 +95,6 @@ export function createSloSummaryJob(stage: SloStage, es: Client, opts: { schedul
   const runOnce = async (): Promise<number> => {
     const n = await writeSummaries(stage, es, opts.index);
     opts.log?.info({ index: opts.index ?? INDEX_SLO, documents: n }, 'SLO summaries written');
-    stage.persist();
     return n;
   };
   return {

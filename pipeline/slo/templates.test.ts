@@ -31,11 +31,17 @@ describe('slo.* written by the stage is mapped by the templates', () => {
     for (const a of stage.process(d)) leaves(a.slo, 'slo', alertPaths);
     leaves(d.slo, 'slo', docPaths);
   }
+  // A document the stage does not count (dated far ahead of the wall clock) carries slo.counted: false.
+  const future = structuredClone(storm.docs[0]!);
+  future['@timestamp'] = '2999-01-01T00:00:00.000Z';
+  stage.process(future);
+  leaves(future.slo, 'slo', docPaths);
   const summaryPaths = new Set<string>();
   for (const s of summaryDocs(stage)) leaves(s.doc.slo, 'slo', summaryPaths);
 
   it('saw the fields it checks', () => {
     expect(docPaths).toContain('slo.burn_rate.3d');
+    expect(docPaths).toContain('slo.counted');
     expect(alertPaths).toContain('slo.top_contributor.node_group');
     expect(summaryPaths).toContain('slo.events.bad');
   });

@@ -2,7 +2,9 @@ import type { SloSpec } from './catalogue.js';
 import { BucketRing, CellRing, PAIRS, WINDOW_MINUTES, WINDOWS, type Counts, type Pair, type RingSnapshot, type WindowName } from './windows.js';
 
 // One SLO of one service: minute buckets for the burn-rate windows (up to 3d),
-// hour buckets for the budget period, 5-minute cell buckets for attribution.
+// hour buckets for the budget period, minute cell buckets for attribution (a
+// coarser cell bucket would let records after the judged minute into its
+// attribution, and the attribution would depend on arrival order).
 //
 // Every question takes an "as of" event time and is answered over windows
 // that END at that time's bucket. The stage asks as of each document's own
@@ -14,7 +16,7 @@ import { BucketRing, CellRing, PAIRS, WINDOW_MINUTES, WINDOWS, type Counts, type
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
-const CELL_BUCKET = 5 * MINUTE;
+const CELL_BUCKET = MINUTE;
 const LONGEST = WINDOW_MINUTES['3d'] * MINUTE;
 
 /**
@@ -51,7 +53,7 @@ export class SloTracker {
   private readonly cells = new CellRing(CELL_BUCKET, RETAINED_MS / CELL_BUCKET);
 
   /** Event time of the oldest event counted: windows longer than the history seen are not judged. */
-  private firstMs: number | null = null;
+  private first: number | null = null;
   /** Newest event time seen: the default "as of". */
   private nowMs: number | null = null;
   /** Bumped by every count, so a cached View is never stale. */
@@ -67,7 +69,7 @@ export class SloTracker {
   record(tMs: number, isBad: boolean, cellKey?: string): boolean {
     if (this.nowMs === null || tMs > this.nowMs) this.nowMs = tMs;
     if (!this.minutes.add(tMs, isBad)) return false;
-    if (this.firstMs === null || tMs < this.firstMs) this.firstMs = tMs;
+    if (this.first === null || tMs < this.first) this.first = tMs;
     this.hours.add(tMs, isBad);
     if (isBad && cellKey !== undefined) this.cells.add(tMs, cellKey);
     this.version++;
@@ -84,6 +86,11 @@ export class SloTracker {
 
   newestMs(): number | null {
     return this.nowMs;
+  }
+
+  /** Event time of the oldest event counted, or null before the first. */
+  firstMs(): number | null {
+    return this.first;
   }
 
   private at(atMs: number | undefined): View {
@@ -123,24 +130,31 @@ export class SloTracker {
 
   /**
    * Pairs whose long and short windows, ending at `atMs`, both burn faster
-   * than the pair's factor. A pair is judged only once its long window has
-   * been observed in full: from the oldest event counted (two hours after a
-   * fresh start the "3d" window holds two hours, and a 1x burn over it would
-   * open a ticket on a blip), and with none of it already forgotten (an event
-   * later than LATE_MS).
+   * than the pair's factor. A window not yet observed in full (the data began
+   * less than a window ago: a fresh start, a short export) is judged by the
+   * budget it consumed: its burn over the observed span x the span must reach
+   * the factor x the full window. An outage early in the data then pages as
+   * soon as it has spent what the pair guards against, while a blip in a
+   * two-hour-old 3-day window (2h x 36x needed for a 1x pair) does not.
+   * Pairs whose long window reaches past what the rings keep (an event later
+   * than LATE_MS) are not judged.
    */
   firingPairs(atMs?: number): Pair[] {
     const t = atMs ?? this.nowMs;
-    if (t === null || this.firstMs === null) return [];
-    const seenMs = t - this.firstMs;
-    const oldest = this.minutes.oldestIndex()!;
+    if (t === null || this.first === null) return [];
     const end = Math.floor(t / MINUTE);
+    const seenMin = end - Math.floor(this.first / MINUTE) + 1;
+    if (seenMin <= 0) return [];
+    const oldest = this.minutes.oldestIndex()!;
+    const burnsFaster = (w: WindowName, factor: number): boolean => {
+      const full = WINDOW_MINUTES[w];
+      return this.burnRate(w, t) * Math.min(full, seenMin) > factor * full;
+    };
     return PAIRS.filter((p) => {
-      if (seenMs < WINDOW_MINUTES[p.long] * MINUTE) return false;
-      if (end - WINDOW_MINUTES[p.long] + 1 < oldest) return false;
+      if (end - Math.min(WINDOW_MINUTES[p.long], seenMin) + 1 < oldest) return false;
       const long = this.counts(p.long, t);
       if (long.total < this.slo.minEvents) return false;
-      return this.burnRate(p.long, t) > p.factor && this.burnRate(p.short, t) > p.factor;
+      return burnsFaster(p.long, p.factor) && burnsFaster(p.short, p.factor);
     });
   }
 
@@ -149,15 +163,20 @@ export class SloTracker {
   }
 
   snapshot(): TrackerSnapshot {
-    return { minutes: this.minutes.snapshot(), hours: this.hours.snapshot(), cells: this.cells.snapshot(), firstMs: this.firstMs };
+    return { minutes: this.minutes.snapshot(), hours: this.hours.snapshot(), cells: this.cells.snapshot(), firstMs: this.first };
   }
 
-  /** Also reads snapshots of state version 1 (rings then kept only the longest window): same shape, fewer buckets. */
-  restore(s: TrackerSnapshot): void {
+  /**
+   * Also reads snapshots of state versions 1 and 2 (rings then kept fewer
+   * buckets: same shape). Their cells were 5-minute buckets and are dropped
+   * (`withCells` false): attribution restarts, the counts do not.
+   */
+  restore(s: TrackerSnapshot, withCells = true): void {
     this.minutes.restore(s.minutes);
     this.hours.restore(s.hours);
-    this.cells.restore(s.cells);
-    this.firstMs = s.firstMs ?? null;
+    if (withCells) this.cells.restore(s.cells);
+    else this.cells.restore({ head: null, buckets: [] });
+    this.first = s.firstMs ?? null;
     this.nowMs = s.minutes.head === null ? null : (s.minutes.head + 1) * MINUTE - 1;
     this.version++;
     this.view = null;

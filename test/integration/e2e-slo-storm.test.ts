@@ -14,9 +14,9 @@ import { skipUnless } from '../helpers/env.js';
 // contributor, and every replayed record must be indexed exactly once.
 //
 // The replay is keyed by host over six partitions, and kafkajs hands the
-// pipeline one partition's batch at a time: the SLO stage sees hours of one
-// host before the first minute of the next. The alert must still be found
-// (the stage judges every document as of its own event time).
+// pipeline one partition's batch at a time. The alert must still be found,
+// and `connaudit report` over the same file must raise the same alert: same
+// time, id, burn rates and attribution (one judgement, pipeline/slo/judge.ts).
 
 let tmp = '';
 const procs: Proc[] = [];
@@ -108,6 +108,17 @@ describe('SLO storm through agent --replay, Kafka, pipeline and Elasticsearch', 
     const poolA = a.contributors.filter((c) => c.node_group === 'pool-a').reduce((s, c) => s + (c.share ?? 0), 0);
     const poolB = a.contributors.filter((c) => c.node_group === 'pool-b').reduce((s, c) => s + (c.share ?? 0), 0);
     expect(poolB).toBeGreaterThan(poolA);
+
+    // The report over the same file judges the same way.
+    const reportAlerts = join(tmp, 'report-alerts.jsonl');
+    const rep = runCli(['report', '--service', 'order', '--input', file, '--out', join(tmp, 'report.html'), '--alerts-out', reportAlerts]);
+    expect(await rep.exited).toBe(0);
+    const fromReport = readFileSync(reportAlerts, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as AlertDoc);
+    const judged = (x: AlertDoc) => ({
+      id: x.event.id, at: x['@timestamp'], reason: x.event.reason,
+      burning: x.connaudit.alert.burning, contributors: x.connaudit.alert.contributors, top: x.connaudit.alert.top_node_group,
+    });
+    expect(fromReport.map(judged), diag()).toEqual([judged(alert)]);
 
     // Connections that burned the budget are marked user_impacting for analysts.
     const impacting = await es.count({ index: INDEX_CONNECTIONS, query: { bool: { filter: [range, { term: { 'slo.impact': 'user_impacting' } }, { term: { 'connaudit.node_group': 'pool-b' } }] } } });

@@ -90,6 +90,8 @@ describe('SLO stage output in Elasticsearch', () => {
     const viaEs = buildReport(fromEs.docs, { catalogue: cat, service: 'order', fromMs: from, toMs: to, source: 'es', alerts: fromEs.alerts });
     const offline = buildReport(generateStorm().docs, { catalogue: cat, service: 'order', fromMs: from, toMs: to, source: 'file' });
     expect(viaEs.attribution).toEqual(offline.attribution);
+    // One judgement: the report over the indexed documents raises the alert the stage raised.
+    expect(viaEs.sloAlerts.map((a) => [a.event.id, a['@timestamp'], a.event.reason])).toEqual(alerts.map((a) => [a.event.id, a['@timestamp'], a.event.reason]));
     expect(viaEs.attribution[0]).toMatchObject({ slo: 'availability', cause: 'reset', node_group: 'pool-b', destination: 'inventory' });
   });
 });

@@ -1,5 +1,5 @@
 import { PAIRS } from '../windows.js';
-import type { ReportModel } from './model.js';
+import { countersNote, type ReportModel } from './model.js';
 import { CAUSE_COLOURS, esc, lineChart, stackedBars, timeline } from './svg.js';
 
 // The incident review as one self-contained HTML file, laid out like a
@@ -32,6 +32,8 @@ export function renderReport(m: ReportModel): string {
     out.push(`<tr data-row="objective"><td>${esc(slo.name)}</td><td>${esc(slo.type)}${slo.thresholdMs !== undefined ? ` (&lt; ${slo.thresholdMs} ms)` : ''}</td><td class="n">${slo.objective}%</td><td>${esc(slo.period)}</td><td class="n">${c.total}</td><td class="n">${c.bad}</td><td class="n${sli < slo.objective / 100 ? ' bad' : ''}">${(sli * 100).toFixed(3)}%</td><td class="n">${spent.toFixed(1)}x budget rate</td></tr>`);
   }
   out.push('</table>');
+  const note = countersNote(m.counters);
+  if (note) out.push(`<p class="meta" id="counted">${esc(note)}</p>`);
 
   out.push('<h2>Burn rate over time</h2><p class="meta">Burn rate 1 spends the error budget exactly over the SLO period. Dashed red lines are the Google SRE Workbook thresholds; an alert needs both windows of a pair above its line (1h and 5m above 14.4x, 6h and 30m above 6x, ...). Red verticals are alerts.</p>');
   const markers = m.alerts.map((a) => ({ t: a.t, label: `${iso(a.t)} ${a.rule}` }));

@@ -3,13 +3,15 @@ import type { ConnectionDoc } from '../../../lib/ecs.js';
 import { docNodeGroup, findService, matchDestinationService, serviceByName, type Catalogue, type ServiceSpec } from '../catalogue.js';
 import { destinationLabel } from '../attribution.js';
 import { anomalyCause, verdict, type Cause } from '../causes.js';
-import { createSloStage } from '../index.js';
+import { createSloStage, type SloCounters } from '../index.js';
 import { round } from '../tracker.js';
 
 // Everything the incident review shows, computed by replaying the documents
 // through a fresh SLO stage: the report and the live pipeline use the same
-// windows and the same attribution, whether the documents came from
-// Elasticsearch or from a JSONL file.
+// windows and the same judgement (judge.ts), whether the documents came from
+// Elasticsearch or from a JSONL file. The documents are in time order, so the
+// report vouches for the watermark itself (advanceWatermark): every minute it
+// judges is complete, as the pipeline's are once all its sources passed them.
 
 export interface BurnPoint {
   t: number;
@@ -49,7 +51,11 @@ export interface ReportModel {
   badByGroupCause: Array<{ node_group: string; counts: Record<string, number>; total: number }>;
   destinations: Array<{ destination: string; total: number; bad: number; anomalies: number }>;
   alerts: TimelineAlert[];
+  /** The slo_impact alerts the judgement raised for this service, as the pipeline indexes them. */
+  sloAlerts: AlertDoc[];
   attribution: AttributionRow[];
+  /** What the stage did not count, or counted with a caveat (see SloCounters). */
+  counters: SloCounters;
 }
 
 export interface BuildOptions {
@@ -82,6 +88,14 @@ export function buildReport(docs: Iterable<ConnectionDoc>, o: BuildOptions): Rep
   const dests = new Map<string, { total: number; bad: number; anomalies: number }>();
   const cells = new Map<string, number>();
   const alerts: TimelineAlert[] = [];
+  const sloAlerts: AlertDoc[] = [];
+  const keep = (raised: AlertDoc[]): void => {
+    for (const a of raised) {
+      if ((a.service as { name?: string } | undefined)?.name !== spec.name) continue;
+      alerts.push(timelineAlert(a));
+      sloAlerts.push(a);
+    }
+  };
   let events = 0;
   let bad = 0;
 
@@ -95,13 +109,11 @@ export function buildReport(docs: Iterable<ConnectionDoc>, o: BuildOptions): Rep
     const t = Date.parse(d['@timestamp']);
     if (Number.isNaN(t) || t > o.toMs) continue;
     while (nextSample <= o.toMs && nextSample < t) {
-      if (stage.eventTimeMs() !== null) stage.tick(nextSample);
+      if (stage.eventTimeMs() !== null) keep(stage.advanceWatermark(nextSample));
       sample(nextSample);
       nextSample += step;
     }
-    for (const a of stage.process(d)) {
-      if (a.service && (a.service as { name?: string }).name === spec.name) alerts.push(timelineAlert(a));
-    }
+    keep(stage.process(d));
     if (t < o.fromMs) continue;
     if (findService(o.catalogue, d)?.name !== spec.name) continue;
     events++;
@@ -132,10 +144,12 @@ export function buildReport(docs: Iterable<ConnectionDoc>, o: BuildOptions): Rep
     }
   }
   while (nextSample <= o.toMs && stage.eventTimeMs() !== null) {
-    stage.tick(nextSample);
+    keep(stage.advanceWatermark(nextSample));
     sample(nextSample);
     nextSample += step;
   }
+  // Every document up to --to has been read: judge the range's last minutes too.
+  if (stage.eventTimeMs() !== null) keep(stage.advanceWatermark(o.toMs + 60_000));
 
   const sloByName = new Map(spec.slos.map((s) => [s.name, s]));
   const attribution: AttributionRow[] = [...cells].map(([key, n]) => {
@@ -161,7 +175,9 @@ export function buildReport(docs: Iterable<ConnectionDoc>, o: BuildOptions): Rep
     badByGroupCause: [...groups].map(([node_group, counts]) => ({ node_group, counts, total: Object.values(counts).reduce((x, y) => x + y, 0) })).sort((a, b) => b.total - a.total),
     destinations: [...dests].map(([destination, v]) => ({ destination, ...v })).sort((a, b) => b.bad - a.bad || b.total - a.total).slice(0, 10),
     alerts: alerts.filter((a) => a.t >= o.fromMs && a.t <= o.toMs),
+    sloAlerts: sloAlerts.filter((a) => Date.parse(a['@timestamp']) >= o.fromMs && Date.parse(a['@timestamp']) <= o.toMs + 60_000),
     attribution,
+    counters: stage.counters(),
   };
 }
 
@@ -177,4 +193,19 @@ function timelineAlert(a: AlertDoc): TimelineAlert {
   const impact = (a.slo as { impact?: string } | undefined)?.impact;
   if (impact) out.impact = impact;
   return out;
+}
+
+/**
+ * One sentence on the documents the judgement did not count, or counted with
+ * a caveat; undefined when there were none. The report prints it, so a range
+ * that looks healthy because its documents were left out says so.
+ */
+export function countersNote(c: SloCounters): string | undefined {
+  const parts: string[] = [];
+  if (c.no_record_kind > 0) parts.push(`${c.no_record_kind} without connaudit.record_kind were judged as final records`);
+  if (c.interim > 0) parts.push(`${c.interim} interim records were not counted (their final records are)`);
+  if (c.future > 0) parts.push(`${c.future} dated ahead of the wall clock were not counted`);
+  if (c.too_late > 0) parts.push(`${c.too_late} older than the windows keep were not counted`);
+  if (c.bad_timestamp > 0) parts.push(`${c.bad_timestamp} without a valid @timestamp were not counted`);
+  return parts.length > 0 ? `Of the service's documents, ${parts.join('; ')}.` : undefined;
 }
