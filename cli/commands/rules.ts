@@ -4,7 +4,7 @@ import { parse, UsageError, UserError, wantsHelp, type Command } from '../comman
 // `connaudit rules`: the rule author's loop. validate -> test -> backtest.
 // Modules load lazily so `connaudit --help` stays fast.
 
-const HELP = `Usage: connaudit rules <validate|test|backtest> [options]
+const HELP = `Usage: connaudit rules <validate|test|backtest|import-sigma> [options]
 
   validate [PATHS...]      Check rule files against schemas/rules.schema.json and
                            compile them. Prints every problem as
@@ -23,6 +23,9 @@ const HELP = `Usage: connaudit rules <validate|test|backtest> [options]
       --explain            keep connaudit.alert.explain and print why each alert fired (stderr)
       --diff OTHER_DIR     print the alerts OTHER_DIR's rules add (+) or remove (-)
                            compared with --rules, as JSONL {change, alert}
+
+  import-sigma FILE|DIR...  Convert Sigma rules to connaudit YAML (--out DIR);
+                           see connaudit rules import-sigma --help
 
 PATHS default to ./rules (or the shipped rules). Files load in name order:
 _lists.yaml and _macros.yaml first. Guide: rules/README.md.`;
@@ -157,7 +160,12 @@ const command: Command = {
   help: HELP,
   async run(argv) {
     const [sub, ...rest] = argv;
-    if (!sub) throw new UsageError('missing subcommand: validate, test or backtest');
+    if (!sub) throw new UsageError('missing subcommand: validate, test, backtest or import-sigma');
+    if (sub === 'import-sigma') {
+      const { runImportSigma, IMPORT_SIGMA_HELP } = await import('../../pipeline/import/sigma/cli.js');
+      if (wantsHelp(rest)) { process.stdout.write(`${IMPORT_SIGMA_HELP}\n`); return 0; }
+      return runImportSigma(rest);
+    }
     if (wantsHelp(rest)) {
       process.stdout.write(`${HELP}\n`);
       return 0;
@@ -166,7 +174,7 @@ const command: Command = {
       case 'validate': return validate(rest);
       case 'test': return test(rest);
       case 'backtest': return backtest(rest);
-      default: throw new UsageError(`unknown subcommand '${sub}': use validate, test or backtest`);
+      default: throw new UsageError(`unknown subcommand '${sub}': use validate, test, backtest or import-sigma`);
     }
   },
 };
