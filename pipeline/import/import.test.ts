@@ -19,11 +19,11 @@ async function load(format: ImportFormat, file: string, host?: string) {
   return { docs, stats };
 }
 
-const zeekRows = (): Array<Record<string, unknown>> => readFileSync(F('conn.json.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const zeekRows = (): Array<Record<string, unknown>> => readFileSync(F('zeek-conn.json'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('import zeek', () => {
   it('accounts for every record: written + skipped + rejected = read, rejects named with their line', async () => {
-    const { docs, stats } = await load('zeek', 'conn.log');
+    const { docs, stats } = await load('zeek', 'zeek-conn.tsv');
     const skipped = [...stats.skipped.values()].reduce((a, b) => a + b, 0);
     expect(stats.records).toBe(10);
     expect(stats.written + skipped + stats.rejected.length).toBe(stats.records);
@@ -34,13 +34,13 @@ describe('import zeek', () => {
   });
 
   it('TSV and JSON writers give the same documents', async () => {
-    const tsv = await load('zeek', 'conn.log');
-    const json = await load('zeek', 'conn.json.log');
+    const tsv = await load('zeek', 'zeek-conn.tsv');
+    const json = await load('zeek', 'zeek-conn.json');
     expect(json.docs).toEqual(tsv.docs);
   });
 
   it('keeps conn_state, duration, bytes and community_id, and derives a deterministic conn_uid and a final record_kind', async () => {
-    const { docs } = await load('zeek', 'conn.json.log');
+    const { docs } = await load('zeek', 'zeek-conn.json');
     const byUid = new Map(zeekRows().map((r) => [r.uid, r]));
     for (const d of docs) {
       const z = byUid.get(d.labels!.zeek_uid)!;
@@ -53,17 +53,17 @@ describe('import zeek', () => {
       expect(d.connaudit.conn_uid).toBe(importedConnUid(d.network.community_id, Math.round((z.ts as number) * 1e6)));
       expect(d.event.start).toBe(new Date((z.ts as number) * 1000).toISOString().replace('Z', '000Z'));
     }
-    const again = await load('zeek', 'conn.json.log');
+    const again = await load('zeek', 'zeek-conn.json');
     expect(again.docs.map((d) => d.event.id)).toEqual(docs.map((d) => d.event.id));
   });
 
   it('writes each connection for the host that opened it, or for the accepting host when it came from outside', async () => {
-    const { docs } = await load('zeek', 'conn.log');
+    const { docs } = await load('zeek', 'zeek-conn.tsv');
     const inbound = docs.find((d) => d.source.ip === '198.51.100.23')!;
     expect([inbound.host.name, inbound.network.direction]).toEqual(['10.1.0.10', 'ingress']);
     const out = docs.find((d) => d.labels!.zeek_uid === 'CzA6')!;
     expect([out.host.name, out.network.direction, out.connaudit.rst_sent, out.connaudit.close_reason]).toEqual(['10.2.0.8', 'egress', 1, 'rst_sent']);
-    expect((await load('zeek', 'conn.log', 'sensor-1')).docs.every((d) => d.host.name === 'sensor-1')).toBe(true);
+    expect((await load('zeek', 'zeek-conn.tsv', 'sensor-1')).docs.every((d) => d.host.name === 'sensor-1')).toBe(true);
   });
 });
 
@@ -91,7 +91,7 @@ describe('import ecs', () => {
 
 describe('replay decode path', () => {
   it('every imported document becomes a wire record and back without losing what was imported', async () => {
-    const all = [...(await load('zeek', 'conn.log')).docs, ...(await load('ecs', 'packetbeat-flows.jsonl')).docs, ...(await load('ecs', 'defend-network.jsonl')).docs];
+    const all = [...(await load('zeek', 'zeek-conn.tsv')).docs, ...(await load('ecs', 'packetbeat-flows.jsonl')).docs, ...(await load('ecs', 'defend-network.jsonl')).docs];
     expect(all.length).toBe(12);
     for (const d of all) {
       const back = recordToDoc(docToRecord(structuredClone(d)));

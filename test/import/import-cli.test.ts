@@ -16,13 +16,13 @@ const FIX = 'test/fixtures/import';
 
 describe('connaudit import', () => {
   const zeekOut = join(tmp, 'zeek.jsonl');
-  const zeek = cli('import', 'zeek', `${FIX}/conn.log`, '--out', zeekOut);
+  const zeek = cli('import', 'zeek', `${FIX}/zeek-conn.tsv`, '--out', zeekOut);
 
   it('import zeek reports each line it cannot judge with file:line, counts everything, and exits 1', () => {
     expect(zeek.status, zeek.stderr).toBe(1);
-    expect(zeek.stderr).toContain(`${FIX}/conn.log:15: conn_state: "XX" is not a Zeek connection state`);
-    expect(zeek.stderr).toContain(`${FIX}/conn.log:16: (columns): 4 columns, but #fields names 22`);
-    expect(zeek.stderr).toContain(`${FIX}/conn.log:17: id.orig_h: "10.2.0.300" is not an IP address`);
+    expect(zeek.stderr).toContain(`${FIX}/zeek-conn.tsv:15: conn_state: "XX" is not a Zeek connection state`);
+    expect(zeek.stderr).toContain(`${FIX}/zeek-conn.tsv:16: (columns): 4 columns, but #fields names 22`);
+    expect(zeek.stderr).toContain(`${FIX}/zeek-conn.tsv:17: id.orig_h: "10.2.0.300" is not an IP address`);
     expect(zeek.stderr).toContain('10 record(s), 6 written to');
     expect(zeek.stderr).toContain('1 skipped (1 not TCP (udp)), 3 rejected');
     expect(readFileSync(zeekOut, 'utf8').trim().split('\n')).toHaveLength(6);

@@ -111,7 +111,7 @@ function defend(): string {
 export function writeImportSamples(root: string): string[] {
   const dir = join(root, 'test', 'fixtures', 'import');
   mkdirSync(dir, { recursive: true });
-  const files: Record<string, string> = { 'conn.log': tsv(), 'conn.json.log': json(), 'packetbeat-flows.jsonl': packetbeat(), 'defend-network.jsonl': defend() };
+  const files: Record<string, string> = { 'zeek-conn.tsv': tsv(), 'zeek-conn.json': json(), 'packetbeat-flows.jsonl': packetbeat(), 'defend-network.jsonl': defend() };
   for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
   return Object.keys(files);
 }
