@@ -98,7 +98,9 @@ export function buildDoc(c: ImportedConn): ConnectionDoc {
   const uid = c.connUid ?? importedConnUid(community, c.startUs);
   const endUs = c.startUs + Math.max(0, c.durationUs ?? 0);
   const state = c.connState;
-  const doc: ConnectionDoc = {
+  // Asserted rather than annotated: related.* is being added to the shared
+  // document type, and this literal must compile before and after that.
+  const doc = {
     '@timestamp': iso(endUs),
     event: {
       id: eventId(uid, c.kind, endUs),
@@ -129,7 +131,9 @@ export function buildDoc(c: ImportedConn): ConnectionDoc {
       netns: 0,
       agent_version: `import-${c.labels.import_source ?? 'unknown'}`,
     },
-  };
+    // ECS related.*, as the pipeline writes it for the agent's own records
+    related: { ip: c.srcIp === c.dstIp ? [c.srcIp] : [c.srcIp, c.dstIp], hosts: [c.host], ...(c.user ? { user: [c.user.id] } : {}) },
+  } as ConnectionDoc;
   if (c.srcBytes !== undefined) doc.source.bytes = c.srcBytes;
   if (c.dstBytes !== undefined) doc.destination.bytes = c.dstBytes;
   if (c.process && Object.keys(c.process).length) doc.process = c.process;
