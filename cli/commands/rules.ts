@@ -162,7 +162,7 @@ const command: Command = {
     const [sub, ...rest] = argv;
     if (!sub) throw new UsageError('missing subcommand: validate, test, backtest or import-sigma');
     if (sub === 'import-sigma') {
-      const { runImportSigma, IMPORT_SIGMA_HELP } = await import('../../pipeline/import/sigma/cli.js');
+      const { runImportSigma, IMPORT_SIGMA_HELP } = await import('../import-sigma.js');
       if (wantsHelp(rest)) { process.stdout.write(`${IMPORT_SIGMA_HELP}\n`); return 0; }
       return runImportSigma(rest);
     }

@@ -88,9 +88,16 @@ describe('connaudit rules import-sigma (CLI)', () => {
     expect([...titles].sort()).toEqual(Object.keys(evidence).sort());
     const v = cli('rules', 'validate', out);
     expect(v.status, v.stdout + v.stderr).toBe(0);
-    expect(v.stderr).toContain('11 valid rule(s), 0 problem(s)');
+    // the shipped library may load in front of the folder (layered sources): at least our 11 rules
+    expect(Number(/(\d+) valid rule\(s\), 0 problem\(s\)/.exec(v.stderr)?.[1])).toBeGreaterThanOrEqual(11);
     const t = cli('rules', 'test', out);
     expect(t.status, t.stdout).toBe(0);
-    expect(t.stdout).toMatch(/11 rule\(s\): 11 passed, 0 failed; benign corpus: \d+ file\(s\), \d{5,} event\(s\)/);
+    expect(t.stdout).toMatch(/(\d+) rule\(s\): \1 passed, 0 failed; benign corpus: \d+ file\(s\), \d{5,} event\(s\)/);
+    const rows = t.stdout.split('\n');
+    for (const title of Object.keys(evidence)) {
+      const row = rows.find((r) => r.includes(title));
+      expect(row, `no rules test row for '${title}'`).toBeDefined();
+      expect(row).toMatch(/1\/1\s+0\/0\s+0\s+PASS/);
+    }
   });
 });

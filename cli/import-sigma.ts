@@ -1,12 +1,13 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse, UsageError, UserError } from '../../../cli/command.js';
-import { formatRuleError, loadRuleSet } from '../../rules/index.js';
-import { importSigma, renderRuleFile, type ImportProblem } from './convert.js';
-import { mappingHelp } from './fields.js';
+import { parse, UsageError, UserError } from './command.js';
+import { formatRuleError, loadRuleSet } from '../pipeline/rules/index.js';
+import { importSigma, renderRuleFile, type ImportProblem } from '../pipeline/import/sigma/convert.js';
+import { mappingHelp } from '../pipeline/import/sigma/fields.js';
 
-// The command-line face of the Sigma importer (`connaudit rules import-sigma`).
+// The command-line face of the Sigma importer (`connaudit rules import-sigma`,
+// wired in cli/commands/rules.ts; the converter is pipeline/import/sigma/).
 // The converted rules are loaded with the real rule loader before they are
 // written, so what it prints is known to load.
 
