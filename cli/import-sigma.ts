@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parse, UsageError, UserError } from './command.js';
 import { formatRuleError, loadRuleSet } from '../pipeline/rules/index.js';
 import { importSigma, renderRuleFile, type ImportProblem } from '../pipeline/import/sigma/convert.js';
@@ -35,14 +35,21 @@ export async function runImportSigma(argv: string[]): Promise<number> {
   for (const p of res.problems) process.stderr.write(`${fmt(p)}\n`);
 
   // Prove the output loads before handing it over: render into a scratch
-  // folder and run the rule loader on it.
+  // folder and run the rule loader on it. A converted rule the loader refuses
+  // is reported against its Sigma source and not written; the rest are.
   const scratch = mkdtempSync(join(tmpdir(), 'connaudit-sigma-'));
   try {
     for (const r of res.rules) writeFileSync(join(scratch, r.fileName), renderRuleFile(r));
     const { errors } = loadRuleSet(scratch);
-    if (errors.length) {
-      for (const e of errors) process.stderr.write(`${formatRuleError(e)}\n`);
-      throw new UserError(`${errors.length} problem(s) in the converted rules: this is a converter bug`, 'report it with the Sigma file; the rules above were not written');
+    for (const e of errors) {
+      const r = res.rules.find((x) => basename(e.file) === x.fileName);
+      if (!r) {
+        process.stderr.write(`${formatRuleError(e)}\n`);
+        continue;
+      }
+      process.stderr.write(`${fmt({ file: r.source.file, line: r.source.line, sigmaId: r.source.sigmaId, title: String(r.rule.rule), severity: 'error', message: `cannot convert: the converted rule does not load (${e.message})` })}\n`);
+      res.rules = res.rules.filter((x) => x !== r);
+      res.failed++;
     }
   } finally {
     rmSync(scratch, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { parseCidr } from '../../../lib/cidr.js';
+import { unsafeRegexReason } from '../../rules/safe-regex.js';
 import { mappingHelp, SIGMA_FIELDS, UNMAPPED_REASONS, type FieldMapping } from './fields.js';
 
 // One Sigma search identifier (a "selection") -> one connaudit condition.
@@ -114,11 +115,9 @@ function leaf(field: string, m: FieldMapping, mods: string[], v: unknown, path: 
   }
   if (mods.includes('re')) {
     if (typeof v !== 'string') throw new Unconvertible(`${field}|re needs a pattern string`, path);
-    try {
-      new RegExp(v, 'u');
-    } catch (err) {
-      throw new Unconvertible(`${field}|re: ${(err as Error).message}`, path);
-    }
+    // the rule engine's own check, so a pattern it would refuse is named here, with its reason
+    const why = unsafeRegexReason(v);
+    if (why) throw new Unconvertible(`${field}|re ${JSON.stringify(v)}: ${why}`, path);
     return { field: f, regex: v };
   }
   const base: StringOp = mods.includes('contains') ? 'contains' : mods.includes('startswith') ? 'prefix' : mods.includes('endswith') ? 'suffix' : 'eq';

@@ -213,11 +213,13 @@ describe('what cannot be converted', () => {
 ${head('  sel:\n    DestinationHostname: evil.example\n  condition: sel').replace('11111111-2222-4333-8444-555555555555', '11111111-2222-4333-8444-000000000002')}---
 ${head('  sel:\n    Image|windash: -x\n  condition: sel').replace('11111111-2222-4333-8444-555555555555', '11111111-2222-4333-8444-000000000003')}---
 ${head('  sel:\n    DestinationPort: 22\n  condition: sel and missing').replace('11111111-2222-4333-8444-555555555555', '11111111-2222-4333-8444-000000000004')}---
-${head('  sel:\n    DestinationPort: "2*"\n  condition: sel').replace('11111111-2222-4333-8444-555555555555', '11111111-2222-4333-8444-000000000005')}`);
+${head('  sel:\n    DestinationPort: "2*"\n  condition: sel').replace('11111111-2222-4333-8444-555555555555', '11111111-2222-4333-8444-000000000005')}---
+${head("  sel:\n    Image|re: '^/(a)\\1$'\n  condition: sel").replace('11111111-2222-4333-8444-555555555555', '11111111-2222-4333-8444-000000000006')}`);
     expect(res.rules).toHaveLength(1);
-    expect(res.failed).toBe(4);
+    expect(res.failed).toBe(5);
     const errs = res.problems.filter((p) => p.severity === 'error');
-    expect(errs.map((p) => [p.sigmaId.slice(-1), p.line])).toEqual([['2', 23], ['3', 36], ['4', 50], ['5', 62]]);
+    expect(errs.map((p) => [p.sigmaId.slice(-1), p.line])).toEqual([['2', 23], ['3', 36], ['4', 50], ['5', 62], ['6', 75]]);
+    expect(errs[4]!.message).toMatch(/Image\|re "\^\/\(a\)\\\\1\$": .*backreference/i);
     expect(errs[0]!.message).toMatch(/DestinationHostname: connaudit records carry no DNS names/);
     expect(errs[1]!.message).toMatch(/modifier windash/);
     expect(errs[2]!.message).toMatch(/unknown search identifier 'missing'/);
