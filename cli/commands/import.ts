@@ -44,10 +44,22 @@ const command: Command = {
     if (values.host && format !== 'zeek') throw new UsageError('--host applies to zeek only: ECS documents name their host');
     const { runImport } = await import('../../pipeline/import/run.js');
     const out = values.out ? createWriteStream(values.out) : process.stdout;
-    const stats = await runImport(format, file, (d) => { out.write(`${JSON.stringify(d)}\n`); }, {
+    // Lines are written in chunks, and the import waits when the output is
+    // full, so a large log neither makes one write per line nor piles up in memory.
+    let chunk: string[] = [];
+    const flush = (): Promise<void> | undefined => {
+      const text = chunk.join('');
+      chunk = [];
+      return out.write(text) ? undefined : new Promise<void>((resolve) => out.once('drain', () => resolve()));
+    };
+    const stats = await runImport(format, file, (d) => {
+      chunk.push(`${JSON.stringify(d)}\n`);
+      return chunk.length >= 1000 ? flush() : undefined;
+    }, {
       host: values.host,
       onProgress: (n) => process.stderr.write(`${n} records read\n`),
     });
+    if (chunk.length) await flush();
     if (values.out) await new Promise<void>((resolve, reject) => (out as ReturnType<typeof createWriteStream>).end((err?: Error | null) => (err ? reject(err) : resolve())));
 
     const shown = new Map<string, number>();

@@ -89,11 +89,13 @@ export function importedConnUid(community: string, startUs: number): string {
   return `C${createHash('sha256').update(`import|${community}|${startUs}`).digest('base64url').slice(0, 22)}`;
 }
 
-const iso = (us: number): string => new Date(Math.floor(us / 1000)).toISOString().replace(/\.(\d{3})Z$/, (_m, ms: string) => `.${ms}${String(us % 1000).padStart(3, '0')}Z`);
+/** ISO 8601 with microseconds, as recordToDoc writes it (…T11:06:40.123456Z). */
+const iso = (us: number): string => `${new Date(Math.floor(us / 1000)).toISOString().slice(0, 23)}${String(us % 1000).padStart(3, '0')}Z`;
 
 export function buildDoc(c: ImportedConn): ConnectionDoc {
-  const v6 = ipToBytes(c.srcIp).length === 16;
-  if (v6 !== (ipToBytes(c.dstIp).length === 16)) throw new ImportReject('destination.ip', `${c.dstIp} is not of the same address family as ${c.srcIp}`, 'mixed address families');
+  // the addresses were checked by the importer: a colon tells the family
+  const v6 = c.srcIp.includes(':');
+  if (v6 !== c.dstIp.includes(':')) throw new ImportReject('destination.ip', `${c.dstIp} is not of the same address family as ${c.srcIp}`, 'mixed address families');
   const community = c.communityId ?? communityId({ proto: 6, saddr: c.srcIp, daddr: c.dstIp, sport: c.srcPort, dport: c.dstPort });
   const uid = c.connUid ?? importedConnUid(community, c.startUs);
   const endUs = c.startUs + Math.max(0, c.durationUs ?? 0);

@@ -29,7 +29,8 @@ export interface ImportOptions extends ZeekOptions {
   onProgress?: (records: number) => void;
 }
 
-export async function runImport(format: ImportFormat, file: string, write: (doc: ConnectionDoc) => void, opts: ImportOptions = {}): Promise<ImportStats> {
+/** `write` may return a promise (a full output stream): the import waits for it before reading on. */
+export async function runImport(format: ImportFormat, file: string, write: (doc: ConnectionDoc) => void | Promise<void>, opts: ImportOptions = {}): Promise<ImportStats> {
   const stats: ImportStats = { records: 0, written: 0, skipped: new Map(), rejected: [], inferred: 0 };
   const zeek = new ZeekReader();
   const starts: StartIndex = new Map();
@@ -59,7 +60,8 @@ export async function runImport(format: ImportFormat, file: string, write: (doc:
       }
       const doc = buildDoc(conn);
       if (doc.labels?.conn_state_inferred) stats.inferred++;
-      write(doc);
+      const pending = write(doc);
+      if (pending) await pending;
       stats.written++;
     } catch (err) {
       if (!(err instanceof ImportReject)) throw err;
