@@ -15,7 +15,7 @@ const F = (f: string) => fromRoot('test', 'fixtures', 'import', f);
 
 async function load(format: ImportFormat, file: string, host?: string) {
   const docs: ConnectionDoc[] = [];
-  const stats = await runImport(format, F(file), (d) => docs.push(d), { host });
+  const stats = await runImport(format, F(file), (d) => { docs.push(d); }, { host });
   return { docs, stats };
 }
 
