@@ -145,6 +145,7 @@ function leaf(field: string, m: FieldMapping, mods: string[], v: unknown, path: 
     }
     default: {
       if (typeof v !== 'string' && typeof v !== 'number') throw new Unconvertible(`${field}: a value must be text or a number, got ${JSON.stringify(v)}`, path);
+      if (field === 'Image' && typeof v === 'string' && /\\[^*?\\]/.test(v)) ctx.warn(`Image ${JSON.stringify(v)} looks like a Windows path; connaudit records Linux paths, so it never matches`, path);
       const t = stringTest(String(v), base);
       return { field: f, [t.op]: t.value };
     }

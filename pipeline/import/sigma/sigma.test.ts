@@ -112,6 +112,19 @@ describe('Sigma detection -> connaudit condition', () => {
     }
   });
 
+  it('warns, without refusing, where a converted test can never match on Linux', () => {
+    const { res } = convert(head(`  sel:
+    Image|endswith: '\\cmd.exe'
+    Protocol: udp
+    User: alice
+  condition: sel`));
+    expect(res.rules).toHaveLength(1);
+    expect(res.problems.map((p) => [p.severity, p.line])).toEqual([['warning', 10], ['warning', 11], ['warning', 12]]);
+    expect(res.problems[0]!.message).toMatch(/^Image .*cmd\.exe" looks like a Windows path/);
+    expect(res.problems[1]!.message).toBe("Protocol 'udp' never matches: connaudit records TCP connections only");
+    expect(res.problems[2]!.message).toMatch(/^User 'alice' is a name; connaudit records the numeric uid/);
+  });
+
   it('Initiated, Protocol and User map to direction, transport and uid (root -> 0)', () => {
     const { ruleset, res } = convert(head(`  sel:
     Initiated: 'false'
