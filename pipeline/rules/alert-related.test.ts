@@ -40,6 +40,19 @@ describe('alert related.* fields', () => {
     expect((a!.related as { hosts: string[] }).hosts.sort()).toEqual(['app-20', 'ws-3']);
   });
 
+  it('fan-out alerts name, for each target, the host and process that reported it', () => {
+    const rule = ruleset.rules.find((r) => r.id === '4182cd62-16d8-4f75-8972-287f52dd18b7')!;
+    const [a] = runDocs(ruleset, [rule], readJsonl(`${fixturesDir(rule)}/positive.jsonl`));
+    const targets = a!.connaudit.alert.targets as Array<{ value: string; host: string; process: string; direction: string }>;
+    expect(targets).toHaveLength(a!.connaudit.alert.count);
+    // the fixture has the targets' own agents (ingress, sshd) report every other connection
+    const viaTarget = targets.filter((t) => t.direction === 'ingress');
+    expect(viaTarget.length).toBeGreaterThan(0);
+    for (const t of viaTarget) expect([t.host, t.process]).toEqual([`srv-${Number(t.value.split('.').pop()) - 10}`, 'sshd']);
+    for (const t of targets.filter((x) => x.direction === 'egress')) expect([t.host, t.process]).toEqual(['ws-7', 'ssh']);
+    expect((a!.related as { hosts: string[] }).hosts).toEqual(expect.arrayContaining(['ws-7', ...viaTarget.map((t) => t.host)]));
+  });
+
   it('related.user holds the uid of the triggering connection when it has one', () => {
     const rule = ruleset.rules.find((r) => r.type === 'match')!;
     const doc = readJsonl(`${fixturesDir(rule)}/positive.jsonl`)[0]!;

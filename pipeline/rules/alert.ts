@@ -146,6 +146,8 @@ function related(f: Firing): { ip: string[]; hosts: string[]; user: string[] } {
     add('user.id', f.doc.user?.id);
   }
   for (const v of f.values ?? []) add('value', v);
+  const targets = f.extra?.targets;
+  if (Array.isArray(targets)) for (const x of targets as Array<Record<string, unknown>>) add('host.name', x.host);
   const hops = f.extra?.hops;
   if (Array.isArray(hops)) {
     for (const h of hops as Array<Record<string, unknown>>) {
