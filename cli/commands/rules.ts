@@ -4,7 +4,7 @@ import { parse, UsageError, UserError, wantsHelp, type Command } from '../comman
 // `connaudit rules`: the rule author's loop. validate -> test -> backtest.
 // Modules load lazily so `connaudit --help` stays fast.
 
-const HELP = `Usage: connaudit rules <validate|test|backtest|fields|schema> [options]
+const HELP = `Usage: connaudit rules <validate|test|backtest|fields|schema|import-sigma> [options]
 
   validate [PATHS...]      Check rule files against schemas/rules.schema.json and
                            compile them: every field against the connection
@@ -33,6 +33,9 @@ const HELP = `Usage: connaudit rules <validate|test|backtest|fields|schema> [opt
       --explain            keep connaudit.alert.explain and print why each alert fired (stderr)
       --diff OTHER_DIR     print the alerts OTHER_DIR's rules add (+) or remove (-)
                            compared with --rules, as JSONL {change, alert}
+
+  import-sigma FILE|DIR...  Convert Sigma rules to connaudit YAML (--out DIR);
+                           see connaudit rules import-sigma --help
 
 Layers: the shipped library loads first, then PATHS (or each --rules) in the
 order given, each folder's files in name order (_lists.yaml, _macros.yaml first).
@@ -197,7 +200,12 @@ const command: Command = {
   help: HELP,
   async run(argv) {
     const [sub, ...rest] = argv;
-    if (!sub) throw new UsageError('missing subcommand: validate, test, backtest, fields or schema');
+    if (!sub) throw new UsageError('missing subcommand: validate, test, backtest, fields, schema or import-sigma');
+    if (sub === 'import-sigma') {
+      const { runImportSigma, IMPORT_SIGMA_HELP } = await import('../import-sigma.js');
+      if (wantsHelp(rest)) { process.stdout.write(`${IMPORT_SIGMA_HELP}\n`); return 0; }
+      return runImportSigma(rest);
+    }
     if (wantsHelp(rest)) {
       process.stdout.write(`${HELP}\n`);
       return 0;
@@ -208,7 +216,7 @@ const command: Command = {
       case 'backtest': return backtest(rest);
       case 'schema': return schema(rest);
       case 'fields': return fields();
-      default: throw new UsageError(`unknown subcommand '${sub}': use validate, test, backtest, fields or schema`);
+      default: throw new UsageError(`unknown subcommand '${sub}': use validate, test, backtest, fields, schema or import-sigma`);
     }
   },
 };

@@ -2,6 +2,7 @@ import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import { alertId } from '../../lib/ids.js';
 import { moduleOf } from './engines/registry.js';
+import { ipToBytes } from '../../lib/ip.js';
 import { fieldGetter } from './field.js';
 import { SEVERITY_SCORE, type RuleDef } from './types.js';
 
@@ -108,5 +109,53 @@ export function buildAlert(f: Firing): AlertDoc {
     }
   }
   for (const [path, v] of f.fields) setPath(target, path, v);
+  target.related = related(f);
   return alert;
+}
+
+const isIp = (v: unknown): v is string => {
+  if (typeof v !== 'string') return false;
+  try {
+    ipToBytes(v);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * ECS related.*: every address, host and user the alert involves (group-by
+ * values, the last triggering connection, distinct values, pivot hops), so an
+ * analyst searches one field whatever the rule type.
+ */
+function related(f: Firing): { ip: string[]; hosts: string[]; user: string[] } {
+  const ip = new Set<string>();
+  const hosts = new Set<string>();
+  const user = new Set<string>();
+  const add = (path: string, v: unknown): void => {
+    if (v === undefined || v === null) return;
+    if (path === 'host.name') hosts.add(String(v));
+    else if (path === 'user.id' || path === 'user.name') user.add(String(v));
+    else if (isIp(v)) ip.add(v);
+  };
+  for (const [path, v] of f.fields) add(path, v);
+  if (f.doc) {
+    add('host.name', f.doc.host.name);
+    add('source.ip', f.doc.source.ip);
+    add('destination.ip', f.doc.destination.ip);
+    add('user.id', f.doc.user?.id);
+  }
+  for (const v of f.values ?? []) add('value', v);
+  const targets = f.extra?.targets;
+  if (Array.isArray(targets)) for (const x of targets as Array<Record<string, unknown>>) add('host.name', x.host);
+  const hops = f.extra?.hops;
+  if (Array.isArray(hops)) {
+    for (const h of hops as Array<Record<string, unknown>>) {
+      add('source.ip', h.source);
+      add('destination.ip', h.destination);
+      add('host.name', h.source_host);
+      add('host.name', h.destination_host);
+    }
+  }
+  return { ip: [...ip], hosts: [...hosts], user: [...user] };
 }

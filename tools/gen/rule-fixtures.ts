@@ -29,11 +29,17 @@ const cases: Record<string, { positive: Case; negative: Case }> = {
   },
   unexpected_outbound_non_standard_port: {
     positive: [web({ dport: 4444, proc: 'bash' }), web({ dport: 4444, proc: 'bash', seq: 2, t: T0 + MIN })],
-    negative: [web({ dport: 443 }), web({ dport: 8443, dst: '10.20.0.9', external: false, seq: 2 })],
+    negative: [web({ dport: 443 }), web({ dport: 8443, dst: '10.20.0.9', external: false, seq: 2 }), web({ host: 'ntp-1', dport: 4460, dst: '162.159.200.1', proc: 'chronyd', seq: 3 })],
   },
   unexpected_outbound_dns_unapproved_resolver: {
     positive: [web({ dport: 53, dst: '8.8.8.8', proc: 'dig' })],
-    negative: [web({ dport: 53, dst: '10.0.0.53', proc: 'dig', external: false }), web({ dport: 853, dst: 'fd00::53', src: 'fd00::11', proc: 'systemd-resolve', external: false, seq: 2 })],
+    // any internal resolver (no list to maintain), and a resolver daemon forwarding upstream over DoT
+    negative: [
+      web({ dport: 53, dst: '10.0.0.53', proc: 'dig', external: false }),
+      web({ dport: 853, dst: 'fd00::53', src: 'fd00::11', proc: 'systemd-resolve', external: false, seq: 2 }),
+      web({ dport: 53, dst: '10.99.7.53', proc: 'systemd-resolve', external: false, seq: 3 }),
+      web({ host: 'dns-1', src: '10.0.0.53', dport: 853, dst: '9.9.9.9', proc: 'unbound', seq: 4 }),
+    ],
   },
   unexpected_outbound_accept_only_process_initiates: {
     positive: afterLearning(

@@ -61,6 +61,8 @@ export interface Hop {
   start: number;
   id: string;
   cid: string;
+  /** the reporting end: its host.name and process.name, so the alert names who made (or accepted) each hop */
+  seenBy?: { host: string; process?: string; direction: string };
 }
 
 export type PivotMessage =
@@ -204,7 +206,7 @@ export function pivotChainEngine(rule: PivotChainRule): PivotEngine {
       rule, groupKey: origin, fields: [['source.ip', first.src], ['destination.ip', last.dst]],
       firstMs: first.start, lastMs: last.start, count: chain.length, eventIds: chain.map((h) => h.id), values: path,
       summary: `${chain.length}-hop chain ${path.join(' -> ')} over ports ${[...new Set(chain.map((h) => h.port))].join(',')}, each hop within ${formatDuration(span)} of the previous`,
-      extra: { hops: chain.map((h) => ({ source: h.src, destination: h.dst, port: h.port, start: new Date(h.start).toISOString(), event_id: h.id })) },
+      extra: { hops: chain.map((h) => ({ source: h.src, destination: h.dst, port: h.port, start: new Date(h.start).toISOString(), event_id: h.id, ...(h.seenBy ? { [h.seenBy.direction === 'ingress' ? 'destination_host' : 'source_host']: h.seenBy.host, [h.seenBy.direction === 'ingress' ? 'destination_process' : 'source_process']: h.seenBy.process } : {}) })) },
     }));
   };
 
@@ -215,7 +217,7 @@ export function pivotChainEngine(rule: PivotChainRule): PivotEngine {
       const port = doc.destination.port;
       if (!rule.ports.has(port) || doc.source.ip === doc.destination.ip) return out;
       const parsed = Date.parse(doc.event.start);
-      const hop: Hop = { src: doc.source.ip, dst: doc.destination.ip, port, start: Number.isNaN(parsed) ? Date.parse(doc['@timestamp']) : parsed, id: doc.event.id, cid: doc.network.community_id };
+      const hop: Hop = { src: doc.source.ip, dst: doc.destination.ip, port, start: Number.isNaN(parsed) ? Date.parse(doc['@timestamp']) : parsed, id: doc.event.id, cid: doc.network.community_id, seenBy: { host: doc.host.name, process: doc.process?.name, direction: doc.network.direction } };
       if (key === hop.src) {
         if (!firstSeen(`o|${hop.cid}`, hop.start)) return out;
         const n = node(key, hop.start);

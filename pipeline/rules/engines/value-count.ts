@@ -14,7 +14,8 @@ export interface ValueCountRule extends RuleCommon {
   threshold: number;
 }
 
-interface Seen { t: number; id: string }
+/** host/process/direction: the end that reported the value's document, so the alert names who was reached (ingress) or who reached it (egress). */
+interface Seen { t: number; id: string; host?: string; process?: string; direction?: string }
 interface State { g: Group; values: Map<string, Seen> }
 
 /**
@@ -40,7 +41,7 @@ export function valueCountEngine(rule: ValueCountRule): Engine {
         groups.set(g.key, st);
       }
       st.values.delete(v.key);
-      st.values.set(v.key, { t, id: doc.event.id });
+      st.values.set(v.key, { t, id: doc.event.id, host: doc.host.name, process: doc.process?.name, direction: doc.network.direction });
       for (const [k, s] of st.values) {
         if (s.t >= t - rule.windowMs && st.values.size <= rule.threshold) break;
         st.values.delete(k);
@@ -53,6 +54,7 @@ export function valueCountEngine(rule: ValueCountRule): Engine {
       return [buildAlert({
         rule, groupKey: g.key, fields: g.fields, firstMs: seen[0]![1].t, lastMs: t, count: seen.length,
         eventIds: seen.map(([, s]) => s.id), values: seen.map(([k]) => k.replace(/\u001f/g, ':')),
+        extra: { targets: seen.map(([k, x]) => ({ value: k.replace(/\u001f/g, ':'), host: x.host, process: x.process, direction: x.direction })) },
         summary: `${seen.length} distinct ${distinctLabel} for ${g.fields.map(([f, x]) => `${f}=${String(x)}`).join(', ')} within ${formatDuration(rule.windowMs)} (threshold ${rule.threshold})`,
         doc,
       })];
