@@ -6,8 +6,9 @@ import { fillFromBody, type BodyReader } from './record-doc-gen.js';
 import { RECORD_FIELDS, type FieldSpec } from './record-fields.js';
 
 // The pipeline's decode path: Avro single-object bytes straight into the ECS
-// document, reading the body field by field with the field table instead of
-// building a record object first. Addresses stay bytes until the document is
+// document: the body is read by code generated from the field table
+// (lib/record-doc-gen.ts) and each value written to its document field as it
+// is read, with no record object in between. Addresses stay bytes until the document is
 // written (community_id hashes them as they are), each timestamp is read as
 // microseconds and formatted once, and every value passes the edge range
 // checks (lib/record-check.ts) as it is read.
@@ -156,6 +157,7 @@ function bodyToDoc(body: Buffer): ConnectionDoc {
   if (Array.isArray(out)) throw new RecordCheckError(out, doc.event.id || undefined);
   return out;
 }
+
 /**
  * One Kafka message value -> its ECS connection document. Throws DecodeError
  * (with the DLQ reason) for bytes that are not a record, RecordCheckError for

@@ -8,7 +8,7 @@ import { record } from '../test/helpers/records.js';
 import { generateStorm } from '../tools/gen/slo-storm.js';
 import { createEnricher } from './enrich/enrich.js';
 import { healthToDoc } from './agent-health.js';
-import { effectiveMappings, fieldMapping, loadComponentTemplates, loadIndexTemplates, type Mapping } from './es-templates.js';
+import { TEXT_MULTI_FIELD, effectiveMappings, fieldMapping, loadComponentTemplates, loadIndexTemplates, type Mapping } from './es-templates.js';
 import { fixturesDir, readJsonl, runDocs } from './rules/fixtures.js';
 import { loadRuleSet } from './rules/loader.js';
 import { defaultRulesDir } from './rules/paths.js';
@@ -111,7 +111,7 @@ describe('record field table against the connaudit-connections template', () => 
   it.each(table.map((f) => [f.name, f] as const))('%s is mapped at its ECS path with its type', (_n, f) => {
     const got = fieldMapping(m, f.ecs);
     expect(got?.type, f.ecs).toBe(f.es);
-    expect(got?.fields, `${f.ecs}.text`).toEqual(f.text ? { text: { type: 'match_only_text' } } : undefined);
+    expect(got?.fields, `${f.ecs}.text`).toEqual(f.text ? { text: TEXT_MULTI_FIELD } : undefined);
     if (f.display) expect(fieldMapping(m, rawPath(f.ecs))?.type, rawPath(f.ecs)).toBe(f.es);
   });
 
@@ -119,9 +119,9 @@ describe('record field table against the connaudit-connections template', () => 
     expect(fieldMapping(m, path)?.type).toBe(es);
   });
 
-  // ECS gives these a match_only_text multi-field (schemas/process.yml in elastic/ecs).
+  // ECS gives these a .text multi-field (schemas/process.yml in elastic/ecs).
   it.each(['process.name', 'process.executable', 'process.parent.name'])('%s has the ECS .text multi-field', (path) => {
-    expect(fieldMapping(m, path)?.fields).toEqual({ text: { type: 'match_only_text' } });
+    expect(fieldMapping(m, path)?.fields).toEqual({ text: { type: 'text' } });
   });
 
   it('keeps keywords indexable however long the value (ignore_above, as ECS)', () => {

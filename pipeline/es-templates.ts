@@ -57,10 +57,17 @@ export const NETWORK_COMPONENT = 'connaudit-network-fields';
 // failing the document on Lucene's 32 KB term limit.
 const KEYWORD_IGNORE_ABOVE = 1024;
 
+// ECS declares these multi-fields as match_only_text, which lives in the
+// mapper-extras module: the integ-test-zip Elasticsearch we test on does not
+// have it and refuses the whole template. Plain text indexes the same words
+// (and keeps positions, so phrase queries work too); Kibana and ECS queries
+// treat both alike.
+export const TEXT_MULTI_FIELD: Mapping = { type: 'text' };
+
 function leafMapping(es: EsType, text = false): Mapping {
   const m: Mapping = { type: es };
   if (es === 'keyword') m.ignore_above = KEYWORD_IGNORE_ABOVE;
-  if (text) m.fields = { text: { type: 'match_only_text' } };
+  if (text) m.fields = { text: { ...TEXT_MULTI_FIELD } };
   return m;
 }
 
