@@ -22,6 +22,10 @@ export interface TransportCounters {
   spoolDropped: number;
   kafkaErrors: number;
   kafkaConnected: boolean;
+  /** Records sent to the dead-letter topic because the broker could never accept them. */
+  deadLettered: number;
+  /** Bytes written to broker sockets since start (compressed batches plus protocol overhead). */
+  wireBytes: number;
 }
 
 export const HEALTH_CONTENT_TYPE = 'application/vnd.connaudit.agent-health+avro';
@@ -72,6 +76,9 @@ export function buildHealth(o: {
     spool_dropped: o.transport.spoolDropped,
     kafka_errors: o.transport.kafkaErrors,
     kafka_connected: o.transport.kafkaConnected,
+    records_dead_lettered: o.transport.deadLettered,
+    wire_bytes: o.transport.wireBytes,
+    wire_bytes_per_record: o.transport.recordsProduced > 0 ? Math.round((o.transport.wireBytes / o.transport.recordsProduced) * 10) / 10 : 0,
   };
 }
 
@@ -138,7 +145,8 @@ export class HealthReporter {
         ringbuf_drops: rec.ringbuf_drops, ringbuf_drops_per_cpu: rec.ringbuf_drops_per_cpu,
         sampled_out: rec.sampled_out, filtered: rec.filtered, spool_records: rec.spool_records,
         spool_bytes: rec.spool_bytes, spool_dropped: rec.spool_dropped, kafka_errors: rec.kafka_errors,
-        kafka_connected: rec.kafka_connected,
+        kafka_connected: rec.kafka_connected, records_dead_lettered: rec.records_dead_lettered,
+        wire_bytes_per_record: rec.wire_bytes_per_record,
       },
     };
     if (ringGrew || spoolGrew) {

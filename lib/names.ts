@@ -18,3 +18,9 @@ export const REKEY_GROUP = 'connaudit-pipeline-rekey';
 
 export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:9092';
 export const DEFAULT_ES_URL = 'http://127.0.0.1:9200';
+
+/** Headers that say why a message was dead-lettered; written by the agent and the pipeline alike. */
+export const DLQ_HEADER_REASON = 'dlq-reason';
+export const DLQ_HEADER_ERROR = 'dlq-error';
+/** Where the record came from before Kafka, when known (agent --replay: FILE:LINE). */
+export const DLQ_HEADER_SOURCE = 'source-location';
