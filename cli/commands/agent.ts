@@ -2,7 +2,7 @@ import type { Command } from '../command.js';
 import { parse, UsageError, UserError, wantsHelp } from '../command.js';
 
 const HELP = `Usage: connaudit agent [--config FILE] [--output kafka|jsonl] [--duration S] [--count N]
-       connaudit agent --replay FILE.jsonl
+       connaudit agent --replay FILE.jsonl [--config FILE] [--wait S]
        connaudit agent --check [--config FILE]
 
 Runs the eBPF connection sensor (needs root, or CAP_BPF + CAP_PERFMON, and a
@@ -19,7 +19,14 @@ Options:
   --duration S     Stop after S seconds.
   --count N        Stop after N records.
   --replay FILE    Send the documents of FILE (as printed by --output jsonl)
-                   through the Avro + Kafka path and exit when all are acked.
+                   through the Avro + Kafka path, using the agent's spool
+                   (spool.dir of --config): if Kafka goes away, records wait
+                   on disk and are sent when it is back. Prints FILE:LINE for
+                   every line not sent (refused, dead-lettered, spool full,
+                   still spooled) and exits 1 if there is any.
+  --wait S         With --replay: how long to wait for Kafka to take spooled
+                   records before exiting (default 600); they stay in the
+                   spool for the next agent start or replay.
   --check          Print a verdict for each requirement (kernel, BTF,
                    tracepoints, capabilities, memlock, program load, ring
                    buffer) and exit 1 if a required one fails.
@@ -39,6 +46,7 @@ const command: Command = {
       check: { type: 'boolean', default: false },
       duration: { type: 'string' },
       count: { type: 'string' },
+      wait: { type: 'string' },
     });
     const num = (name: string, v: string | undefined): number | undefined => {
       if (v === undefined) return undefined;
@@ -54,14 +62,6 @@ const command: Command = {
     const log = createLogger('agent');
     const { ConfigError, loadConfig } = await import('../../agent/config.js');
 
-    if (values.replay) {
-      const { runReplay } = await import('../../agent/replay.js');
-      const res = await runReplay(values.replay, { log });
-      for (const e of res.errors) process.stderr.write(`${values.replay}:${e.line}: ${e.field}: ${e.message}\n`);
-      process.stderr.write(`replayed ${res.sent} of ${res.read} documents from ${values.replay}\n`);
-      return res.errors.length > 0 ? 1 : 0;
-    }
-
     let cfg;
     try {
       cfg = loadConfig(values.config);
@@ -70,6 +70,20 @@ const command: Command = {
         throw new UserError(e.message, e.line > 0 ? 'fix the key named above; the schema is schemas/agent-config.schema.json' : 'check the path given to --config');
       }
       throw e;
+    }
+
+    if (values.replay) {
+      const { DEFAULT_REPLAY_WAIT_MS, runReplay } = await import('../../agent/replay.js');
+      const waitS = num('wait', values.wait);
+      const file = values.replay;
+      const res = await runReplay(file, { log, spool: cfg.spool, topic: cfg.topic, waitMs: waitS !== undefined ? waitS * 1000 : DEFAULT_REPLAY_WAIT_MS });
+      const out = (s: string): boolean => process.stderr.write(`${s}\n`);
+      for (const e of res.errors) out(`${file}:${e.line}: ${e.field}: ${e.message}`);
+      for (const l of res.deadLettered) out(`${file}:${l}: too large for Kafka: sent to the dead-letter topic, truncated and flagged`);
+      for (const l of res.failed) out(`${file}:${l}: not delivered: the spool was full (spool.max_bytes) while Kafka was unreachable`);
+      if (res.waiting.length > 0) out(`${file}: lines ${lineRanges(res.waiting)}: still in the spool ${cfg.spool.dir}; sent first by the next agent start or replay`);
+      out(`replayed ${file}: ${res.read} lines read, ${res.sent} sent, ${res.errors.length} refused, ${res.deadLettered.length} dead-lettered, ${res.failed.length} failed, ${res.waiting.length} still spooled`);
+      return res.sent === res.read ? 0 : 1;
     }
 
     if (values.check) {
@@ -109,4 +123,16 @@ const command: Command = {
     return 0;
   },
 };
+/** 3,4,5,9 -> "3-5, 9": a long outage can leave thousands of lines waiting. */
+function lineRanges(lines: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    let j = i;
+    while (j + 1 < lines.length && lines[j + 1] === lines[j]! + 1) j++;
+    parts.push(i === j ? `${lines[i]}` : `${lines[i]}-${lines[j]}`);
+    i = j;
+  }
+  return parts.join(', ');
+}
+
 export default command;
