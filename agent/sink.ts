@@ -1,4 +1,5 @@
 import type { ConnectionRecord } from '../lib/record.js';
+import type { TransportCounters } from './health.js';
 
 // The seam between the sensor side of the agent (kernel events -> records) and
 // the transport side (Kafka producer, spool, health reports). The agent command
@@ -19,6 +20,8 @@ export interface HealthCounters {
   sampledOut: number;
   /** Connections dropped by configured filters (loopback, ports, CIDRs): by design, not loss. */
   filtered: number;
+  /** Connections the kernel did not track, by reason (e.g. state_map_full); cumulative. */
+  untracked?: Record<string, number>;
 }
 
 export interface RecordSink {
@@ -27,6 +30,8 @@ export interface RecordSink {
   reportHealth(h: HealthCounters): Promise<void>;
   /** Flushes whatever is buffered and releases connections. Called once, on shutdown. */
   close(): Promise<void>;
+  /** Transport figures for /metrics, when the sink has a transport (KafkaSink). */
+  transportCounters?(): TransportCounters;
 }
 
 export function emptyHealth(cpus: number): HealthCounters {

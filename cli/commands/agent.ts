@@ -60,17 +60,10 @@ const command: Command = {
 
     const { createLogger } = await import('../../lib/log.js');
     const log = createLogger('agent');
-    const { ConfigError, loadConfig } = await import('../../agent/config.js');
+    const { loadConfig } = await import('../../agent/config.js');
 
-    let cfg;
-    try {
-      cfg = loadConfig(values.config);
-    } catch (e) {
-      if (e instanceof ConfigError) {
-        throw new UserError(e.message, e.line > 0 ? 'fix the key named above; the schema is schemas/agent-config.schema.json' : 'check the path given to --config');
-      }
-      throw e;
-    }
+    // A ConfigError is a UserError: cli/main.ts prints it with file:line:col and the hint.
+    const cfg = loadConfig(values.config);
 
     if (values.replay) {
       const { DEFAULT_REPLAY_WAIT_MS, runReplay } = await import('../../agent/replay.js');
