@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { DocError, docToRecord } from '../lib/ecs.js';
+import type { CompressionName } from '../lib/kafka-codecs.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import type { ConnectionRecord } from '../lib/record.js';
 import { agentVersion } from './health.js';
@@ -55,6 +56,8 @@ export interface ReplayOptions {
   /** The agent's spool (agent config spool.dir / spool.max_bytes), for the default sink. */
   spool?: { dir: string; maxBytes: number };
   topic?: string;
+  compression?: CompressionName;
+  maxMessageBytes?: number;
   /** How long to wait for Kafka to take what is spooled before giving up (records stay in the spool). */
   waitMs?: number;
   log?: Logger;
@@ -158,7 +161,7 @@ function parseLine(text: string, line: number, version: string, bad: (line: numb
 
 function defaultSink(opts: ReplayOptions, log: Logger, onOutcome: OutcomeListener): ReplaySink {
   const spool = opts.spool ? Spool.open({ dir: opts.spool.dir, maxBytes: opts.spool.maxBytes, log }) : undefined;
-  return new KafkaSink({ spool, topic: opts.topic, health: false, log, onOutcome });
+  return new KafkaSink({ spool, topic: opts.topic, compression: opts.compression, maxMessageBytes: opts.maxMessageBytes, health: false, log, onOutcome });
 }
 
 /** While Kafka is down the spool holds the records; wait for it to drain, saying what we wait for. */

@@ -8,6 +8,9 @@ import { InterimScheduler } from './interim.js';
 import { raiseMemlock } from './memlock.js';
 import { ProcCache } from './proc.js';
 import { buildRecord, readBootId, type BuildContext } from './record-builder.js';
+import { createRegistry, startAdminServer, type AdminServer } from '../lib/metrics.js';
+import { agentHealthCheck, registerAgentMetrics, type AgentMetricsSource } from './metrics.js';
+import { narrowThread, threadCaps, type PrivilegeDrop } from './privileges.js';
 import { Sensor, type Snapshot } from './sensor.js';
 import { emptyHealth, type HealthCounters, type RecordSink } from './sink.js';
 
@@ -25,6 +28,15 @@ export interface RunOptions {
   onReady?: () => void;
   /** Stops the run like SIGTERM (for callers that embed the agent, e.g. the bench). */
   signal?: AbortSignal;
+  /**
+   * Drop privileges once attached (the CLI always does; callers embedding the
+   * agent in a larger process, like tests, leave it off: the drop is process-wide).
+   */
+  privileges?: PrivilegeDrop;
+  /** /metrics and /healthz listener; the CLI passes cfg.metrics, embedders none (their tests run in parallel). */
+  metrics?: { host: string; port: number } | null;
+  /** Called with the bound /metrics port (tests use port 0). */
+  onMetrics?: (port: number) => void;
 }
 
 const sum = (xs: bigint[]): number => Number(xs.reduce((a, b) => a + b, 0n));
@@ -40,7 +52,7 @@ export async function runAgent(o: RunOptions): Promise<void> {
   };
   // Walk often enough that an interim is at most ~1/4 interval late, but not more than once a second.
   const walkIntervalMs = Math.max(1000, Math.min(5000, (cfg.interimIntervalS * 1000) / 4));
-  const sensor = new Sensor({ objectPath: cfg.bpfObject, configBlob: buildConfigBlob(cfg.filters), log, walkIntervalMs });
+  const sensor = new Sensor({ objectPath: cfg.bpfObject, configBlob: buildConfigBlob(cfg.filters), log, walkIntervalMs, ...(o.privileges ? { privileges: o.privileges } : {}) });
   const scheduler = new InterimScheduler(BigInt(Math.round(cfg.interimIntervalS * 1e9)));
   let health: HealthCounters = emptyHealth(0);
   let written = 0;
@@ -81,6 +93,7 @@ export async function runAgent(o: RunOptions): Promise<void> {
       recordsTotal: health.recordsTotal,
       sampledOut: sum(s.stats.sampledOut),
       filtered: sum(s.stats.filtered),
+      untracked: { ...health.untracked, state_map_full: sum(s.stats.stateFull) },
     };
     const drops = sum(s.stats.ringbufDrops);
     if (drops > prevDrops) log.warn({ ringbuf_drops: drops, new: drops - prevDrops, per_cpu: health.ringbufDropsPerCpu }, 'ring buffer full: the kernel dropped connection records');
@@ -95,10 +108,27 @@ export async function runAgent(o: RunOptions): Promise<void> {
   });
   sensor.on('fatal', (e: Error) => { fatal ??= e; requestStop(`sensor failed: ${e.message}`); });
 
+  let attached = false;
+  const metricsAt = o.metrics ?? null;
+  const admin = metricsAt ? await startMetrics(metricsAt, { sensor: () => health, transport: () => sink.transportCounters?.() ?? null, attached: () => attached }, log) : null;
+  if (admin) o.onMetrics?.(admin.port);
+
   const ml = raiseMemlock();
   if (ml.needed && !ml.raised) log.warn(ml.detail); else log.debug(ml.detail);
-  await sensor.start();
+  try {
+    await sensor.start();
+  } catch (e) {
+    await admin?.close();
+    throw e;
+  }
   health = emptyHealth(sensor.cpus);
+  attached = true;
+  if (o.privileges) {
+    // The worker already switched user and narrowed itself; this thread keeps
+    // at most the same two capabilities (none after a user switch).
+    narrowThread(o.privileges.keep);
+    log.info({ user: o.privileges.user?.name ?? '(unchanged)', keep: 'CAP_BPF,CAP_PERFMON', cap_eff_main: threadCaps().effective.toString(16) }, 'privileges dropped after attach');
+  }
   o.onReady?.();
   const onSignal = (sig: string) => () => requestStop(sig);
   const sigint = onSignal('SIGINT');
@@ -120,6 +150,19 @@ export async function runAgent(o: RunOptions): Promise<void> {
   await chain;
   await sink.reportHealth({ ...health }).catch((e: Error) => log.warn({ err: e.message }, 'last health report failed'));
   await sink.close();
+  await admin?.close();
   log.info({ records: written, ringbuf_drops: health.ringbufDropsPerCpu.reduce((a, b) => a + b, 0), sampled_out: health.sampledOut, filtered: health.filtered }, 'agent stopped');
   if (fatal) throw fatal;
+}
+
+async function startMetrics(at: { host: string; port: number }, src: AgentMetricsSource, log: Logger): Promise<AdminServer> {
+  const registry = createRegistry('agent');
+  registerAgentMetrics(registry, src);
+  try {
+    const server = await startAdminServer({ port: at.port, host: at.host, registry, health: agentHealthCheck(src) });
+    log.info({ host: at.host, port: server.port }, 'metrics and health listening (/metrics, /healthz)');
+    return server;
+  } catch (e) {
+    throw new Error(`cannot listen for /metrics on ${at.host}:${at.port} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set metrics.port in the agent config to a free port, or metrics.enabled: false`);
+  }
 }

@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { bootNs } from './clock.js';
 import { EVENT_SIZE, STAT } from './event-decoder.js';
+import { dropPrivileges, type PrivilegeDrop } from './privileges.js';
 import { ALL_PROGRAMS, BpfObject, lookupPerCpuU64, numPossibleCpus, RingBuffer, setLibbpfPrint, walkMap } from './libbpf.js';
 
 // The only thread that touches libbpf. ring_buffer__poll blocks, so it runs
@@ -15,6 +16,8 @@ export interface SensorWorkerData {
   stop: SharedArrayBuffer;
   pollTimeoutMs: number;
   walkIntervalMs: number;
+  /** Drop to these privileges once attached: this thread keeps CAP_BPF + CAP_PERFMON for the maps. */
+  privileges?: PrivilegeDrop;
 }
 
 export type WorkerMessage =
@@ -51,6 +54,7 @@ function main(): void {
     let pending: Uint8Array[] = [];
     // The view is only valid inside the callback: copy.
     rb = new RingBuffer(obj.mapFd('events'), (view) => { pending.push(view.slice(0, EVENT_SIZE)); });
+    if (data.privileges) dropPrivileges(data.privileges);
     post({ type: 'ready', cpus, programs: attached });
 
     const flush = (): void => {

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../lib/log.js';
 import { decodeEvent, EVENT_SIZE, type RawEvent, type STAT } from './event-decoder.js';
+import type { PrivilegeDrop } from './privileges.js';
 import type { SensorWorkerData, WorkerMessage } from './sensor-worker.js';
 
 // Main-thread handle on the sensor worker: start/stop, and decoded batches as
@@ -23,6 +24,8 @@ export interface SensorOptions {
   log: Logger;
   pollTimeoutMs?: number;
   walkIntervalMs?: number;
+  /** Applied by the worker once the programs are attached (agent/privileges.ts). */
+  privileges?: PrivilegeDrop;
 }
 
 export class SensorStartError extends Error {
@@ -66,6 +69,7 @@ export class Sensor extends EventEmitter {
       stop: this.stopFlag,
       pollTimeoutMs: this.opts.pollTimeoutMs ?? 100,
       walkIntervalMs: this.opts.walkIntervalMs ?? 1000,
+      ...(this.opts.privileges ? { privileges: this.opts.privileges } : {}),
     };
     const log = this.opts.log;
     const worker = new Worker(new URL('./sensor-worker.js', import.meta.url), { workerData: data });

@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
 import { parse, UsageError, UserError, wantsHelp } from '../command.js';
 
-const HELP = `Usage: connaudit agent [--config FILE] [--output kafka|jsonl] [--duration S] [--count N]
+const HELP = `Usage: connaudit agent [--config FILE] [--output kafka|jsonl] [--user NAME] [--duration S] [--count N]
        connaudit agent --replay FILE.jsonl [--config FILE] [--wait S]
        connaudit agent --check [--config FILE]
 
@@ -27,9 +27,16 @@ Options:
   --wait S         With --replay: how long to wait for Kafka to take spooled
                    records before exiting (default 600); they stay in the
                    spool for the next agent start or replay.
+  --user NAME      Once the programs are attached, run as NAME (e.g. nobody)
+                   keeping only CAP_BPF and CAP_PERFMON. Without it the
+                   agent stays uid 0 but drops every other capability.
+                   Config key: user.
   --check          Print a verdict for each requirement (kernel, BTF,
                    tracepoints, capabilities, memlock, program load, ring
                    buffer) and exit 1 if a required one fails.
+
+Serves /metrics (Prometheus) and /healthz on 127.0.0.1:9465 (config key
+metrics: {host, port, enabled}).
 
 SIGINT/SIGTERM detach the programs, flush what was read, and exit 0.`;
 
@@ -47,6 +54,7 @@ const command: Command = {
       duration: { type: 'string' },
       count: { type: 'string' },
       wait: { type: 'string' },
+      user: { type: 'string' },
     });
     const num = (name: string, v: string | undefined): number | undefined => {
       if (v === undefined) return undefined;
@@ -69,7 +77,7 @@ const command: Command = {
       const { DEFAULT_REPLAY_WAIT_MS, runReplay } = await import('../../agent/replay.js');
       const waitS = num('wait', values.wait);
       const file = values.replay;
-      const res = await runReplay(file, { log, spool: cfg.spool, topic: cfg.topic, waitMs: waitS !== undefined ? waitS * 1000 : DEFAULT_REPLAY_WAIT_MS });
+      const res = await runReplay(file, { log, spool: cfg.spool, topic: cfg.topic, compression: cfg.compression, maxMessageBytes: cfg.maxMessageBytes, waitMs: waitS !== undefined ? waitS * 1000 : DEFAULT_REPLAY_WAIT_MS });
       const out = (s: string): boolean => process.stderr.write(`${s}\n`);
       for (const e of res.errors) out(`${file}:${e.line}: ${e.field}: ${e.message}`);
       for (const l of res.deadLettered) out(`${file}:${l}: too large for Kafka: sent to the dead-letter topic, truncated and flagged`);
@@ -103,10 +111,28 @@ const command: Command = {
       const { KafkaSink } = await import('../../agent/kafka-sink.js');
       const { Spool } = await import('../../agent/spool.js');
       const spool = Spool.open({ dir: cfg.spool.dir, maxBytes: cfg.spool.maxBytes, log });
-      sink = new KafkaSink({ spool, topic: cfg.topic, log, health: { intervalS: cfg.healthIntervalS, host: cfg.host, agentVersion: version } });
+      sink = new KafkaSink({ spool, topic: cfg.topic, compression: cfg.compression, maxMessageBytes: cfg.maxMessageBytes, log, health: { intervalS: cfg.healthIntervalS, host: cfg.host, agentVersion: version } });
     }
     try {
-      await runAgent({ cfg, sink, log, agentVersion: version, durationS, count, onReady: () => process.stderr.write('connaudit agent: sensor attached\n') });
+      const { lookupUser, SENSOR_CAPS } = await import('../../agent/privileges.js');
+      const userName = values.user ?? cfg.user;
+      let user = null;
+      if (userName) {
+        try { user = lookupUser(userName); } catch (e) { throw new UserError((e as Error).message, 'pass --user nobody, or set user: in the agent config'); }
+      }
+      // The spool keeps growing after the switch: it must belong to the user the agent becomes.
+      if (user && values.output === 'kafka') {
+        const { chownSync, readdirSync } = await import('node:fs');
+        const { join } = await import('node:path');
+        chownSync(cfg.spool.dir, user.uid, user.gid);
+        for (const f of readdirSync(cfg.spool.dir)) chownSync(join(cfg.spool.dir, f), user.uid, user.gid);
+      }
+      await runAgent({
+        cfg, sink, log, agentVersion: version, durationS, count,
+        privileges: { user, keep: SENSOR_CAPS },
+        metrics: cfg.metrics,
+        onReady: () => process.stderr.write(`connaudit agent: sensor attached; running as ${user ? user.name : 'uid 0'} with CAP_BPF and CAP_PERFMON only\n`),
+      });
     } catch (e) {
       if (e instanceof SensorStartError) {
         throw new UserError(`the sensor could not start: ${e.message}`, 'run `connaudit agent --check` to see which requirement is missing (root, BTF, tracepoints); rebuild the object with make -C bpf');
