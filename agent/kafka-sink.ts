@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { compressionType, type CompressionName } from '../lib/kafka-codecs.js';
-import { createKafka, PRODUCER_SETTINGS, WireMeter } from '../lib/kafka.js';
+import { createKafka, kafkaConfig, PRODUCER_SETTINGS, WireMeter } from '../lib/kafka.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS, TOPIC_DLQ } from '../lib/names.js';
 import type { ConnectionRecord } from '../lib/record.js';
@@ -103,6 +103,9 @@ export class KafkaSink implements RecordSink {
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.log = opts.log ?? createLogger('agent.kafka');
     const clientId = opts.clientId ?? `connaudit-agent-${hostname()}`;
+    // Bad settings (unknown SASL mechanism, unreadable CA) fail here, at start,
+    // not later as an "outage" that would park every record in the spool.
+    if (!opts.producerFactory) kafkaConfig(clientId, opts.env);
     const newProducer = opts.producerFactory
       ?? (() => createKafka({ clientId, env: opts.env, log: this.log, meter: this.meter }).producer({ ...PRODUCER_SETTINGS }));
     this.link = new KafkaLink({

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import tls, { type ConnectionOptions } from 'node:tls';
 import kafkajs from 'kafkajs';
 import type { ISocketFactory, Kafka as KafkaClient, KafkaConfig, LogEntry, ProducerConfig, RetryOptions, SASLOptions } from 'kafkajs';
+import { UserError } from './errors.js';
 import { registerCompressionCodecs } from './kafka-codecs.js';
 import type { Logger } from './log.js';
 import { DEFAULT_KAFKA_BROKERS } from './names.js';
@@ -27,10 +28,9 @@ const { Kafka, logLevel, Partitioners } = kafkajs;
 registerCompressionCodecs();
 
 /** A setting that cannot work; names the variable so the operator knows what to fix. */
-export class KafkaSettingsError extends Error {
+export class KafkaSettingsError extends UserError {
   constructor(readonly variable: string, message: string) {
-    super(`${variable}: ${message}`);
-    this.name = 'KafkaSettingsError';
+    super(`${variable}: ${message}`, 'fix the environment variable named above (see lib/kafka.ts for every KAFKA_* setting)');
   }
 }
 

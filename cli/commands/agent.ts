@@ -77,7 +77,13 @@ const command: Command = {
       const { DEFAULT_REPLAY_WAIT_MS, runReplay } = await import('../../agent/replay.js');
       const waitS = num('wait', values.wait);
       const file = values.replay;
-      const res = await runReplay(file, { log, spool: cfg.spool, topic: cfg.topic, compression: cfg.compression, maxMessageBytes: cfg.maxMessageBytes, waitMs: waitS !== undefined ? waitS * 1000 : DEFAULT_REPLAY_WAIT_MS });
+      let res;
+      try {
+        res = await runReplay(file, { log, spool: cfg.spool, topic: cfg.topic, compression: cfg.compression, maxMessageBytes: cfg.maxMessageBytes, waitMs: waitS !== undefined ? waitS * 1000 : DEFAULT_REPLAY_WAIT_MS });
+      } catch (e) {
+        // A missing file, a spool held by a running agent, bad Kafka settings: say what, not where in the code.
+        throw new UserError((e as Error).message, 'check the file given to --replay, spool.dir in --config (a running agent holds its spool) and the KAFKA_* settings');
+      }
       const out = (s: string): boolean => process.stderr.write(`${s}\n`);
       for (const e of res.errors) out(`${file}:${e.line}: ${e.field}: ${e.message}`);
       for (const l of res.deadLettered) out(`${file}:${l}: too large for Kafka: sent to the dead-letter topic, truncated and flagged`);
