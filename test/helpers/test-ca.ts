@@ -19,14 +19,15 @@ export interface TestCa {
 
 const ssl = (args: string[], cwd: string): void => { execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] }); };
 
-export function makeTestCa(dir: string, serverName: string): TestCa {
+/** With ip, the server certificate also names that address (a client connecting by IP then needs no server name). */
+export function makeTestCa(dir: string, serverName: string, ip?: string): TestCa {
   ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=connaudit test CA'], dir);
   const leaf = (name: string, cn: string, ext: string): void => {
     writeFileSync(join(dir, `${name}.ext`), ext);
     ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
     ssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`], dir);
   };
-  leaf('server', serverName, `subjectAltName=DNS:${serverName}\nextendedKeyUsage=serverAuth\n`);
+  leaf('server', serverName, `subjectAltName=DNS:${serverName}${ip ? `,IP:${ip}` : ''}\nextendedKeyUsage=serverAuth\n`);
   leaf('client', 'connaudit-agent', 'extendedKeyUsage=clientAuth\n');
   const keystore = join(dir, 'server-keystore.pem');
   writeFileSync(keystore, readFileSync(join(dir, 'server.key'), 'utf8') + readFileSync(join(dir, 'server.pem'), 'utf8'));
