@@ -7,7 +7,7 @@ import type { Logger } from '../lib/log.js';
 import { loadSchema, schemaPath } from '../lib/record.js';
 import type { HealthCounters } from './sink.js';
 
-// The agent's periodic self-report (issue 3, "Loss accounting"): every interval
+// The agent's periodic self-report, for loss accounting: every interval
 // one AgentHealth record goes to Kafka (topic connaudit.agent-health, keyed by
 // host) and the same counters go to the log, so drops are visible even when
 // Kafka is the thing that is down. All counters are cumulative since the agent

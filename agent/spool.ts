@@ -7,13 +7,14 @@ import { crc32 } from 'node:zlib';
 import type { Logger } from '../lib/log.js';
 
 // The agent's on-disk spool: a bounded FIFO of opaque messages that survives a
-// crash, used while Kafka is unreachable (issue 3, "Spool").
+// crash, used while Kafka is unreachable.
 //
 // Layout of the spool directory:
 //   segment-<20-digit seq>.spool  append-only; each frame is
 //                                 u32 BE payload length | u32 BE CRC-32 of payload | payload
 //   committed.json                {"segment": seq, "offset": bytes}: everything before this
 //                                 position has been acknowledged by Kafka
+//   owner.pid                     pid of the one process using the spool (see lock())
 //
 // Crash safety:
 // - A crash mid-append leaves a short or CRC-failing frame at the tail of the
