@@ -12,7 +12,8 @@ Options:
   --config FILE    YAML agent config (schemas/agent-config.schema.json): host,
                    netns_hosts (netns inode or /var/run/netns/NAME -> host.name),
                    environment, node_group, labels, filters, rate_limit,
-                   interim_interval_s, spool, kafka.topic.
+                   interim_interval_s, spool, kafka (topic, compression,
+                   max_message_bytes), metrics, user.
   --output kafka   (default) Avro single-object records to ${'$'}KAFKA_BROKERS,
                    spooled to disk while Kafka is unreachable.
   --output jsonl   One ECS JSON document per line on stdout (logs on stderr).
