@@ -37,32 +37,32 @@ interim_interval_s: 2
   });
 
   it('names file, line and key of a wrong type', () => {
-    expectError('host: a\nfilters:\n  ignore_ports: [22, "ssh"]\n', /^agent\.yaml:3: filters\.ignore_ports\.1: must be integer/);
+    expectError('host: a\nfilters:\n  ignore_ports: [22, "ssh"]\n', /^agent\.yaml:3:\d+: filters\.ignore_ports\.1: must be integer/);
   });
 
   it('names the line of an unknown key and lists the allowed ones', () => {
-    expectError('host: a\nfilters:\n  ignore_loopbak: true\n', /^agent\.yaml:3: filters\.ignore_loopbak: unknown key \(allowed: ignore_loopback, ignore_ports, ignore_cidrs\)/);
+    expectError('host: a\nfilters:\n  ignore_loopbak: true\n', /^agent\.yaml:3:\d+: filters\.ignore_loopbak: unknown key \(allowed: ignore_loopback, ignore_ports, ignore_cidrs\)/);
   });
 
   it('names the line of broken YAML', () => {
-    expectError('host: a\nlabels: {team: x\n', /^agent\.yaml:\d: not valid YAML/);
+    expectError('host: a\nlabels: {team: x\n', /^agent\.yaml:\d:\d+: not valid YAML/);
   });
 
   it('rejects a CIDR the kernel filter cannot use at load time, at its line', () => {
-    expectError('host: a\nfilters:\n  ignore_cidrs:\n    - 10.0.0.0/8\n    - 10.0.0.0/40\n', /^agent\.yaml:5: filters\.ignore_cidrs\.1: prefix \/40 is longer than the 32 bits/);
-    expectError('filters:\n  ignore_cidrs: ["10.0.0/8"]\n', /^agent\.yaml:2: filters\.ignore_cidrs\.0: .*ADDRESS\/PREFIX/);
+    expectError('host: a\nfilters:\n  ignore_cidrs:\n    - 10.0.0.0/8\n    - 10.0.0.0/40\n', /^agent\.yaml:5:\d+: filters\.ignore_cidrs\.1: prefix \/40 is longer than the 32 bits/);
+    expectError('filters:\n  ignore_cidrs: ["10.0.0/8"]\n', /^agent\.yaml:2:\d+: filters\.ignore_cidrs\.0: .*ADDRESS\/PREFIX/);
   });
 
   it('rejects a spool bound too small to hold one record, at its line', () => {
-    expectError('spool:\n  dir: /tmp/x\n  max_bytes: 0\n', /^agent\.yaml:3: spool\.max_bytes: 0 cannot hold even one record; use at least \d+/);
+    expectError('spool:\n  dir: /tmp/x\n  max_bytes: 0\n', /^agent\.yaml:3:\d+: spool\.max_bytes: 0 cannot hold even one record; use at least \d+/);
     expect(parseConfig('spool:\n  max_bytes: 1048576\n', 'agent.yaml').spool.maxBytes).toBe(1048576);
   });
 
   it('names a netns_hosts key that is neither an inode nor a path, at its line', () => {
-    expectError('host: a\nnetns_hosts:\n  blue: h\n', /^agent\.yaml:3: netns_hosts\.blue: key name must match pattern/);
+    expectError('host: a\nnetns_hosts:\n  blue: h\n', /^agent\.yaml:3:\d+: netns_hosts\.blue: .*must match pattern/);
   });
 
   it('rejects a netns path that does not exist, at its line', () => {
-    expectError('netns_hosts:\n  /var/run/netns/does-not-exist-xyz: h\n', /^agent\.yaml:2: netns_hosts\.\/var\/run\/netns\/does-not-exist-xyz: cannot stat/);
+    expectError('netns_hosts:\n  /var/run/netns/does-not-exist-xyz: h\n', /^agent\.yaml:2:\d+: netns_hosts\.\/var\/run\/netns\/does-not-exist-xyz: cannot stat/);
   });
 });

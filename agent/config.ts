@@ -1,13 +1,17 @@
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import os from 'node:os';
-import AjvModule from 'ajv';
-import { LineCounter, parseDocument, isMap, isPair, isScalar, type Node } from 'yaml';
+import { loadYamlConfig, parseYamlConfig, type YamlFile } from '../lib/config-file.js';
+import { ConfigError } from '../lib/errors.js';
+import { COMPRESSION_NAMES, type CompressionName } from '../lib/kafka-codecs.js';
 import { TOPIC_CONNECTIONS } from '../lib/names.js';
 import { parseCidr, type KernelFilters } from './bpf-config.js';
 import { fromRoot } from '../lib/paths.js';
 
 // The agent's YAML configuration, validated against
-// schemas/agent-config.schema.json. Every error names file:line and the key.
+// schemas/agent-config.schema.json by lib/config-file.ts. Every error names
+// file:line:col and the key.
+
+export { ConfigError };
 
 export interface AgentConfig {
   host: string;
@@ -21,30 +25,21 @@ export interface AgentConfig {
   healthIntervalS: number;
   spool: { dir: string; maxBytes: number };
   topic: string;
+  compression: CompressionName;
+  maxMessageBytes: number;
+  /** /metrics and /healthz listener; null when disabled. */
+  metrics: { host: string; port: number } | null;
+  /** Run as this user once the programs are attached (null: stay as started). */
+  user: string | null;
   bpfObject: string;
   sensor: { maxConnections: number; maxListeners: number; ringBufferBytes: number; scanExistingSockets: boolean };
 }
 
 /** One encoded record is ~180 bytes plus framing; below this the spool drops everything. */
 const MIN_SPOOL_BYTES = 4096;
-
-export class ConfigError extends Error {
-  constructor(readonly file: string, readonly line: number, readonly key: string, message: string) {
-    super(`${file}${line > 0 ? `:${line}` : ''}: ${key ? `${key}: ` : ''}${message}`);
-    this.name = 'ConfigError';
-  }
-}
-
-
-const Ajv = AjvModule.default ?? AjvModule;
-let validator: ReturnType<InstanceType<typeof Ajv>['compile']> | null = null;
-function validate() {
-  if (!validator) {
-    const schema = JSON.parse(readFileSync(fromRoot('schemas/agent-config.schema.json'), 'utf8')) as object;
-    validator = new Ajv({ allErrors: true, strict: false, verbose: true }).compile(schema);
-  }
-  return validator;
-}
+export const DEFAULT_METRICS_PORT = 9465;
+const SCHEMA = 'agent-config.schema.json';
+const HINT = 'fix the key named above; the schema is schemas/agent-config.schema.json';
 
 interface Raw {
   host?: string; environment?: string; node_group?: string; labels?: Record<string, string>;
@@ -53,65 +48,36 @@ interface Raw {
   rate_limit?: { per_cpu_per_sec?: number; burst?: number; sample_one_in?: number };
   interim_interval_s?: number; health_interval_s?: number;
   spool?: { dir?: string; max_bytes?: number };
-  kafka?: { topic?: string };
+  kafka?: { topic?: string; compression?: CompressionName; max_message_bytes?: number };
+  metrics?: { enabled?: boolean; host?: string; port?: number };
+  user?: string;
   bpf_object?: string;
   sensor?: { max_connections?: number; max_listeners?: number; ring_buffer_bytes?: number; scan_existing_sockets?: boolean; only_netns?: Array<string | number> };
 }
 
-/** Line (1-based) of the node at a JSON pointer; for a missing/extra key, of the key itself. */
-function lineOf(doc: ReturnType<typeof parseDocument>, lc: LineCounter, path: string[], extraKey?: string): number {
-  let node: unknown = doc.contents;
-  for (const seg of path) {
-    if (!isMap(node) && !(node && typeof node === 'object' && 'items' in node)) break;
-    const items = (node as { items: unknown[] }).items;
-    const next = isMap(node)
-      ? items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === seg)
-      : items[Number(seg)];
-    if (!next) break;
-    node = isPair(next) ? next.value : next;
-  }
-  if (extraKey && isMap(node)) {
-    const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === extraKey);
-    if (pair && isScalar(pair.key) && pair.key.range) return lc.linePos(pair.key.range[0]).line;
-  }
-  const range = (node as Node | null)?.range;
-  return range ? lc.linePos(range[0]).line : 1;
-}
+const fail = (src: YamlFile, path: Array<string | number>, message: string, key?: string): never => {
+  throw new ConfigError([src.problem(path, message, key)], HINT);
+};
 
 export function parseConfig(text: string, file: string, defaults: { hostname?: string } = {}): AgentConfig {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    throw new ConfigError(file, lc.linePos(e.pos[0]).line, '', `not valid YAML: ${e.message.split('\n')[0]}`);
-  }
-  const raw = (doc.toJS() ?? {}) as Raw;
-  const v = validate();
-  if (!v(raw)) {
-    const err = v.errors![0]!;
-    const path = err.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-    const params = err.params as { additionalProperty?: string; propertyName?: string };
-    // A bad key name (propertyNames) is reported on the key, not on its parent map.
-    const extra = params.additionalProperty ?? err.propertyName ?? params.propertyName;
-    const key = [...path, ...(extra ? [extra] : [])].join('.') || '(top level)';
-    const msg = params.additionalProperty
-      ? `unknown key (allowed: ${Object.keys((err.parentSchema as { properties?: object }).properties ?? {}).join(', ')})`
-      : `${extra ? 'key name ' : ''}${err.message ?? 'invalid'}`;
-    throw new ConfigError(file, lineOf(doc, lc, path, extra), key, msg);
-  }
+  const { src, value } = parseYamlConfig<Raw | null>(text, file, SCHEMA, HINT);
+  return build(src, value ?? {}, defaults);
+}
+
+function build(src: YamlFile, raw: Raw, defaults: { hostname?: string }): AgentConfig {
   const netnsHosts = new Map<number, string>();
   for (const [k, hostName] of Object.entries(raw.netns_hosts ?? {})) {
     if (/^[0-9]+$/.test(k)) { netnsHosts.set(Number(k), hostName); continue; }
     try {
       netnsHosts.set(statSync(k).ino, hostName);
     } catch (e) {
-      throw new ConfigError(file, lineOf(doc, lc, ['netns_hosts'], k), `netns_hosts.${k}`, `cannot stat the namespace (${(e as NodeJS.ErrnoException).code}); create it first (ip netns add NAME) or use its inode number`);
+      fail(src, ['netns_hosts'], `cannot stat the namespace (${(e as NodeJS.ErrnoException).code}); create it first (ip netns add NAME) or use its inode number`, k);
     }
   }
   const onlyNetns = (raw.sensor?.only_netns ?? []).map((k, i) => {
     if (typeof k === 'number' || /^[0-9]+$/.test(k)) return Number(k);
     try { return statSync(k).ino; } catch (e) {
-      throw new ConfigError(file, lineOf(doc, lc, ['sensor', 'only_netns', String(i)]), `sensor.only_netns.${i}`, `cannot stat the namespace (${(e as NodeJS.ErrnoException).code}); create it first or use its inode number`);
+      return fail(src, ['sensor', 'only_netns', i], `cannot stat the namespace (${(e as NodeJS.ErrnoException).code}); create it first or use its inode number`);
     }
   });
   // The schema's pattern only checks the shape; an unusable CIDR would otherwise
@@ -120,17 +86,17 @@ export function parseConfig(text: string, file: string, defaults: { hostname?: s
     try {
       parseCidr(c);
     } catch (e) {
-      throw new ConfigError(file, lineOf(doc, lc, ['filters', 'ignore_cidrs', String(i)]), `filters.ignore_cidrs.${i}`, `${(e as Error).message}; write ADDRESS/PREFIX, e.g. 169.254.0.0/16 or fd00::/8`);
+      fail(src, ['filters', 'ignore_cidrs', i], `${(e as Error).message}; write ADDRESS/PREFIX, e.g. 169.254.0.0/16 or fd00::/8`);
     }
   });
   const maxBytes = raw.spool?.max_bytes;
   if (maxBytes !== undefined && maxBytes < MIN_SPOOL_BYTES) {
-    throw new ConfigError(file, lineOf(doc, lc, ['spool', 'max_bytes']), 'spool.max_bytes', `${maxBytes} cannot hold even one record; use at least ${MIN_SPOOL_BYTES} (the default is 268435456)`);
+    fail(src, ['spool', 'max_bytes'], `${maxBytes} cannot hold even one record; use at least ${MIN_SPOOL_BYTES} (the default is 268435456)`);
   }
   const rl = raw.rate_limit ?? {};
   const ringBytes = raw.sensor?.ring_buffer_bytes ?? 8 << 20;
   if ((ringBytes & (ringBytes - 1)) !== 0) {
-    throw new ConfigError(file, lineOf(doc, lc, ['sensor', 'ring_buffer_bytes']), 'sensor.ring_buffer_bytes', `${ringBytes} is not a power of two; the kernel requires one (e.g. 8388608)`);
+    fail(src, ['sensor', 'ring_buffer_bytes'], `${ringBytes} is not a power of two; the kernel requires one (e.g. 8388608)`);
   }
   return {
     host: raw.host ?? defaults.hostname ?? os.hostname(),
@@ -151,6 +117,10 @@ export function parseConfig(text: string, file: string, defaults: { hostname?: s
     healthIntervalS: raw.health_interval_s ?? 30,
     spool: { dir: raw.spool?.dir ?? '/var/lib/connaudit/spool', maxBytes: raw.spool?.max_bytes ?? 256 * 1024 * 1024 },
     topic: raw.kafka?.topic ?? TOPIC_CONNECTIONS,
+    compression: raw.kafka?.compression ?? 'zstd',
+    maxMessageBytes: raw.kafka?.max_message_bytes ?? 1_000_000,
+    metrics: raw.metrics?.enabled === false ? null : { host: raw.metrics?.host ?? '127.0.0.1', port: raw.metrics?.port ?? DEFAULT_METRICS_PORT },
+    user: raw.user ?? null,
     bpfObject: raw.bpf_object ?? fromRoot('bpf/connaudit.bpf.o'),
     sensor: {
       maxConnections: raw.sensor?.max_connections ?? 131_072,
@@ -163,11 +133,9 @@ export function parseConfig(text: string, file: string, defaults: { hostname?: s
 
 export function loadConfig(file: string | undefined): AgentConfig {
   if (!file) return parseConfig('', '(defaults)');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError(file, 0, '', `cannot read the config file (${(e as NodeJS.ErrnoException).code})`);
-  }
-  return parseConfig(text, file);
+  const { src, value } = loadYamlConfig<Raw | null>(file, SCHEMA, HINT);
+  return build(src, value ?? {}, {});
 }
+
+/** Names accepted by kafka.compression, for help texts. */
+export const COMPRESSION_CHOICES = COMPRESSION_NAMES;

@@ -15,7 +15,7 @@ function memLog() {
 
 const sensor = (over: Partial<HealthCounters> = {}): HealthCounters => ({ ringbufDropsPerCpu: [0, 0], recordsTotal: 10, sampledOut: 1, filtered: 2, ...over });
 const transport = (over: Partial<TransportCounters> = {}): TransportCounters => ({
-  recordsProduced: 9, spoolRecords: 0, spoolBytes: 0, spoolDropped: 0, kafkaErrors: 0, kafkaConnected: true, ...over,
+  recordsProduced: 9, spoolRecords: 0, spoolBytes: 0, spoolDropped: 0, kafkaErrors: 0, kafkaConnected: true, deadLettered: 0, wireBytes: 558, ...over,
 });
 const base = { host: 'web-1', agentVersion: '0.1.0', startedUs: 1_700_000_000_000_000, intervalS: 30, tsUs: 1_700_000_030_000_000 };
 

@@ -7,7 +7,7 @@ import type { Logger } from '../lib/log.js';
 import { loadSchema, schemaPath } from '../lib/record.js';
 import type { HealthCounters } from './sink.js';
 
-// The agent's periodic self-report (issue 3, "Loss accounting"): every interval
+// The agent's periodic self-report, for loss accounting: every interval
 // one AgentHealth record goes to Kafka (topic connaudit.agent-health, keyed by
 // host) and the same counters go to the log, so drops are visible even when
 // Kafka is the thing that is down. All counters are cumulative since the agent
@@ -22,6 +22,10 @@ export interface TransportCounters {
   spoolDropped: number;
   kafkaErrors: number;
   kafkaConnected: boolean;
+  /** Records sent to the dead-letter topic because the broker could never accept them. */
+  deadLettered: number;
+  /** Bytes written to broker sockets since start (compressed batches plus protocol overhead). */
+  wireBytes: number;
 }
 
 export const HEALTH_CONTENT_TYPE = 'application/vnd.connaudit.agent-health+avro';
@@ -76,6 +80,9 @@ export function buildHealth(o: {
     spool_dropped: o.transport.spoolDropped,
     kafka_errors: o.transport.kafkaErrors,
     kafka_connected: o.transport.kafkaConnected,
+    records_dead_lettered: o.transport.deadLettered,
+    wire_bytes: o.transport.wireBytes,
+    wire_bytes_per_record: o.transport.recordsProduced > 0 ? Math.round((o.transport.wireBytes / o.transport.recordsProduced) * 10) / 10 : 0,
   };
 }
 
@@ -143,7 +150,8 @@ export class HealthReporter {
         sampled_out: rec.sampled_out, filtered: rec.filtered, untracked_map_full: rec.untracked_map_full,
         untracked_nomem: rec.untracked_nomem, untracked_other: rec.untracked_other, stale_replaced: rec.stale_replaced, spool_records: rec.spool_records,
         spool_bytes: rec.spool_bytes, spool_dropped: rec.spool_dropped, kafka_errors: rec.kafka_errors,
-        kafka_connected: rec.kafka_connected,
+        kafka_connected: rec.kafka_connected, records_dead_lettered: rec.records_dead_lettered,
+        wire_bytes_per_record: rec.wire_bytes_per_record,
       },
     };
     if (ringGrew || spoolGrew) {

@@ -2,11 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { ProducerRecord, RecordMetadata } from 'kafkajs';
+import type { ProducerBatch, ProducerRecord, RecordMetadata } from 'kafkajs';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeConnection, fingerprintOf } from '../lib/avro.js';
-import { TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS } from '../lib/names.js';
+import { TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS, TOPIC_DLQ } from '../lib/names.js';
+import { CompressionTypes } from 'kafkajs';
+import { frame, unframe } from './kafka-message.js';
 import { ipToBytes } from '../lib/ip.js';
 import { connectionType, type ConnectionRecord } from '../lib/record.js';
 import { recordDefaults } from '../lib/record-fields.js';
@@ -19,6 +21,8 @@ import { Spool } from './spool.js';
 // the same sink against a real broker.
 class FakeBroker {
   up = true;
+  /** Like the broker's max.message.bytes: a batch holding a larger value is refused as a whole. */
+  maxValueBytes = Infinity;
   records: ProducerRecord[] = [];
   producersMade = 0;
   factory = (): ProducerLike => {
@@ -27,10 +31,13 @@ class FakeBroker {
     return {
       connect: async () => { if (!this.up) throw new Error('ECONNREFUSED'); connected = true; },
       disconnect: async () => { connected = false; },
-      send: async (r: ProducerRecord): Promise<RecordMetadata[]> => {
+      sendBatch: async (b: ProducerBatch): Promise<RecordMetadata[]> => {
         await new Promise((res) => setImmediate(res));
         if (!this.up || !connected) throw new Error('Connection error: ECONNREFUSED');
-        this.records.push(r);
+        if ((b.topicMessages ?? []).some((t) => t.messages.some((m) => (m.value as Buffer).length > this.maxValueBytes))) {
+          throw Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { type: 'MESSAGE_TOO_LARGE' });
+        }
+        for (const t of b.topicMessages ?? []) this.records.push({ topic: t.topic, messages: t.messages, acks: b.acks, compression: b.compression });
         return [];
       },
     };
@@ -109,7 +116,84 @@ describe('KafkaSink batching and message format', () => {
   });
 });
 
+describe('KafkaSink with messages too large for the broker', () => {
+  const huge = () => sampleRecord({ event_id: 'big', executable: `/opt/${'x'.repeat(2000)}` });
+
+  it('sends a record above maxMessageBytes to the DLQ at once, truncated and flagged, and the rest of its batch normally', async () => {
+    const outcomes: Array<[string, number | undefined, string]> = [];
+    const sink = new KafkaSink({ producerFactory: broker.factory, health: false, lingerMs: 5, maxMessageBytes: 1000, log: memLog().log, onOutcome: (m, o) => outcomes.push([m.kind, m.tag, o]) });
+    await sink.write(sampleRecord({ event_id: 'a' }), 1);
+    await sink.write(huge(), 2, 'in.jsonl:2');
+    await sink.write(sampleRecord({ event_id: 'c' }), 3);
+    await sink.flush();
+    expect(broker.values()).toEqual(['a', 'c']);
+    const dlq = broker.records.filter((r) => r.topic === TOPIC_DLQ).flatMap((r) => r.messages);
+    expect(dlq).toHaveLength(1);
+    expect(dlq[0]!.headers).toMatchObject({ 'dlq-reason': 'too_large', 'source-location': 'in.jsonl:2' });
+    const body = JSON.parse(String(dlq[0]!.value)) as { record: { event_id: string; executable: string }; error: string };
+    expect(body.record.event_id).toBe('big');
+    expect(body.record.executable).toHaveLength(256);
+    expect(body.error).toMatch(/exceeds the 1000-byte message limit; truncated: executable \(2005 chars\)/);
+    expect(outcomes).toEqual([['record', 1, 'sent'], ['dlq', 2, 'sent'], ['record', 3, 'sent']]);
+    expect(sink.counters()).toMatchObject({ produced: 2, deadLettered: 1, failed: 0 });
+    await sink.close();
+  });
+
+  it('when the broker refuses a batch as too large, splits it, dead-letters only the culprit and delivers the rest in order', async () => {
+    broker.maxValueBytes = 1800;
+    const spool = Spool.open({ dir, maxBytes: 1 << 20 });
+    const sink = new KafkaSink({ producerFactory: broker.factory, spool, health: false, lingerMs: 5, log: memLog().log });
+    for (const id of ['a', 'b', 'c']) await sink.write(sampleRecord({ event_id: id }));
+    await sink.write(huge());
+    for (const id of ['e', 'f']) await sink.write(sampleRecord({ event_id: id }));
+    await sink.flush();
+    expect(broker.values()).toEqual(['a', 'b', 'c', 'e', 'f']);
+    expect(broker.records.filter((r) => r.topic === TOPIC_DLQ).flatMap((r) => r.messages).map((m) => m.headers?.['dlq-reason'])).toEqual(['too_large']);
+    expect(sink.counters()).toMatchObject({ produced: 5, deadLettered: 1, kafkaErrors: 0, kafkaConnected: true });
+    expect(spool.records).toBe(0);
+    await sink.close();
+  });
+});
+
+describe('KafkaSink compression and spool frames', () => {
+  it('asks kafkajs for zstd batches by default and for the configured codec otherwise', async () => {
+    const a = new KafkaSink({ producerFactory: broker.factory, health: false, lingerMs: 1, log: memLog().log });
+    await a.write(sampleRecord());
+    await a.close();
+    const b = new KafkaSink({ producerFactory: broker.factory, health: false, lingerMs: 1, compression: 'lz4', log: memLog().log });
+    await b.write(sampleRecord());
+    await b.close();
+    expect(broker.records.map((r) => r.compression)).toEqual([CompressionTypes.ZSTD, CompressionTypes.LZ4]);
+  });
+
+  it('reads spool frames written by an older agent (no topic in the frame) as connection records', () => {
+    const value = Buffer.from([0xc3, 1, 1, 2, 3, 4, 5, 6, 7, 8, 42]);
+    const old = Buffer.concat([Buffer.from([0, 5]), Buffer.from('web-1'), value]);
+    expect(unframe(old)).toEqual({ kind: 'record', key: 'web-1', value });
+    const h = { kind: 'health' as const, key: 'web-1', value, headers: { 'content-type': 'x' } };
+    expect(unframe(frame(h))).toEqual(h);
+  });
+});
+
 describe('KafkaSink while Kafka is down', () => {
+  it('spools agent-health records too, in order with the records, and sends them when Kafka is back', async () => {
+    const spool = Spool.open({ dir, maxBytes: 1 << 20 });
+    broker.up = false;
+    const sink = new KafkaSink({ producerFactory: broker.factory, spool, health: { host: 'web-1', agentVersion: '1' }, lingerMs: 1, retryIntervalMs: 30, log: memLog().log });
+    await sink.write(sampleRecord({ event_id: 'a' }));
+    await sink.flush();
+    await sink.reportHealth({ ringbufDropsPerCpu: [0], recordsTotal: 1, sampledOut: 0, filtered: 0 });
+    await sink.flush();
+    expect(spool.records).toBe(2);
+    broker.up = true;
+    await until(() => spool.records === 0);
+    const health = broker.records.filter((r) => r.topic === TOPIC_AGENT_HEALTH).flatMap((r) => r.messages);
+    expect(health).toHaveLength(1);
+    expect((healthCodec().decode(health[0]!.value as Buffer) as AgentHealth).kafka_connected).toBe(false);
+    expect(broker.values()).toEqual(['a']);
+    await sink.close();
+  });
+
   it('spools what Kafka refused, spools later records behind it, and replays all in order once Kafka is back', async () => {
     const { log, lines } = memLog();
     const spool = Spool.open({ dir, maxBytes: 1 << 20 });
@@ -136,7 +220,7 @@ describe('KafkaSink while Kafka is down', () => {
   });
 
   it('counts records past the spool bound as spool_dropped', async () => {
-    const one = 2 + 'web-1'.length + 8 + (await import('../lib/avro.js')).encodeConnection(sampleRecord()).length;
+    const one = 5 + 'web-1'.length + 4 + 8 + (await import('../lib/avro.js')).encodeConnection(sampleRecord()).length;
     const spool = Spool.open({ dir, maxBytes: 3 * one + 8 });
     broker.up = false;
     const sink = new KafkaSink({ producerFactory: broker.factory, spool, health: false, lingerMs: 1, retryIntervalMs: 60_000, log: memLog().log });

@@ -8,8 +8,7 @@ import { recordToDoc } from '../lib/ecs.js';
 import { ipToBytes } from '../lib/ip.js';
 import type { ConnectionRecord } from '../lib/record.js';
 import { recordDefaults } from '../lib/record-fields.js';
-import { runReplay } from './replay.js';
-import type { HealthCounters, RecordSink } from './sink.js';
+import { runReplay, type OutcomeListener, type ReplaySink } from './replay.js';
 
 function memLog() {
   const lines: Array<Record<string, unknown>> = [];
@@ -31,16 +30,22 @@ function rec(i: number, over: Partial<ConnectionRecord> = {}): ConnectionRecord 
   };
 }
 
-/** In-memory sink: records what it got and whether replay waited for the acknowledgement. */
-class MemorySink implements RecordSink {
+/** In-memory sink: records what it got, acknowledges on flush. */
+class MemorySink implements ReplaySink {
   got: ConnectionRecord[] = [];
+  private tags: number[] = [];
   flushed = 0;
   closed = false;
-  async write(r: ConnectionRecord): Promise<void> { this.got.push(r); }
-  async reportHealth(_h: HealthCounters): Promise<void> { /* replay sends no health */ }
-  async flush(): Promise<void> { this.flushed = this.got.length; }
+  spooled = 0;
+  constructor(private readonly on: OutcomeListener = () => undefined) {}
+  async write(r: ConnectionRecord, tag: number): Promise<void> { this.got.push(r); this.tags.push(tag); }
+  async flush(): Promise<void> {
+    for (const tag of this.tags.splice(0)) this.on({ kind: 'record', tag }, 'sent');
+    this.flushed = this.got.length;
+  }
   async close(): Promise<void> { this.closed = true; }
 }
+const memSink = () => { const box: { sink?: MemorySink } = {}; return { box, makeSink: (on: OutcomeListener) => (box.sink = new MemorySink(on)) }; };
 
 let dir: string;
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'replay-test-')); });
@@ -51,12 +56,12 @@ describe('runReplay', () => {
     const file = join(dir, 'ok.jsonl');
     const records = [0, 1, 2].map((i) => rec(i));
     writeFileSync(file, `${records.map((r) => JSON.stringify(recordToDoc(r))).join('\n')}\n\n`);
-    const sink = new MemorySink();
-    const res = await runReplay(file, { sink, log: memLog().log });
-    expect(res).toEqual({ read: 3, sent: 3, errors: [] });
-    expect(sink.got).toEqual(records);
-    expect(sink.flushed).toBe(3);
-    expect(sink.closed).toBe(false); // a sink handed in belongs to the caller
+    const { box, makeSink } = memSink();
+    const res = await runReplay(file, { makeSink, log: memLog().log });
+    expect(res).toEqual({ read: 3, sent: 3, errors: [], deadLettered: [], failed: [], waiting: [] });
+    expect(box.sink!.got).toEqual(records);
+    expect(box.sink!.flushed).toBe(3);
+    expect(box.sink!.closed).toBe(true);
   });
 
   it('reports each bad line as FILE:LINE: field: message and goes on', async () => {
@@ -69,11 +74,11 @@ describe('runReplay', () => {
     const ipv6 = recordToDoc(rec(3, { family: 'ipv6', src_ip: ipToBytes('fd00::1'), dst_ip: ipToBytes('fd00::2') }));
     writeFileSync(file, [good, '{not json', JSON.stringify(noHost), '', JSON.stringify(badPort), JSON.stringify(ipv6), JSON.stringify(recordToDoc(rec(4)))].join('\n'));
     const { log, lines } = memLog();
-    const sink = new MemorySink();
-    const res = await runReplay(file, { sink, log });
+    const { box, makeSink } = memSink();
+    const res = await runReplay(file, { makeSink, log });
     expect(res.read).toBe(6);
     expect(res.sent).toBe(3);
-    expect(sink.got.map((r) => r.event_id)).toEqual(['e0', 'e3', 'e4']);
+    expect(box.sink!.got.map((r) => r.event_id)).toEqual(['e0', 'e3', 'e4']);
     expect(res.errors.map((e) => [e.line, e.field])).toEqual([[2, '(json)'], [3, 'host.name'], [5, 'destination.port']]);
     expect(res.errors[1]!.message).toBe('is required');
     const warned = lines.filter((l) => l.level === 40).map((l) => l.msg);
@@ -84,21 +89,22 @@ describe('runReplay', () => {
   it('names a record the Avro schema refuses (a sink that validates, like KafkaSink)', async () => {
     const file = join(dir, 'port.jsonl');
     writeFileSync(file, `${JSON.stringify(recordToDoc(rec(0)))}\n`);
-    const refusing: RecordSink = {
-      write: async () => { throw new Error('record e0 does not match schemas/avro/connection.avsc: src_port=70000'); },
-      reportHealth: async () => undefined,
+    const refusing: ReplaySink = {
+      write: async () => { throw new Error('record e0 does not match schemas/avro/connection.avsc: labels=1'); },
+      flush: async () => undefined,
       close: async () => undefined,
+      spooled: 0,
     };
-    const res = await runReplay(file, { sink: refusing, log: memLog().log });
+    const res = await runReplay(file, { makeSink: () => refusing, log: memLog().log });
     expect(res.sent).toBe(0);
-    expect(res.errors).toEqual([{ line: 1, field: '(record)', message: expect.stringContaining('src_port=70000') }]);
+    expect(res.errors).toEqual([{ line: 1, field: '(record)', message: expect.stringContaining('labels=1') }]);
   });
 
   it('reports progress on long files', async () => {
     const file = join(dir, 'big.jsonl');
     writeFileSync(file, Array.from({ length: 20_001 }, (_, i) => JSON.stringify(recordToDoc(rec(i)))).join('\n'));
     const seen: number[] = [];
-    const res = await runReplay(file, { sink: new MemorySink(), log: memLog().log, onProgress: (n) => seen.push(n) });
+    const res = await runReplay(file, { makeSink: memSink().makeSink, log: memLog().log, onProgress: (n) => seen.push(n) });
     expect(res.sent).toBe(20_001);
     expect(seen).toContain(10_000);
     expect(seen).toContain(20_000);
@@ -106,6 +112,37 @@ describe('runReplay', () => {
   });
 
   it('fails with the path and what to do when the file cannot be read', async () => {
-    await expect(runReplay(join(dir, 'missing.jsonl'), { sink: new MemorySink(), log: memLog().log })).rejects.toThrow(/missing\.jsonl: cannot read \(ENOENT\); check the path given to --replay/);
+    await expect(runReplay(join(dir, 'missing.jsonl'), { makeSink: memSink().makeSink, log: memLog().log })).rejects.toThrow(/missing\.jsonl: cannot read \(ENOENT\); check the path given to --replay/);
+  });
+
+  it('refuses port 70000, negative byte counts and an end before the start with FILE:LINE and the field', async () => {
+    const file = join(dir, 'hostile.jsonl');
+    const port = recordToDoc(rec(0)) as unknown as { destination: { port: number } };
+    port.destination.port = 70000;
+    const neg = recordToDoc(rec(1)) as unknown as { source: { bytes: number } };
+    neg.source.bytes = -5;
+    const rev = recordToDoc(rec(2, { start_us: 1_763_770_001_000_000, end_us: 1_763_770_000_000_000 }));
+    writeFileSync(file, [port, neg, rev, recordToDoc(rec(3))].map((d) => JSON.stringify(d)).join('\n'));
+    const res = await runReplay(file, { makeSink: memSink().makeSink, log: memLog().log });
+    expect(res.sent).toBe(1);
+    expect(res.errors.map((e) => [e.line, e.field])).toEqual([[1, 'destination.port'], [2, 'source.bytes'], [3, 'event.end']]);
+  });
+
+  it('lists the lines that were dead-lettered, failed or are still waiting in the spool', async () => {
+    const file = join(dir, 'fates.jsonl');
+    writeFileSync(file, [0, 1, 2, 3].map((i) => JSON.stringify(recordToDoc(rec(i)))).join('\n'));
+    let on: OutcomeListener = () => undefined;
+    const sink: ReplaySink = {
+      write: async (_r, tag) => {
+        if (tag === 2) on({ kind: 'dlq', tag }, 'sent');
+        else if (tag === 3) on({ kind: 'record', tag }, 'spool_dropped');
+        else if (tag === 1) on({ kind: 'record', tag }, 'sent');
+      },
+      flush: async () => undefined,
+      close: async () => undefined,
+      spooled: 1,
+    };
+    const res = await runReplay(file, { makeSink: (l) => { on = l; return sink; }, waitMs: 300, log: memLog().log });
+    expect(res).toMatchObject({ read: 4, sent: 1, deadLettered: [2], failed: [3], waiting: [4] });
   });
 });

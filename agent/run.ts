@@ -7,6 +7,9 @@ import type { CaEvent } from './event-decoder.js';
 import { raiseMemlock } from './memlock.js';
 import { ProcCache } from './proc.js';
 import { buildRecord, readBootId, type BuildContext } from './record-builder.js';
+import { createRegistry, startAdminServer, type AdminServer } from '../lib/metrics.js';
+import { agentHealthCheck, registerAgentMetrics, type AgentMetricsSource } from './metrics.js';
+import { narrowThread, threadCaps, type PrivilegeDrop } from './privileges.js';
 import { Sensor, type Snapshot } from './sensor.js';
 import { emptyHealth, type HealthCounters, type RecordSink } from './sink.js';
 
@@ -24,6 +27,15 @@ export interface RunOptions {
   onReady?: () => void;
   /** Stops the run like SIGTERM (for callers that embed the agent, e.g. the bench). */
   signal?: AbortSignal;
+  /**
+   * Drop privileges once attached (the CLI always does; callers embedding the
+   * agent in a larger process, like tests, leave it off: the drop is process-wide).
+   */
+  privileges?: PrivilegeDrop;
+  /** /metrics and /healthz listener; the CLI passes cfg.metrics, embedders none (their tests run in parallel). */
+  metrics?: { host: string; port: number } | null;
+  /** Called with the bound /metrics port (tests use port 0). */
+  onMetrics?: (port: number) => void;
 }
 
 const sum = (xs: bigint[]): number => Number(xs.reduce((a, b) => a + b, 0n));
@@ -43,6 +55,7 @@ export async function runAgent(o: RunOptions): Promise<void> {
     objectPath: cfg.bpfObject, configBlob: buildConfigBlob(cfg.filters), log, walkIntervalMs,
     mapSizes: { sockets: cfg.sensor.maxConnections, listeners: cfg.sensor.maxListeners },
     ringBytes: cfg.sensor.ringBufferBytes, seed: cfg.sensor.scanExistingSockets, interimIntervalS: cfg.interimIntervalS,
+    ...(o.privileges ? { privileges: o.privileges } : {}),
   });
   let health: HealthCounters = emptyHealth(0);
   let written = 0;
@@ -91,6 +104,12 @@ export async function runAgent(o: RunOptions): Promise<void> {
       untrackedNomem: sum(s.stats.untrackedNomem),
       untrackedOther: sum(s.stats.untrackedOther),
       staleReplaced: sum(s.stats.staleReplaced),
+      untracked: {
+        ...health.untracked,
+        state_map_full: sum(s.stats.untrackedMapFull),
+        no_memory: sum(s.stats.untrackedNomem),
+        map_error: sum(s.stats.untrackedOther),
+      },
     };
     const drops = sum(s.stats.ringbufDrops);
     if (drops > prevDrops) log.warn({ ringbuf_drops: drops, new: drops - prevDrops, per_cpu: health.ringbufDropsPerCpu }, 'ring buffer full: the kernel dropped connection records');
@@ -108,10 +127,27 @@ export async function runAgent(o: RunOptions): Promise<void> {
   });
   sensor.on('fatal', (e: Error) => { fatal ??= e; requestStop(`sensor failed: ${e.message}`); });
 
+  let attached = false;
+  const metricsAt = o.metrics ?? null;
+  const admin = metricsAt ? await startMetrics(metricsAt, { sensor: () => health, transport: () => sink.transportCounters?.() ?? null, attached: () => attached }, log) : null;
+  if (admin) o.onMetrics?.(admin.port);
+
   const ml = raiseMemlock();
   if (ml.needed && !ml.raised) log.warn(ml.detail); else log.debug(ml.detail);
-  await sensor.start();
+  try {
+    await sensor.start();
+  } catch (e) {
+    await admin?.close();
+    throw e;
+  }
   health = emptyHealth(sensor.cpus);
+  attached = true;
+  if (o.privileges) {
+    // The worker already switched user and narrowed itself; this thread keeps
+    // at most the same two capabilities (none after a user switch).
+    narrowThread(o.privileges.keep);
+    log.info({ user: o.privileges.user?.name ?? '(unchanged)', keep: 'CAP_BPF,CAP_PERFMON', cap_eff_main: threadCaps().effective.toString(16) }, 'privileges dropped after attach');
+  }
   o.onReady?.();
   const onSignal = (sig: string) => () => requestStop(sig);
   const sigint = onSignal('SIGINT');
@@ -133,6 +169,19 @@ export async function runAgent(o: RunOptions): Promise<void> {
   await chain;
   await sink.reportHealth({ ...health }).catch((e: Error) => log.warn({ err: e.message }, 'last health report failed'));
   await sink.close();
+  await admin?.close();
   log.info({ records: written, ringbuf_drops: health.ringbufDropsPerCpu.reduce((a, b) => a + b, 0), sampled_out: health.sampledOut, filtered: health.filtered }, 'agent stopped');
   if (fatal) throw fatal;
+}
+
+async function startMetrics(at: { host: string; port: number }, src: AgentMetricsSource, log: Logger): Promise<AdminServer> {
+  const registry = createRegistry('agent');
+  registerAgentMetrics(registry, src);
+  try {
+    const server = await startAdminServer({ port: at.port, host: at.host, registry, health: agentHealthCheck(src) });
+    log.info({ host: at.host, port: server.port }, 'metrics and health listening (/metrics, /healthz)');
+    return server;
+  } catch (e) {
+    throw new Error(`cannot listen for /metrics on ${at.host}:${at.port} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set metrics.port in the agent config to a free port, or metrics.enabled: false`);
+  }
 }

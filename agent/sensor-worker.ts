@@ -5,6 +5,7 @@ import { EVENT_LAYOUT as EL, EVENT_SIZE, F_NO_OWNER, SEED_MARK, STAT } from './e
 import { InterimScheduler, type EntryFacts } from './interim.js';
 import { ALL_PROGRAMS, BpfObject, dumpMapValues, HOOKS, lookupPerCpuU64, mapDelete, mapUpdate, MappedRing, numPossibleCpus, setLibbpfPrint, setNetns } from './libbpf.js';
 import { encodeOwner, scanSocketOwners } from './preexisting.js';
+import { dropPrivileges, type PrivilegeDrop } from './privileges.js';
 
 // The only thread that touches libbpf. It reads the ring buffer's mmapped
 // pages directly and posts records in batches (one postMessage per batch, the
@@ -32,6 +33,8 @@ export interface SensorWorkerData {
   ringBytes: number;
   seed: boolean;
   interimIntervalNs: bigint;
+  /** Drop to these privileges once attached and seeded: this thread keeps CAP_BPF + CAP_PERFMON for the maps. */
+  privileges?: PrivilegeDrop;
 }
 
 export type StatsSnapshot = Record<keyof typeof STAT, bigint[]>;
@@ -168,6 +171,8 @@ function main(): void {
     if (data.seed) {
       try { seedSummary = seed(obj); } catch (e) { seedSummary = { namespaces: 0, processes: 0, listeners: 0, listenersNoOwner: 0, connections: 0, connectionsNoOwner: 0, notTracked: 0, errors: [(e as Error).message], ms: 0 }; }
     }
+    // The start-up scan reads every process's /proc/PID/fd, so privileges go only after it.
+    if (data.privileges) dropPrivileges(data.privileges);
     post({ type: 'ready', cpus, programs: [...HOOKS], seed: seedSummary, loadAttempts: attempts });
 
     const readBatch = (): number => {

@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../lib/log.js';
 import { decodeEvent, EVENT_SIZE, type CaEvent } from './event-decoder.js';
 import type { Due } from './interim.js';
+import type { PrivilegeDrop } from './privileges.js';
 import type { SeedSummary, SensorWorkerData, StatsSnapshot, WorkerMessage } from './sensor-worker.js';
 
 // Main-thread handle on the sensor worker: start/stop, and decoded batches as
@@ -55,6 +56,8 @@ export interface SensorOptions {
   seed?: boolean;
   /** How long stop() keeps draining the ring buffer after detaching. */
   drainMs?: number;
+  /** Applied by the worker once the programs are attached (agent/privileges.ts). */
+  privileges?: PrivilegeDrop;
 }
 
 export class SensorStartError extends Error {
@@ -130,6 +133,7 @@ export class Sensor extends EventEmitter {
       mapSizes: { ...DEFAULT_MAP_SIZES, ...this.opts.mapSizes },
       ringBytes,
       seed: this.opts.seed ?? true,
+      ...(this.opts.privileges ? { privileges: this.opts.privileges } : {}),
     };
     const log = this.opts.log;
     const worker = new Worker(new URL('./sensor-worker.js', import.meta.url), { workerData: data });

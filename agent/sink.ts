@@ -1,4 +1,5 @@
 import type { ConnectionRecord } from '../lib/record.js';
+import type { TransportCounters } from './health.js';
 
 // The seam between the sensor side of the agent (kernel events -> records) and
 // the transport side (Kafka producer, spool, health reports). The agent command
@@ -27,6 +28,8 @@ export interface HealthCounters {
   untrackedOther?: number;
   /** Entries of sockets that vanished without tcp_destroy_sock, replaced when their address was reused (their records were sent if complete; not loss). */
   staleReplaced?: number;
+  /** Connections the kernel did not track, by reason (e.g. state_map_full); cumulative. */
+  untracked?: Record<string, number>;
 }
 
 export interface RecordSink {
@@ -35,6 +38,8 @@ export interface RecordSink {
   reportHealth(h: HealthCounters): Promise<void>;
   /** Flushes whatever is buffered and releases connections. Called once, on shutdown. */
   close(): Promise<void>;
+  /** Transport figures for /metrics, when the sink has a transport (KafkaSink). */
+  transportCounters?(): TransportCounters;
 }
 
 export function emptyHealth(cpus: number): HealthCounters {

@@ -201,3 +201,15 @@ describe('Spool restart and crash recovery', () => {
     b.close();
   });
 });
+
+describe('Spool ownership', () => {
+  it('refuses a spool another live process holds, naming it, and takes over one whose owner is gone', () => {
+    writeFileSync(join(dir, 'owner.pid'), `${process.ppid}\n`);
+    expect(() => Spool.open({ dir, maxBytes: 1 << 20 })).toThrow(`spool ${dir} is in use by process ${process.ppid} (a running agent or replay)`);
+    writeFileSync(join(dir, 'owner.pid'), '2147483646\n');
+    const s = Spool.open({ dir, maxBytes: 1 << 20 });
+    expect(readFileSync(join(dir, 'owner.pid'), 'utf8')).toBe(`${process.pid}\n`);
+    s.close();
+    expect(readdirSync(dir)).not.toContain('owner.pid');
+  });
+});

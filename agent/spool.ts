@@ -7,13 +7,14 @@ import { crc32 } from 'node:zlib';
 import type { Logger } from '../lib/log.js';
 
 // The agent's on-disk spool: a bounded FIFO of opaque messages that survives a
-// crash, used while Kafka is unreachable (issue 3, "Spool").
+// crash, used while Kafka is unreachable.
 //
 // Layout of the spool directory:
 //   segment-<20-digit seq>.spool  append-only; each frame is
 //                                 u32 BE payload length | u32 BE CRC-32 of payload | payload
 //   committed.json                {"segment": seq, "offset": bytes}: everything before this
 //                                 position has been acknowledged by Kafka
+//   owner.pid                     pid of the one process using the spool (see lock())
 //
 // Crash safety:
 // - A crash mid-append leaves a short or CRC-failing frame at the tail of the
@@ -68,6 +69,17 @@ export interface SpoolRead {
 
 const FRAME_HEADER = 8;
 const COMMITTED = 'committed.json';
+const LOCK = 'owner.pid';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to another user (e.g. an agent running as nobody).
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 const SEGMENT_RE = /^segment-(\d{20})\.spool$/;
 const DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024;
 /** While full, log a drop line at most this often; the count itself is exact. */
@@ -93,6 +105,7 @@ export class Spool {
   private discarded = 0;
   private lastDropLog = 0;
   private droppedSinceLog = 0;
+  private locked = false;
 
   private constructor(opts: SpoolOptions) {
     if (!(opts.maxBytes > FRAME_HEADER)) throw new Error(`spool maxBytes must be more than ${FRAME_HEADER}, got ${opts.maxBytes}`);
@@ -106,8 +119,48 @@ export class Spool {
   /** Opens (or creates) the spool in opts.dir and recovers from any earlier crash. */
   static open(opts: SpoolOptions): Spool {
     const s = new Spool(opts);
-    s.recover();
+    mkdirSync(s.dir, { recursive: true });
+    s.lock();
+    try {
+      s.recover();
+    } catch (err) {
+      s.unlock();
+      throw err;
+    }
     return s;
+  }
+
+  /**
+   * One process per spool: `agent --replay` uses the live agent's spool, and
+   * two writers appending and committing the same segments would corrupt it.
+   * The lock names its owner's pid; a lock whose process is gone is taken over.
+   */
+  private lock(): void {
+    const file = join(this.dir, LOCK);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(file, 'wx');
+        writeSync(fd, `${process.pid}\n`);
+        closeSync(fd);
+        this.locked = true;
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const owner = Number(readFileSync(file, 'utf8').trim());
+      if (owner > 0 && owner !== process.pid && alive(owner)) {
+        throw new Error(`spool ${this.dir} is in use by process ${owner} (a running agent or replay); stop it first, or give this run another spool.dir`);
+      }
+      this.log?.warn({ dir: this.dir, stale_pid: owner }, 'spool lock left by a process that is gone; taking it over');
+      unlinkSync(file);
+    }
+    throw new Error(`could not lock spool ${this.dir}`);
+  }
+
+  private unlock(): void {
+    if (!this.locked) return;
+    this.locked = false;
+    try { unlinkSync(join(this.dir, LOCK)); } catch { /* already gone */ }
   }
 
   stats(): SpoolStats {
@@ -213,6 +266,7 @@ export class Spool {
 
   close(): void {
     this.closeWriter();
+    this.unlock();
   }
 
   private countDropped(n: number): void {

@@ -30,6 +30,9 @@ export interface AgentHealth {
   spool_dropped: number;
   kafka_errors: number;
   kafka_connected: boolean;
+  records_dead_lettered: number;
+  wire_bytes: number;
+  wire_bytes_per_record: number;
 }
 
 let codec: SingleObjectCodec | undefined;

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
-import type { ConnectionOptions } from 'node:tls';
+import net from 'node:net';
+import type { Socket } from 'node:net';
+import tls, { type ConnectionOptions } from 'node:tls';
 import kafkajs from 'kafkajs';
-import type { Kafka as KafkaClient, KafkaConfig, LogEntry, ProducerConfig, RetryOptions, SASLOptions } from 'kafkajs';
+import type { ISocketFactory, Kafka as KafkaClient, KafkaConfig, LogEntry, ProducerConfig, RetryOptions, SASLOptions } from 'kafkajs';
+import { UserError } from './errors.js';
 import { registerCompressionCodecs } from './kafka-codecs.js';
 import type { Logger } from './log.js';
 import { DEFAULT_KAFKA_BROKERS } from './names.js';
@@ -25,10 +28,9 @@ const { Kafka, logLevel, Partitioners } = kafkajs;
 registerCompressionCodecs();
 
 /** A setting that cannot work; names the variable so the operator knows what to fix. */
-export class KafkaSettingsError extends Error {
+export class KafkaSettingsError extends UserError {
   constructor(readonly variable: string, message: string) {
-    super(`${variable}: ${message}`);
-    this.name = 'KafkaSettingsError';
+    super(`${variable}: ${message}`, 'fix the environment variable named above (see lib/kafka.ts for every KAFKA_* setting)');
   }
 }
 
@@ -140,13 +142,50 @@ export function kafkaLogCreator(log: Logger): NonNullable<KafkaConfig['logCreato
   };
 }
 
+/**
+ * Counts the bytes a client writes to its broker sockets: Produce requests
+ * with their compressed batches, plus every protocol overhead (metadata,
+ * SASL, heartbeats). That is what "bytes per record on the wire" means in
+ * agent-health and `connaudit bench`. kafkajs's own request events report
+ * response sizes only, so the count is taken at the socket. With TLS it is
+ * the bytes handed to TLS (before the record layer's ~29 B per 16 KiB).
+ */
+export class WireMeter {
+  private closedBytes = 0;
+  private readonly open = new Set<Socket>();
+
+  readonly socketFactory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+    // The same connect call kafkajs makes by default (src/network/socketFactory.js).
+    const socket: Socket = ssl
+      ? tls.connect({ host, port, ...(!net.isIP(host) ? { servername: host } : {}), ...ssl }, onConnect)
+      : net.connect({ host, port }, onConnect);
+    socket.setKeepAlive(true, 60_000);
+    this.open.add(socket);
+    socket.once('close', () => { this.closedBytes += socket.bytesWritten; this.open.delete(socket); });
+    return socket;
+  };
+
+  bytesSent(): number {
+    let n = this.closedBytes;
+    for (const s of this.open) n += s.bytesWritten;
+    return n;
+  }
+}
+
 export interface CreateKafkaOptions {
   clientId: string;
   log: Logger;
   env?: NodeJS.ProcessEnv;
+  /** Count the bytes this client sends (see WireMeter). */
+  meter?: WireMeter;
 }
 
 /** A kafkajs client with connaudit's settings, security and logging. Throws KafkaSettingsError on bad settings. */
 export function createKafka(o: CreateKafkaOptions): KafkaClient {
-  return new Kafka({ ...kafkaConfig(o.clientId, o.env), logLevel: logLevel.WARN, logCreator: kafkaLogCreator(o.log) });
+  return new Kafka({
+    ...kafkaConfig(o.clientId, o.env),
+    logLevel: logLevel.WARN,
+    logCreator: kafkaLogCreator(o.log),
+    ...(o.meter ? { socketFactory: o.meter.socketFactory } : {}),
+  });
 }

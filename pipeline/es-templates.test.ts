@@ -28,7 +28,7 @@ function leaves(v: unknown, prefix = ''): Array<[string, unknown]> {
   return [[prefix, Array.isArray(v) ? v[0] : v]];
 }
 
-const FLOAT_FIELDS = new Set(['connaudit.connect_latency_ms', 'connaudit.srtt_ms']);
+const FLOAT_FIELDS = new Set(['connaudit.connect_latency_ms', 'connaudit.srtt_ms', 'connaudit.agent_health.wire_bytes_per_record']);
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
 /** The type a leaf should have, from what it means. */
@@ -182,6 +182,7 @@ describe('connaudit-agent-health template', () => {
     event_id: 'h1', host: 'web-1', ts_us: 1_763_770_000_000_000, agent_version: '0.1.0', started_us: 1_763_760_000_000_000, interval_s: 10,
     records_total: 5, records_produced: 5, ringbuf_drops: 0, ringbuf_drops_per_cpu: [0, 0], sampled_out: 0, filtered: 1,
     spool_records: 0, spool_bytes: 0, spool_dropped: 0, kafka_errors: 0, kafka_connected: true,
+    records_dead_lettered: 0, wire_bytes: 3075, wire_bytes_per_record: 61.5,
   });
   it.each(leaves(doc))('maps %s with its intended type', (path, value) => {
     expect(fieldMapping(m, path)?.type, path).toBe(intendedType(path, value));

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, openSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, openSync, rmSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClientOptions } from '@elastic/elasticsearch';
 import { elasticsearchYml, heapOptions } from './es-config.js';
@@ -43,6 +43,8 @@ export interface EsInstanceOptions {
   users?: FileRealmUser[];
   /** A healthy node on httpPort that this instance dir did not start (another checkout, a manual start) counts as up. */
   acceptForeign?: boolean;
+  /** With security: serve HTTPS with this PEM certificate and key; ca is what clients trust. */
+  httpTls?: { certificate: string; key: string; ca: string };
 }
 
 export interface EsInstance {
@@ -78,9 +80,15 @@ const paths = (dir: string, clusterName: string) => ({
   clusterLog: join(dir, 'logs', `${clusterName}.log`),
 });
 
+const baseUrl = (o: EsInstanceOptions): string => `${o.httpTls ? 'https' : 'http'}://127.0.0.1:${o.httpPort}`;
+
 function clientOptionsFor(o: EsInstanceOptions): ClientOptions {
   const u = o.users?.[0];
-  return { node: `http://127.0.0.1:${o.httpPort}`, ...(o.security && u ? { auth: { username: u.username, password: u.password } } : {}) };
+  return {
+    node: baseUrl(o),
+    ...(o.security && u ? { auth: { username: u.username, password: u.password } } : {}),
+    ...(o.httpTls ? { tls: { ca: readFileSync(o.httpTls.ca) } } : {}),
+  };
 }
 
 function esJdks(): Jdk[] {
@@ -101,8 +109,13 @@ function prepare(o: EsInstanceOptions, who: RunAs | undefined): ReturnType<typeo
   if (!existsSync(join(p.config, 'jvm.options'))) cpSync(join(esHome, 'config'), p.config, { recursive: true });
   writeFileSync(join(p.config, 'elasticsearch.yml'), elasticsearchYml({
     clusterName: o.clusterName, nodeName: `connaudit-${o.httpPort}`, httpPort: o.httpPort, transportPort: o.transportPort,
-    dataDir: p.data, logsDir: p.logs, security: o.security,
+    dataDir: p.data, logsDir: p.logs, security: o.security, httpTls: o.httpTls !== undefined,
   }));
+  // Elasticsearch reads TLS files only from its config dir.
+  if (o.httpTls) {
+    cpSync(o.httpTls.certificate, join(p.config, 'http.crt'));
+    cpSync(o.httpTls.key, join(p.config, 'http.key'));
+  }
   mkdirSync(join(p.config, 'jvm.options.d'), { recursive: true });
   writeFileSync(join(p.config, 'jvm.options.d', 'connaudit-heap.options'), heapOptions(o.heapMb ?? 512));
   if (who) {
@@ -184,7 +197,7 @@ function failureLog(p: ReturnType<typeof paths>): string {
 }
 
 async function waitHealthy(o: EsInstanceOptions, p: ReturnType<typeof paths>, label: string): Promise<EsProbe> {
-  const s = step(`${label}: waiting for cluster health yellow at http://127.0.0.1:${o.httpPort}`);
+  const s = step(`${label}: waiting for cluster health yellow at ${baseUrl(o)}`);
   let last: EsProbe = { ok: false };
   const why = await waitUntil(async () => (last = await probeEs(clientOptionsFor(o))).ok, {
     timeoutMs: o.timeoutMs,
@@ -202,17 +215,17 @@ export async function startElasticsearch(o: EsInstanceOptions, label = 'elastics
   const running = livePid(p.pidFile, MARKER);
   if (running !== undefined) {
     const st = readState(p.stateFile);
-    say(`${label}: already running (pid ${running}, Elasticsearch ${st?.version ?? ES_VERSION}) at http://127.0.0.1:${o.httpPort}`);
+    say(`${label}: already running (pid ${running}, Elasticsearch ${st?.version ?? ES_VERSION}) at ${baseUrl(o)}`);
     // Running is not the same as ready (another `up` may still be starting it): wait for health all the same.
     const probe = await waitHealthy(o, p, label);
     const jdk = st ? st.jdk : { home: 'unknown', version: probe.jvm ?? 'unknown', major: Number(probe.jvm?.split('.')[0]) };
-    return { url: `http://127.0.0.1:${o.httpPort}`, pid: running, jdk, clientOptions: clientOptionsFor(o), logFile: p.clusterLog, alreadyRunning: true };
+    return { url: `${baseUrl(o)}`, pid: running, jdk, clientOptions: clientOptionsFor(o), logFile: p.clusterLog, alreadyRunning: true };
   }
   if (await portOpen('127.0.0.1', o.httpPort)) {
     const probe = o.acceptForeign ? await probeEs(clientOptionsFor(o)) : undefined;
     if (probe?.ok) {
-      say(`${label}: an Elasticsearch ${probe.version ?? ''} not started from ${o.dir} is already answering at http://127.0.0.1:${o.httpPort}; using it`);
-      return { url: `http://127.0.0.1:${o.httpPort}`, pid: undefined, jdk: undefined, clientOptions: clientOptionsFor(o), logFile: p.clusterLog, alreadyRunning: true };
+      say(`${label}: an Elasticsearch ${probe.version ?? ''} not started from ${o.dir} is already answering at ${baseUrl(o)}; using it`);
+      return { url: `${baseUrl(o)}`, pid: undefined, jdk: undefined, clientOptions: clientOptionsFor(o), logFile: p.clusterLog, alreadyRunning: true };
     }
     throw new ServiceError('elasticsearch', 'check port', `127.0.0.1:${o.httpPort} is in use, but not by an Elasticsearch this instance dir (${o.dir}) started`, undefined,
       `find it with \`ss -ltnp 'sport = :${o.httpPort}'\` and stop it, or set ES_URL to use that cluster as an external one`);
@@ -258,11 +271,11 @@ export async function startElasticsearch(o: EsInstanceOptions, label = 'elastics
     }
     writeState(pp.stateFile, {
       service: 'elasticsearch', version: ES_VERSION, jdk: { home: jdk.home, version: jdk.version, major: jdk.major },
-      startedAt: new Date().toISOString(), endpoint: `http://127.0.0.1:${o.httpPort}`, dataDir: pp.data, logFile: pp.clusterLog,
+      startedAt: new Date().toISOString(), endpoint: `${baseUrl(o)}`, dataDir: pp.data, logFile: pp.clusterLog,
       jdkNote: tried.length ? `newest JDK that started it; tried first: ${tried.join('; ')}` : `newest JDK under /usr/lib/jvm (>= ${ES_MIN_JAVA})`,
     });
     await waitHealthy(o, pp, label);
-    return { url: `http://127.0.0.1:${o.httpPort}`, pid, jdk, clientOptions: clientOptionsFor(o), logFile: pp.clusterLog, alreadyRunning: false };
+    return { url: `${baseUrl(o)}`, pid, jdk, clientOptions: clientOptionsFor(o), logFile: pp.clusterLog, alreadyRunning: false };
   }
   throw new Error('unreachable: the JDK list was checked to be non-empty');
 }

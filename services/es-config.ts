@@ -9,8 +9,10 @@ export interface EsNodeSettings {
   transportPort: number;
   dataDir: string;
   logsDir: string;
-  /** x-pack security on (with plain HTTP: the test proves auth, not TLS) or off for the default local run. */
+  /** x-pack security on or off (the default local run). */
   security: boolean;
+  /** With security: HTTPS with config/http.crt and config/http.key (the security test's instance). */
+  httpTls?: boolean;
 }
 
 export function elasticsearchYml(s: EsNodeSettings): string {
@@ -32,7 +34,8 @@ export function elasticsearchYml(s: EsNodeSettings): string {
   ];
   if (s.security) {
     lines.push(
-      ['xpack.security.http.ssl.enabled', false],
+      ['xpack.security.http.ssl.enabled', s.httpTls === true],
+      ...(s.httpTls ? [['xpack.security.http.ssl.certificate', 'http.crt'], ['xpack.security.http.ssl.key', 'http.key']] as Array<[string, string]> : []),
       ['xpack.security.transport.ssl.enabled', false],
       ['xpack.security.authc.api_key.enabled', true],
     );

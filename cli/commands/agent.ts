@@ -1,8 +1,8 @@
 import type { Command } from '../command.js';
 import { parse, UsageError, UserError, wantsHelp } from '../command.js';
 
-const HELP = `Usage: connaudit agent [--config FILE] [--output kafka|jsonl] [--duration S] [--count N]
-       connaudit agent --replay FILE.jsonl
+const HELP = `Usage: connaudit agent [--config FILE] [--output kafka|jsonl] [--user NAME] [--duration S] [--count N]
+       connaudit agent --replay FILE.jsonl [--config FILE] [--wait S]
        connaudit agent --check [--config FILE]
 
 Runs the eBPF connection sensor (needs root, or CAP_BPF + CAP_PERFMON, and a
@@ -12,17 +12,32 @@ Options:
   --config FILE    YAML agent config (schemas/agent-config.schema.json): host,
                    netns_hosts (netns inode or /var/run/netns/NAME -> host.name),
                    environment, node_group, labels, filters, rate_limit,
-                   interim_interval_s, spool, kafka.topic.
+                   interim_interval_s, spool, kafka (topic, compression,
+                   max_message_bytes), metrics, user.
   --output kafka   (default) Avro single-object records to ${'$'}KAFKA_BROKERS,
                    spooled to disk while Kafka is unreachable.
   --output jsonl   One ECS JSON document per line on stdout (logs on stderr).
   --duration S     Stop after S seconds.
   --count N        Stop after N records.
   --replay FILE    Send the documents of FILE (as printed by --output jsonl)
-                   through the Avro + Kafka path and exit when all are acked.
+                   through the Avro + Kafka path, using the agent's spool
+                   (spool.dir of --config): if Kafka goes away, records wait
+                   on disk and are sent when it is back. Prints FILE:LINE for
+                   every line not sent (refused, dead-lettered, spool full,
+                   still spooled) and exits 1 if there is any.
+  --wait S         With --replay: how long to wait for Kafka to take spooled
+                   records before exiting (default 600); they stay in the
+                   spool for the next agent start or replay.
+  --user NAME      Once the programs are attached, run as NAME (e.g. nobody)
+                   keeping only CAP_BPF and CAP_PERFMON. Without it the
+                   agent stays uid 0 but drops every other capability.
+                   Config key: user.
   --check          Print a verdict for each requirement (kernel, BTF,
                    tracepoints, capabilities, memlock, program load, ring
                    buffer) and exit 1 if a required one fails.
+
+Serves /metrics (Prometheus) and /healthz on 127.0.0.1:9465 (config key
+metrics: {host, port, enabled}).
 
 SIGINT/SIGTERM detach the programs, flush what was read, and exit 0.`;
 
@@ -39,6 +54,8 @@ const command: Command = {
       check: { type: 'boolean', default: false },
       duration: { type: 'string' },
       count: { type: 'string' },
+      wait: { type: 'string' },
+      user: { type: 'string' },
     });
     const num = (name: string, v: string | undefined): number | undefined => {
       if (v === undefined) return undefined;
@@ -52,24 +69,29 @@ const command: Command = {
 
     const { createLogger } = await import('../../lib/log.js');
     const log = createLogger('agent');
-    const { ConfigError, loadConfig } = await import('../../agent/config.js');
+    const { loadConfig } = await import('../../agent/config.js');
+
+    // A ConfigError is a UserError: cli/main.ts prints it with file:line:col and the hint.
+    const cfg = loadConfig(values.config);
 
     if (values.replay) {
-      const { runReplay } = await import('../../agent/replay.js');
-      const res = await runReplay(values.replay, { log });
-      for (const e of res.errors) process.stderr.write(`${values.replay}:${e.line}: ${e.field}: ${e.message}\n`);
-      process.stderr.write(`replayed ${res.sent} of ${res.read} documents from ${values.replay}\n`);
-      return res.errors.length > 0 ? 1 : 0;
-    }
-
-    let cfg;
-    try {
-      cfg = loadConfig(values.config);
-    } catch (e) {
-      if (e instanceof ConfigError) {
-        throw new UserError(e.message, e.line > 0 ? 'fix the key named above; the schema is schemas/agent-config.schema.json' : 'check the path given to --config');
+      const { DEFAULT_REPLAY_WAIT_MS, runReplay } = await import('../../agent/replay.js');
+      const waitS = num('wait', values.wait);
+      const file = values.replay;
+      let res;
+      try {
+        res = await runReplay(file, { log, spool: cfg.spool, topic: cfg.topic, compression: cfg.compression, maxMessageBytes: cfg.maxMessageBytes, waitMs: waitS !== undefined ? waitS * 1000 : DEFAULT_REPLAY_WAIT_MS });
+      } catch (e) {
+        // A missing file, a spool held by a running agent, bad Kafka settings: say what, not where in the code.
+        throw new UserError((e as Error).message, 'check the file given to --replay, spool.dir in --config (a running agent holds its spool) and the KAFKA_* settings');
       }
-      throw e;
+      const out = (s: string): boolean => process.stderr.write(`${s}\n`);
+      for (const e of res.errors) out(`${file}:${e.line}: ${e.field}: ${e.message}`);
+      for (const l of res.deadLettered) out(`${file}:${l}: too large for Kafka: sent to the dead-letter topic, truncated and flagged`);
+      for (const l of res.failed) out(`${file}:${l}: not delivered: the spool was full (spool.max_bytes) while Kafka was unreachable`);
+      if (res.waiting.length > 0) out(`${file}: lines ${lineRanges(res.waiting)}: still in the spool ${cfg.spool.dir}; sent first by the next agent start or replay`);
+      out(`replayed ${file}: ${res.read} lines read, ${res.sent} sent, ${res.errors.length} refused, ${res.deadLettered.length} dead-lettered, ${res.failed.length} failed, ${res.waiting.length} still spooled`);
+      return res.sent === res.read ? 0 : 1;
     }
 
     if (values.check) {
@@ -96,10 +118,28 @@ const command: Command = {
       const { KafkaSink } = await import('../../agent/kafka-sink.js');
       const { Spool } = await import('../../agent/spool.js');
       const spool = Spool.open({ dir: cfg.spool.dir, maxBytes: cfg.spool.maxBytes, log });
-      sink = new KafkaSink({ spool, topic: cfg.topic, log, health: { intervalS: cfg.healthIntervalS, host: cfg.host, agentVersion: version } });
+      sink = new KafkaSink({ spool, topic: cfg.topic, compression: cfg.compression, maxMessageBytes: cfg.maxMessageBytes, log, health: { intervalS: cfg.healthIntervalS, host: cfg.host, agentVersion: version } });
     }
     try {
-      await runAgent({ cfg, sink, log, agentVersion: version, durationS, count, onReady: () => process.stderr.write('connaudit agent: sensor attached\n') });
+      const { lookupUser, SENSOR_CAPS } = await import('../../agent/privileges.js');
+      const userName = values.user ?? cfg.user;
+      let user = null;
+      if (userName) {
+        try { user = lookupUser(userName); } catch (e) { throw new UserError((e as Error).message, 'pass --user nobody, or set user: in the agent config'); }
+      }
+      // The spool keeps growing after the switch: it must belong to the user the agent becomes.
+      if (user && values.output === 'kafka') {
+        const { chownSync, readdirSync } = await import('node:fs');
+        const { join } = await import('node:path');
+        chownSync(cfg.spool.dir, user.uid, user.gid);
+        for (const f of readdirSync(cfg.spool.dir)) chownSync(join(cfg.spool.dir, f), user.uid, user.gid);
+      }
+      await runAgent({
+        cfg, sink, log, agentVersion: version, durationS, count,
+        privileges: { user, keep: SENSOR_CAPS },
+        metrics: cfg.metrics,
+        onReady: () => process.stderr.write(`connaudit agent: sensor attached; running as ${user ? user.name : 'uid 0'} with CAP_BPF and CAP_PERFMON only\n`),
+      });
     } catch (e) {
       if (e instanceof SensorStartError) {
         throw new UserError(`the sensor could not start: ${e.message}`, 'run `connaudit agent --check` to see which requirement is missing (root, BTF, tracepoints); rebuild the object with make -C bpf');
@@ -109,4 +149,16 @@ const command: Command = {
     return 0;
   },
 };
+/** 3,4,5,9 -> "3-5, 9": a long outage can leave thousands of lines waiting. */
+function lineRanges(lines: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    let j = i;
+    while (j + 1 < lines.length && lines[j + 1] === lines[j]! + 1) j++;
+    parts.push(i === j ? `${lines[i]}` : `${lines[i]}-${lines[j]}`);
+    i = j;
+  }
+  return parts.join(', ');
+}
+
 export default command;

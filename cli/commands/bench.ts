@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 // Speed and memory goals live here, never in timed unit tests: a benchmark
 // reports figures for a person to compare, on a machine they know.
 
-const HELP = `Usage: connaudit bench [codec|backtest|sensor|all] [options]
+const HELP = `Usage: connaudit bench [codec|backtest|sensor|kafka|all] [options]
 
 Benchmarks, each printing figures on stdout (JSON with --json):
   codec      Avro single-object encode (agent) and decode + ECS mapping
@@ -22,10 +22,14 @@ Benchmarks, each printing figures on stdout (JSON with --json):
              tcpdump -s 96 -w; CPU-s per 100k connections, records and bytes
              per connection, storm rate; then the highest zero-loss rate
              (root, bpftrace, tcpdump, Kafka; see BENCHMARKS.md)
+  kafka      bytes per record on the wire to Kafka for each batch codec
+             (none, gzip, lz4, zstd) and the agent's CPU for them, through
+             the agent's own producer to the broker of KAFKA_BROKERS
   all        codec + backtest, and sensor when running as root (default)
 
 Options:
-  --records N    codec: records to encode/decode (default 200000)
+  --records N    codec: records to encode/decode (default 200000);
+                 kafka: records per codec (default 50000)
   --events N     backtest: events in the generated file (default 1000000)
   --seconds S    sensor: storm length (default 8)
   --workers W    sensor: storm client workers (default 1; compare: 2)
@@ -67,7 +71,7 @@ const command: Command = {
       connections: { type: 'string' }, runs: { type: 'string' },
     }, true);
     const which = positionals[0] ?? 'all';
-    if (!['codec', 'backtest', 'sensor', 'compare', 'all'].includes(which)) throw new UsageError(`unknown benchmark '${which}'`);
+    if (!['codec', 'backtest', 'sensor', 'compare', 'kafka', 'all'].includes(which)) throw new UsageError(`unknown benchmark '${which}'`);
     const num = (v: string | undefined, d: number, name: string) => {
       if (v === undefined) return d;
       const n = Number(v);
@@ -79,6 +83,10 @@ const command: Command = {
       process.stderr.write('bench codec: encoding and decoding…\n');
       const { benchCodec } = await import('../../tools/bench/codec.js');
       out.codec = { ...benchCodec(num(values.records, 200_000, 'records')), peakRssMiB: peakRss() };
+    }
+    if (which === 'kafka') {
+      const { benchKafkaWire } = await import('../../tools/bench/kafka-wire.js');
+      out.kafka = await benchKafkaWire(num(values.records, 50_000, 'records'), process.env, (s) => process.stderr.write(`${s}\n`));
     }
     if (which === 'backtest' || which === 'all') out.backtest = await backtest(num(values.events, 1_000_000, 'events'));
     if (which === 'sensor' || (which === 'all' && process.getuid?.() === 0)) {

@@ -1,23 +1,28 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, errors } from '@elastic/elasticsearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { esClientOptions } from '../../lib/connect.js';
+import { describeEndpoints, esClientOptions } from '../../lib/connect.js';
+import { makeTestCa } from '../helpers/test-ca.js';
 import { startElasticsearch, stopElasticsearch, type EsInstance } from '../../services/elasticsearch.js';
 import { fetchElasticsearch } from '../../services/fetch.js';
 import { esHome, esRunBase } from '../../services/layout.js';
 
 // The default local node runs with security off. This proves that the same
 // distribution, started through the same code path as `services up` but with
-// x-pack security on, really enforces basic auth and API keys, and that
-// lib/connect.ts's esClientOptions() authenticates with both. It uses its own
-// ports and instance dir, so the default node on 9200 is never touched.
+// x-pack security and HTTPS on (a CA made by the test), really enforces basic
+// auth and API keys, and that lib/connect.ts's esClientOptions() connects over
+// TLS (ES_CA_CERT) and authenticates with both. It uses its own ports and
+// instance dir, so the default node on 9200 is never touched.
 
 const DIR = join(esRunBase, 'es-security-test');
 const CLUSTER = 'connaudit-sectest';
 const HTTP_PORT = 9201;
-const URL_ = `http://127.0.0.1:${HTTP_PORT}`;
+const URL_ = `https://127.0.0.1:${HTTP_PORT}`;
+const pki = mkdtempSync(join(tmpdir(), 'es-security-pki-'));
+const ca = makeTestCa(pki, 'es.connaudit.test', '127.0.0.1');
 const USER = 'connaudit_sectest';
 const PASSWORD = randomBytes(12).toString('base64url');
 
@@ -32,7 +37,7 @@ async function statusOf(p: Promise<unknown>): Promise<number | 'ok'> {
   }
 }
 
-const clientFor = (env: NodeJS.ProcessEnv) => new Client({ ...esClientOptions(env), maxRetries: 0 });
+const clientFor = (env: NodeJS.ProcessEnv) => new Client({ ...esClientOptions({ ES_CA_CERT: ca.ca, ...env }), maxRetries: 0 });
 
 describe('Elasticsearch with x-pack security (second instance on 9201)', () => {
   let inst: EsInstance;
@@ -43,13 +48,31 @@ describe('Elasticsearch with x-pack security (second instance on 9201)', () => {
     inst = await startElasticsearch({
       dir: DIR, httpPort: HTTP_PORT, transportPort: 9301, security: true, clusterName: CLUSTER, heapMb: 512, timeoutMs: 180_000,
       users: [{ username: USER, password: PASSWORD, roles: ['superuser'] }],
+      httpTls: { certificate: ca.serverCert, key: ca.serverKey, ca: ca.ca },
     }, 'es-security-test');
   }, 240_000);
 
   afterAll(async () => {
     await stopElasticsearch(DIR, CLUSTER, 30_000, 'es-security-test');
     rmSync(DIR, { recursive: true, force: true });
+    rmSync(pki, { recursive: true, force: true });
   }, 60_000);
+
+  it('serves HTTPS only: a client that does not trust the CA is refused before any credential is sent', async () => {
+    expect(inst.url).toBe(URL_);
+    const untrusting = new Client({ ...esClientOptions({ ES_URL: URL_, ES_USERNAME: USER, ES_PASSWORD: PASSWORD }), maxRetries: 0 });
+    await expect(untrusting.cluster.health()).rejects.toThrow(/self[- ]signed certificate|unable to verify|unable to get local issuer/);
+    await expect(clientFor({ ES_URL: URL_.replace('https:', 'http:'), ES_USERNAME: USER, ES_PASSWORD: PASSWORD }).cluster.health()).rejects.toThrow();
+  });
+
+  it('accepts credentials inside ES_URL over TLS, and the log description says so without the password', async () => {
+    const env = { ES_URL: `https://${USER}:${PASSWORD}@127.0.0.1:${HTTP_PORT}` };
+    const me = await clientFor(env).security.authenticate();
+    expect(me.username).toBe(USER);
+    const d = describeEndpoints(env);
+    expect(d).toMatchObject({ esAuth: 'basic_in_url', esTls: true, elasticsearch: URL_ });
+    expect(JSON.stringify(d)).not.toContain(PASSWORD);
+  });
 
   it('the integ-test-zip ships the x-pack-security module (see services/ES_CAPABILITIES.md)', () => {
     expect(existsSync(join(esHome, 'modules', 'x-pack-security'))).toBe(true);

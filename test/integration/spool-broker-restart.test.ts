@@ -1,6 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
@@ -14,11 +13,8 @@ import { createLogger } from '../../lib/log.js';
 import { TOPIC_CONNECTIONS } from '../../lib/names.js';
 import type { ConnectionRecord } from '../../lib/record.js';
 import { recordDefaults } from '../../lib/record-fields.js';
-import { listJdks, pickKafkaJdk } from '../../services/jdk.js';
-import { probeKafka } from '../../services/kafka-client.js';
-import { kafkaJvmArgs, log4jProperties, newClusterId, serverProperties } from '../../services/kafka-config.js';
-import { KAFKA_MIN_JAVA, kafkaLibs } from '../../services/layout.js';
 import { skipUnless } from '../helpers/env.js';
+import { ThrowawayBroker } from '../helpers/throwaway-broker.js';
 
 // Issue 3: "When Kafka is unreachable, the agent writes records to a bounded
 // on-disk spool and replays them in order when Kafka returns ... Test this with
@@ -34,68 +30,6 @@ const BROKERS = `127.0.0.1:${PORT}`;
 const env = { ...process.env, KAFKA_BROKERS: BROKERS };
 const log = createLogger('test.spool-broker', 'warn');
 const progress = (text: string): void => { process.stderr.write(`[spool-broker-restart] ${text}\n`); };
-
-class ThrowawayBroker {
-  private child: ChildProcess | null = null;
-  readonly props: string;
-  readonly logs: string;
-
-  constructor(readonly dir: string) {
-    this.props = join(dir, 'server.properties');
-    this.logs = join(dir, 'logs');
-  }
-
-  private java(): string {
-    const jdk = pickKafkaJdk(listJdks(), KAFKA_MIN_JAVA);
-    if (!jdk) throw new Error(`no JDK ${KAFKA_MIN_JAVA}+ under /usr/lib/jvm; apt-get install openjdk-17-jdk-headless`);
-    if (!existsSync(kafkaLibs)) throw new Error(`${kafkaLibs} is missing; run \`connaudit services up\` once to fetch Kafka`);
-    return join(jdk.home, 'bin', 'java');
-  }
-
-  /** Writes the config and formats the storage: once per broker. */
-  format(): void {
-    mkdirSync(this.logs, { recursive: true });
-    writeFileSync(this.props, serverProperties({ host: '127.0.0.1', port: PORT, controllerPort: CONTROLLER_PORT, dataDir: join(this.dir, 'data') }));
-    writeFileSync(join(this.dir, 'log4j.properties'), log4jProperties());
-    const r = spawnSync(this.java(), [
-      `-Dlog4j.configuration=file:${join(this.dir, 'log4j.properties')}`, `-Dkafka.logs.dir=${this.logs}`,
-      '-cp', join(kafkaLibs, '*'), 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', this.props,
-    ], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`formatting ${this.dir} failed (exit ${r.status}): ${r.stderr}`);
-  }
-
-  async start(timeoutMs = 120_000): Promise<void> {
-    const out = openSync(join(this.logs, 'console.log'), 'a');
-    this.child = spawn(this.java(), kafkaJvmArgs({
-      heapMb: 256, log4jFile: join(this.dir, 'log4j.properties'), logsDir: this.logs, classpath: join(kafkaLibs, '*'), propertiesFile: this.props,
-    }), { cwd: this.dir, stdio: ['ignore', out, out] });
-    closeSync(out);
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      if (this.child.exitCode !== null) throw new Error(`throwaway broker exited with ${this.child.exitCode}; see ${this.logs}/server.log:\n${this.tail()}`);
-      if ((await probeKafka([BROKERS])).ok) return;
-      if (Date.now() > end) throw new Error(`throwaway broker not answering at ${BROKERS} after ${timeoutMs} ms; see ${this.logs}/server.log:\n${this.tail()}`);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-
-  /** SIGTERM (controlled shutdown), SIGKILL if it hangs. Only ever our own child. */
-  async stop(timeoutMs = 60_000): Promise<void> {
-    const child = this.child;
-    this.child = null;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    await exited;
-    clearTimeout(t);
-  }
-
-  private tail(): string {
-    const f = join(this.logs, 'server.log');
-    return existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(-20).join('\n') : '(no server.log)';
-  }
-}
 
 const run = randomBytes(4).toString('hex');
 const HOST = `it-spool-${run}`;
@@ -150,7 +84,7 @@ async function consumeAll(expected: number): Promise<KafkaMessage[]> {
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'spool-broker-it-'));
-const broker = new ThrowawayBroker(join(tmp, 'kafka'));
+const broker = new ThrowawayBroker({ dir: join(tmp, 'kafka'), port: PORT, controllerPort: CONTROLLER_PORT });
 const sinks: KafkaSink[] = [];
 afterAll(async () => {
   for (const s of sinks) await s.close().catch(() => undefined);
@@ -164,7 +98,7 @@ describe('spool with a real broker that is stopped and restarted', () => {
     if (await skipUnless(ctx, 'kafka')) return;
     const spoolDir = join(tmp, 'spool');
     const tinyDir = join(tmp, 'spool-tiny');
-    const oneFrame = 8 + 2 + Buffer.byteLength(TINY_HOST) + encodeConnection(rec(0, TINY_HOST)).length;
+    const oneFrame = 8 + 5 + Buffer.byteLength(TINY_HOST) + 4 + encodeConnection(rec(0, TINY_HOST)).length;
 
     progress(`starting a throwaway broker at ${BROKERS}`);
     broker.format();
