@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from './main.js';
 
@@ -14,7 +15,10 @@ const capture = () => {
   vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { err += String(s); return true; });
 };
 
-const COMMANDS = ['agent', 'bench', 'demo', 'kibana', 'pipeline', 'report', 'rules', 'services', 'slo', 'version'];
+// Every file in cli/commands/ is a command: a new one is checked without editing this list.
+const COMMANDS = readdirSync(new URL('./commands/', import.meta.url))
+  .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+  .map((f) => f.slice(0, -3));
 const SUBCOMMANDS = [['services', 'up'], ['services', 'down'], ['services', 'status'], ['services', 'fetch'], ['rules', 'validate'], ['rules', 'test'], ['rules', 'backtest'], ['rules', 'schema'], ['rules', 'fields'], ['slo', 'validate'], ['slo', 'storm'], ['kibana', 'export']];
 
 describe('connaudit CLI', () => {
