@@ -23,14 +23,15 @@ describe('PipelineMetrics', () => {
     expect(text).toContain('connaudit_pipeline_bulk_request_seconds_count{component="pipeline",outcome="ok"} 1');
   });
 
-  it('exports the per-rule figures a stage reports through stats() (rule time, regex budget overruns)', async () => {
+  it('exports the per-rule figures a stage reports through ruleStats() (rule time, regex budget overruns)', async () => {
     const registry = createRegistry('pipeline');
-    let stats: StageStat[] = [{ stage: 'rules', rule: 'r1', evaluations: 100, evalSeconds: 0.5, budgetOverruns: 0 }];
+    let stats: StageStat[] = [{ stage: 'rules', rule: 'r1', matches: 100, meanEvalSeconds: 0.5, budgetOverruns: 0 }];
     new PipelineMetrics(registry, () => ({ errors: 4, stats }));
     let text = await registry.metrics();
-    expect(text).toContain('connaudit_pipeline_rule_evaluation_seconds_total{stage="rules",rule="r1",component="pipeline"} 0.5');
+    expect(text).toContain('connaudit_pipeline_rule_mean_evaluation_seconds{stage="rules",rule="r1",component="pipeline"} 0.5');
+    expect(text).toContain('connaudit_pipeline_rule_matches_total{stage="rules",rule="r1",component="pipeline"} 100');
     expect(text).toContain('connaudit_pipeline_stage_errors_total{component="pipeline"} 4');
-    stats = [{ stage: 'rules', rule: 'r2', evaluations: 7, evalSeconds: 3, budgetOverruns: 2 }];
+    stats = [{ stage: 'rules', rule: 'r2', matches: 7, meanEvalSeconds: 3, budgetOverruns: 2 }];
     text = await registry.metrics();
     expect(text).toContain('connaudit_pipeline_regex_budget_overruns_total{stage="rules",rule="r2",component="pipeline"} 2');
     // A rule removed by a reload disappears instead of keeping its last figure.

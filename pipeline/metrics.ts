@@ -16,8 +16,8 @@ export const PIPELINE_METRICS = {
   lag: 'connaudit_pipeline_consumer_lag',
   bulkSeconds: 'connaudit_pipeline_bulk_request_seconds',
   stageErrors: 'connaudit_pipeline_stage_errors_total',
-  ruleEvalSeconds: 'connaudit_pipeline_rule_evaluation_seconds_total',
-  ruleEvaluations: 'connaudit_pipeline_rule_evaluations_total',
+  ruleEvalSeconds: 'connaudit_pipeline_rule_mean_evaluation_seconds',
+  ruleMatches: 'connaudit_pipeline_rule_matches_total',
   regexOverruns: 'connaudit_pipeline_regex_budget_overruns_total',
   waiting: 'connaudit_pipeline_waiting_for',
 } as const;
@@ -46,7 +46,7 @@ export class PipelineMetrics {
     this.bulkSeconds = new Histogram({ name: PIPELINE_METRICS.bulkSeconds, help: 'Elasticsearch bulk request duration', labelNames: ['outcome'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers });
     this.waiting = new Gauge({ name: PIPELINE_METRICS.waiting, help: '1 while the pipeline waits for this service at start', labelNames: ['service'], registers });
     this.stageErrors = new Gauge({ name: PIPELINE_METRICS.stageErrors, help: 'Documents a stage failed on (skipped for that stage)', registers, collect: () => this.stageErrors.set(stageStats().errors) });
-    // The rule stage reports per-rule figures through Stage.stats(); counters
+    // The rule stage reports per-rule figures through Stage.ruleStats(); counters
     // are set from its running totals at scrape time.
     const perRule = (name: string, help: string, pick: (s: StageStat) => number | undefined) => {
       const g: Gauge<'stage' | 'rule'> = new Gauge({
@@ -60,8 +60,8 @@ export class PipelineMetrics {
         },
       });
     };
-    perRule(PIPELINE_METRICS.ruleEvalSeconds, 'Time spent evaluating each rule (running total, seconds)', (s) => s.evalSeconds);
-    perRule(PIPELINE_METRICS.ruleEvaluations, 'Documents each rule evaluated (running total)', (s) => s.evaluations);
+    perRule(PIPELINE_METRICS.ruleEvalSeconds, 'Mean time one evaluation of each rule takes (sampled, seconds)', (s) => s.meanEvalSeconds);
+    perRule(PIPELINE_METRICS.ruleMatches, 'Documents each rule matched (running total)', (s) => s.matches);
     perRule(PIPELINE_METRICS.regexOverruns, 'Evaluations of each rule that exceeded the per-event time budget (running total)', (s) => s.budgetOverruns);
   }
 

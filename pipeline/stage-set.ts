@@ -58,7 +58,7 @@ export class StageSet<S extends StageCommon, A extends unknown[]> {
 
   /** Every stage's per-rule figures, for /metrics. */
   stats(): StageStat[] {
-    return this.stages.flatMap((s) => s.stats?.() ?? []);
+    return this.stages.flatMap((s) => s.ruleStats?.() ?? []);
   }
 
   snapshot(): Record<string, unknown> {

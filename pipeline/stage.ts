@@ -27,7 +27,7 @@ export interface Stage {
   /** Alerts may be annotated by later stages (the SLO stage adds slo.* to alerts). */
   annotateAlert?(alert: AlertDoc): void;
   /** Per-rule evaluation figures for /metrics (rule time, regex budget overruns). */
-  stats?(): StageStat[];
+  ruleStats?(): StageStat[];
 }
 
 /**
@@ -37,7 +37,10 @@ export interface Stage {
 export interface StageStat {
   stage: string;
   rule: string;
-  evaluations?: number;
-  evalSeconds?: number;
+  /** Documents the rule matched (condition held, no exception). */
+  matches?: number;
+  /** Mean condition time per evaluated document, from sampled timings (seconds). */
+  meanEvalSeconds?: number;
+  /** Documents over the per-event budget where this rule was the slowest condition. */
   budgetOverruns?: number;
 }

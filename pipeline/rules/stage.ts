@@ -201,6 +201,7 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
       return alerts;
     },
     stats: () => stats.snapshot(),
+    ruleStats: () => stats.snapshot().rules.map((r) => ({ stage: 'rules', rule: r.id, matches: r.matches, meanEvalSeconds: r.meanMs / 1000, budgetOverruns: r.overruns })),
     tick(t) {
       runner.tick(t);
       if (!inProcess) return [];
