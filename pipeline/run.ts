@@ -7,7 +7,7 @@ import { AlertOutbox } from './alert-outbox.js';
 import { handleAgentHealthBatch, handleConnectionBatch, handleRekeyBatch, type BatchSinks } from './batch.js';
 import type { BulkOptions } from './bulk.js';
 import { composeStages, type ComposedStages } from './compose.js';
-import { addStats, emptyStats, startRole, type OffsetReset, type Role } from './consumer-role.js';
+import { addStats, emptyStats, startRole, type OffsetReset, type Role, type RoleOptions } from './consumer-role.js';
 import { loadServiceLookup } from './enrich/catalogue-lookup.js';
 import type { PipelineConfig } from './enrich/config.js';
 import { createEnricher, type ServiceLookup } from './enrich/enrich.js';
@@ -122,6 +122,31 @@ async function startMetrics(o: PipelineOptions, health: HealthState, stages: () 
   return { metrics, server };
 }
 
+/** Waits for Elasticsearch, then Kafka; undefined when stopped while waiting. */
+async function connectServices(o: PipelineOptions, instance: string, topics: { connections: string; agentHealth: string }, health: HealthState, metrics: PipelineMetrics): Promise<{ es: EsSide; kafkaSide: KafkaSide } | undefined> {
+  const wait = (service: string) => ({
+    log: o.log, signal: o.signal, timeoutMs: o.waitTimeoutMs,
+    onWaiting: (waiting: boolean, err?: string) => {
+      health.waitingFor = waiting ? service : undefined;
+      health.lastError = err;
+      metrics.waiting.set({ service }, waiting ? 1 : 0);
+    },
+  });
+  let es: EsSide | undefined;
+  try {
+    es = await connectElasticsearch(o.env, wait('Elasticsearch'));
+    const layout = TOPIC_LAYOUT.map((t) => ({ ...t, topic: t.topic === TOPIC_CONNECTIONS ? topics.connections : t.topic === TOPIC_AGENT_HEALTH ? topics.agentHealth : t.topic }));
+    return { es, kafkaSide: await connectKafka(`connaudit-pipeline-${instance}`, o.env, wait('Kafka'), layout) };
+  } catch (err) {
+    await es?.close();
+    if (err instanceof StartAborted) {
+      o.log.info({ service: err.service }, 'stopped before start: was waiting for a service');
+      return undefined;
+    }
+    throw err;
+  }
+}
+
 export async function runPipeline(o: PipelineOptions): Promise<number> {
   const log = o.log;
   const group = o.group ?? CONSUMER_GROUP;
@@ -133,74 +158,52 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   log.info({ ...describeEndpoints(o.env), group, stateDir, instance, offsetReset }, 'starting pipeline');
 
   const stages = buildStages(o);
-  const { primary, cross, composed, rekey } = stages;
+  const { primary, cross, composed } = stages;
   const health = new HealthState();
   const { metrics, server } = await startMetrics(o, health, () => (cross ? [primary, cross] : [primary]));
-  const wait = (service: string) => ({
-    log, signal: o.signal, timeoutMs: o.waitTimeoutMs,
-    onWaiting: (waiting: boolean, err?: string) => {
-      health.waitingFor = waiting ? service : undefined;
-      health.lastError = err;
-      metrics.waiting.set({ service }, waiting ? 1 : 0);
-    },
-  });
-
-  let es: EsSide | undefined;
-  let kafkaSide: KafkaSide | undefined;
-  try {
-    es = await connectElasticsearch(o.env, wait('Elasticsearch'));
-    const layout = TOPIC_LAYOUT.map((t) => ({ ...t, topic: t.topic === TOPIC_CONNECTIONS ? topics.connections : t.topic === TOPIC_AGENT_HEALTH ? topics.agentHealth : t.topic }));
-    kafkaSide = await connectKafka(`connaudit-pipeline-${instance}`, o.env, wait('Kafka'), layout);
-  } catch (err) {
-    await es?.close().catch(() => undefined);
+  const connected = await connectServices(o, instance, topics, health, metrics).catch(async (err: unknown) => {
     await server?.close();
-    if (err instanceof StartAborted) {
-      log.info({ service: err.service }, 'stopped before start: was waiting for a service');
-      return 0;
-    }
     throw err;
+  });
+  if (!connected) {
+    await server?.close();
+    return 0;
   }
-  const { kafka, producer } = kafkaSide;
+  const { es, kafkaSide } = connected;
 
-  const stores = { primary: new StateStore(stateDir, `${instance}.primary`, (o.config.snapshot_interval_s ?? 5) * 1000), rekey: new StateStore(stateDir, `${instance}.rekey`, (o.config.snapshot_interval_s ?? 5) * 1000) };
+  const snapshotEveryMs = (o.config.snapshot_interval_s ?? 5) * 1000;
+  const stores = { primary: new StateStore(stateDir, `${instance}.primary`, snapshotEveryMs), rekey: new StateStore(stateDir, `${instance}.rekey`, snapshotEveryMs) };
   restoreState(stores.primary, primary, log);
   if (cross) restoreState(stores.rekey, cross, log);
 
   const sinks: BatchSinks = {
     bulk: esRawBulk(es.bulk),
     fetchDocs: esFetchDocs(es.admin),
-    producer,
+    producer: kafkaSide.producer,
     log,
     maxFutureSkewMs: o.config.max_future_skew_s !== undefined ? o.config.max_future_skew_s * 1000 : undefined,
     bulkOptions: { ...o.bulkOptions, observe: (s, outcome) => metrics.bulkSeconds.observe({ outcome }, s) },
   };
-  const enrich = createEnricher(o.config, stages.lookup);
   // Hourly SLO summaries (node-cron) into connaudit-slo, when an SLO stage runs.
   const summaryJob = composed.sloSummary?.(es.admin, { schedule: o.config.slo_summary_cron, log });
   summaryJob?.start();
 
-  const timers: NodeJS.Timeout[] = [];
-  let unwatch: (() => void) | undefined;
-  let unwatchLag: (() => void) | undefined;
+  // Everything started from here on is undone by stop(), in reverse order.
+  const cleanups: Array<() => void | Promise<void>> = [() => server?.close(), () => es!.close(), () => kafkaSide!.disconnect()];
+  if (summaryJob) {
+    // A last summary, so a short run (a test, a backfill) leaves its SLO picture in connaudit-slo.
+    cleanups.push(async () => { await summaryJob.runOnce().catch((err: Error) => log.warn({ err: err.message }, 'final SLO summary failed')); });
+    cleanups.push(() => summaryJob.stop());
+  }
+  const roles: RoleEntry[] = [];
   let stopping: Promise<number> | undefined;
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => { resolveDone = r; });
-  const roles: Array<{ role: Role; store: StateStore; set: { snapshot(): Record<string, unknown> } }> = [];
   const stop = (why: string, code: number): Promise<number> => {
     stopping ??= (async () => {
       health.stopping = true;
       log.info({ why }, 'stopping: finishing the current batch, committing, disconnecting');
-      for (const t of timers) clearInterval(t);
-      unwatch?.();
-      unwatchLag?.();
-      summaryJob?.stop();
-      for (const r of roles) await r.role.consumer.disconnect().catch((err: Error) => log.warn({ err: err.message }, 'consumer disconnect failed'));
-      for (const r of roles) r.store.save({ group, partitions: r.role.assigned, stages: r.set.snapshot() }, Date.now(), true);
-      // A last summary, so a short run (a test, a backfill) leaves its SLO picture in connaudit-slo.
-      if (summaryJob) await summaryJob.runOnce().catch((err: Error) => log.warn({ err: err.message }, 'final SLO summary failed'));
-      await kafkaSide!.disconnect().catch(() => undefined);
-      await es!.close().catch(() => undefined);
-      await server?.close();
+      for (const undo of cleanups.reverse()) await Promise.resolve(undo()).catch((err: Error) => log.warn({ err: err.message }, 'shutdown step failed'));
       const totals = emptyStats();
       for (const r of roles) addStats(totals, r.role.totals);
       log.info({ ...totals, stageErrors: primary.errors + (cross?.errors ?? 0) }, 'pipeline stopped');
@@ -210,52 +213,76 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
     return stopping;
   };
 
-  const common = {
-    kafka, offsetReset, maxBatch: o.maxBatch ?? 500, log, restartOnFailure: o.restartOnFailure ?? true,
-    onCrash: (err: Error) => { void stop(`consumer crashed: ${err.message}`, 1); },
-  };
-  // Alerts of a batch whose delivery failed are owed to the next attempt (alert-outbox.ts).
-  const primaryAlerts = new AlertOutbox();
-  const main: Role = await startRole({
-    ...common,
-    groupId: group,
-    topics: [topics.connections, topics.agentHealth],
-    handle: async (topic, msgs) => {
-      const s = topic === topics.agentHealth ? await handleAgentHealthBatch(msgs, sinks) : await handleConnectionBatch(msgs, { ...sinks, enrich, stages: primary, rekey: cross ? rekey : undefined, alertOutbox: primaryAlerts });
-      metrics.batch(topic, s);
-      return s;
-    },
-    onLag: (topic, partition, lag) => metrics.setLag(group, topic, partition, lag),
-    afterCommit: () => stores.primary.save({ group, partitions: main.assigned, stages: primary.snapshot() }),
-  });
-  roles.push({ role: main, store: stores.primary, set: primary });
-  if (cross) {
-    // One outbox for all rekey batches: forwards of a failed batch go out with the next one.
-    const outbox = new ForwardOutbox();
-    const rekeyAlerts = new AlertOutbox();
-    const rk: Role = await startRole({
-      ...common,
-      groupId: rekeyGroup,
-      topics: [TOPIC_REKEY],
-      handle: async (topic, msgs) => {
-        const s = await handleRekeyBatch(msgs, { ...sinks, stages: cross, outbox, alertOutbox: rekeyAlerts });
-        metrics.batch(topic, s);
-        return s;
-      },
-      onLag: (topic, partition, lag) => metrics.setLag(rekeyGroup, topic, partition, lag),
-      afterCommit: () => stores.rekey.save({ group: rekeyGroup, partitions: rk.assigned, stages: cross.snapshot() }),
-    });
-    roles.push({ role: rk, store: stores.rekey, set: cross });
+  const consumers = { kafka: kafkaSide.kafka, offsetReset, maxBatch: o.maxBatch ?? 500, log, restartOnFailure: o.restartOnFailure ?? true, onCrash: (err: Error) => { void stop(`consumer crashed: ${err.message}`, 1); } };
+  roles.push(await startPrimary(consumers, { group, topics, sinks, metrics, store: stores.primary, stages, enrich: createEnricher(o.config, stages.lookup) }));
+  if (cross) roles.push(await startRekey(consumers, { group: rekeyGroup, sinks, metrics, store: stores.rekey, cross }));
+  for (const r of roles) {
+    // Consumers leave the group first (finishing their batch); then their state is written for the next start.
+    cleanups.push(() => { r.store.save({ group: r.group, partitions: r.role.assigned, stages: r.set.snapshot() }, Date.now(), true); });
+    cleanups.push(() => r.role.consumer.disconnect());
   }
   health.roles = roles.map((r) => r.role);
-  const lagGroups = [{ groupId: group, topics: [topics.connections, topics.agentHealth] }, ...(cross ? [{ groupId: rekeyGroup, topics: [TOPIC_REKEY] }] : [])];
-  unwatchLag = watchLag(kafka, lagGroups, (g, t, p, lag) => metrics.setLag(g, t, p, lag), log, o.lagIntervalMs ?? 15_000);
-  unwatch = composed.reloadRules && o.config.rules ? watchRules(o.config.rules, composed.reloadRules, log) : undefined;
-  timers.push(idleWatch(roles.map((r) => r.role), o.exitWhenIdleS, (s) => void stop(`idle for ${s}s (--exit-when-idle)`, 0)));
-  timers.push(throughputLog(roles.map((r) => r.role), log, o.throughputIntervalMs ?? 10_000));
+  cleanups.push(watchLag(kafkaSide.kafka, roles.map((r) => ({ groupId: r.group, topics: r.topics })), (g, t, p, lag) => metrics.setLag(g, t, p, lag), log, o.lagIntervalMs ?? 15_000));
+  if (composed.reloadRules && o.config.rules) cleanups.push(watchRules(o.config.rules, composed.reloadRules, log));
+  const timers = [
+    idleWatch(roles.map((r) => r.role), o.exitWhenIdleS, (s) => void stop(`idle for ${s}s (--exit-when-idle)`, 0)),
+    throughputLog(roles.map((r) => r.role), log, o.throughputIntervalMs ?? 10_000),
+  ];
+  cleanups.push(() => { for (const t of timers) clearInterval(t); });
   o.signal?.addEventListener('abort', () => { void stop('stop requested', 0); }, { once: true });
   if (o.signal?.aborted) void stop('stop requested', 0);
   return done;
+}
+
+interface RoleEntry {
+  role: Role;
+  group: string;
+  topics: string[];
+  store: StateStore;
+  set: { snapshot(): Record<string, unknown> };
+}
+
+type ConsumerCommon = Pick<RoleOptions, 'kafka' | 'offsetReset' | 'maxBatch' | 'log' | 'restartOnFailure' | 'onCrash'>;
+
+/** The primary consumer: connections (decode, enrich, stages, index) and agent health. */
+async function startPrimary(common: ConsumerCommon, c: { group: string; topics: { connections: string; agentHealth: string }; sinks: BatchSinks; metrics: PipelineMetrics; store: StateStore; stages: Stages; enrich: ReturnType<typeof createEnricher> }): Promise<RoleEntry> {
+  const { primary, cross, rekey } = c.stages;
+  // Alerts of a batch whose delivery failed are owed to the next attempt (alert-outbox.ts).
+  const alertOutbox = new AlertOutbox();
+  const topics = [c.topics.connections, c.topics.agentHealth];
+  const role: Role = await startRole({
+    ...common,
+    groupId: c.group,
+    topics,
+    handle: async (topic, msgs) => {
+      const s = topic === c.topics.agentHealth ? await handleAgentHealthBatch(msgs, c.sinks) : await handleConnectionBatch(msgs, { ...c.sinks, enrich: c.enrich, stages: primary, rekey: cross ? rekey : undefined, alertOutbox });
+      c.metrics.batch(topic, s);
+      return s;
+    },
+    onLag: (topic, partition, lag) => c.metrics.setLag(c.group, topic, partition, lag),
+    afterCommit: () => c.store.save({ group: c.group, partitions: role.assigned, stages: primary.snapshot() }),
+  });
+  return { role, group: c.group, topics, store: c.store, set: primary };
+}
+
+/** The cross-host consumer: re-keyed documents and forwards through the cross-host rule stages. */
+async function startRekey(common: ConsumerCommon, c: { group: string; sinks: BatchSinks; metrics: PipelineMetrics; store: StateStore; cross: StageSet<RekeyStage, [string, string]> }): Promise<RoleEntry> {
+  // One outbox for all rekey batches: forwards of a failed batch go out with the next one.
+  const outbox = new ForwardOutbox();
+  const alertOutbox = new AlertOutbox();
+  const role: Role = await startRole({
+    ...common,
+    groupId: c.group,
+    topics: [TOPIC_REKEY],
+    handle: async (topic, msgs) => {
+      const s = await handleRekeyBatch(msgs, { ...c.sinks, stages: c.cross, outbox, alertOutbox });
+      c.metrics.batch(topic, s);
+      return s;
+    },
+    onLag: (topic, partition, lag) => c.metrics.setLag(c.group, topic, partition, lag),
+    afterCommit: () => c.store.save({ group: c.group, partitions: role.assigned, stages: c.cross.snapshot() }),
+  });
+  return { role, group: c.group, topics: [TOPIC_REKEY], store: c.store, set: c.cross };
 }
 
 /** With --exit-when-idle: calls `idle` once every role joined and saw no message for that long. */

@@ -9,7 +9,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeConnection } from '../../lib/avro.js';
 import { kafkaConfig } from '../../lib/connect.js';
-import { TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS, TOPIC_DLQ } from '../../lib/names.js';
+import { TOPIC_DLQ } from '../../lib/names.js';
 import type { ConnectionRecord } from '../../lib/record.js';
 import type { AdminServer } from '../../lib/metrics.js';
 import { runPipeline } from '../../pipeline/run.js';
@@ -28,23 +28,43 @@ const log = pino({ level: process.env.CONNAUDIT_LOG_LEVEL ?? 'warn' }, pino.dest
 const kafka = new Kafka({ ...kafkaConfig(`itest-faults-${run}`), logLevel: logLevel.NOTHING });
 const es = esClient();
 
-const pipe = (group: string, extra: Partial<Parameters<typeof runPipeline>[0]> = {}) =>
-  runPipeline({ config: {}, group, exitWhenIdleS: 3, stateDir: mkdtempSync(join(tmpdir(), 'ca-faults-')), log, restartOnFailure: false, bulkOptions: { attempts: 2, baseDelayMs: 50 }, ...extra });
+const pipe = (topic: string, group: string, extra: Partial<Parameters<typeof runPipeline>[0]> = {}) =>
+  runPipeline({ config: {}, group, topics: { connections: topic, agentHealth: healthTopic }, exitWhenIdleS: 3, stateDir: mkdtempSync(join(tmpdir(), 'ca-faults-')), log, restartOnFailure: false, bulkOptions: { attempts: 2, baseDelayMs: 50 }, ...extra });
+
+// Each case reads a topic of its own: any other pipeline running on this
+// machine reads connaudit.connections too, and would index (or overwrite) a
+// case's records before the pipeline under test sees them.
+const healthTopic = `itest-faults-${run}-health`;
+const created: string[] = [];
+const caseTopic = (name: string) => `itest-faults-${run}-${name}`;
 
 /** Produces the records with one key, so they share one partition, in order; returns where the case's consumer group must start. */
-async function produce(key: string, recs: ConnectionRecord[]) {
+async function produce(topic: string, key: string, recs: ConnectionRecord[]) {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const missing = [topic, healthTopic].filter((t) => !created.includes(t));
+    if (missing.length > 0) await admin.createTopics({ topics: missing.map((t) => ({ topic: t, numPartitions: t === healthTopic ? 1 : 6 })), waitForLeaders: true });
+    created.push(...missing);
+  } finally {
+    await admin.disconnect();
+  }
   await prepareTopics(kafka);
-  const from = { [TOPIC_CONNECTIONS]: await endOffsets(kafka, TOPIC_CONNECTIONS), [TOPIC_AGENT_HEALTH]: await endOffsets(kafka, TOPIC_AGENT_HEALTH) };
+  const from = { [topic]: await endOffsets(kafka, topic), [healthTopic]: await endOffsets(kafka, healthTopic) };
   const dlqFrom = await endOffsets(kafka, TOPIC_DLQ);
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
-  await producer.send({ topic: TOPIC_CONNECTIONS, messages: recs.map((r) => ({ key, value: encodeConnection(r) })) });
+  await producer.send({ topic, messages: recs.map((r) => ({ key, value: encodeConnection(r) })) });
   await producer.disconnect();
   return { from, dlqFrom };
 }
 
 describe('pipeline fault tests (real Kafka and Elasticsearch)', () => {
   afterAll(async () => {
+    const admin = kafka.admin();
+    await admin.connect().catch(() => undefined);
+    await admin.deleteTopics({ topics: created }).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
     await es.close();
   });
 
@@ -53,11 +73,12 @@ describe('pipeline fault tests (real Kafka and Elasticsearch)', () => {
     const host = `faults-${run}-poison`;
     const poisonId = `P${'x'.repeat(600)}`;
     const recs = [...Array.from({ length: 20 }, (_, i) => record(i, { host })), record(20, { host, event_id: poisonId }), ...Array.from({ length: 20 }, (_, i) => record(21 + i, { host }))];
-    const { from, dlqFrom } = await produce(host, recs);
+    const topic = caseTopic('poison');
+    const { from, dlqFrom } = await produce(topic, host, recs);
     const group = await groupAt(kafka, `itest-faults-${run}-poison`, from);
-    expect(await pipe(group)).toBe(0);
+    expect(await pipe(topic, group)).toBe(0);
     const indexed = await countConnections(es, host);
-    const dead = await readDlq(kafka, dlqFrom, (h) => h['source-topic'] === TOPIC_CONNECTIONS && (h['dlq-error'] ?? '').includes(poisonId.slice(0, 40)));
+    const dead = await readDlq(kafka, dlqFrom, (h) => h['source-topic'] === topic && (h['dlq-error'] ?? '').includes(poisonId.slice(0, 40)));
     expect({ in: recs.length, indexed, deadLettered: dead.length }).toEqual({ in: 41, indexed: 40, deadLettered: 1 });
     expect(dead[0]!.headers['dlq-reason']).toBe('id_too_long');
     expect(dead[0]!.headers['dlq-error']).toMatch(/512 bytes/);
@@ -67,18 +88,19 @@ describe('pipeline fault tests (real Kafka and Elasticsearch)', () => {
     if (await skipUnless(ctx, 'kafka', 'elasticsearch')) return;
     const host = `faults-${run}-conflict`;
     const genuine = Array.from({ length: 10 }, (_, i) => record(i, { host }));
-    const first = await produce(host, genuine);
-    expect(await pipe(await groupAt(kafka, `itest-faults-${run}-conflict-1`, first.from))).toBe(0);
+    const topic = caseTopic('conflict');
+    const first = await produce(topic, host, genuine);
+    expect(await pipe(topic, await groupAt(kafka, `itest-faults-${run}-conflict-1`, first.from))).toBe(0);
     expect(await countConnections(es, host)).toBe(10);
 
     // The same 10 again (a replay), and 3 forged rewrites of stored connections (another port, other bytes).
     const forged = [2, 5, 7].map((i) => ({ ...genuine[i]!, dst_port: 4444, dst_bytes: 1 }));
-    const second = await produce(host, [...genuine, ...forged]);
+    const second = await produce(topic, host, [...genuine, ...forged]);
     // /metrics is scraped while the pipeline runs; the last scrape falls in its idle time before it stops, after the last batch.
     let scraped = '';
     const healthz = new Set<number>();
     let scraper: NodeJS.Timeout | undefined;
-    const code = await pipe(await groupAt(kafka, `itest-faults-${run}-conflict-2`, second.from), {
+    const code = await pipe(topic, await groupAt(kafka, `itest-faults-${run}-conflict-2`, second.from), {
       metrics: { port: 0 },
       lagIntervalMs: 500,
       onAdminServer: (s) => {
@@ -91,7 +113,7 @@ describe('pipeline fault tests (real Kafka and Elasticsearch)', () => {
     clearInterval(scraper);
     expect(code).toBe(0);
     const indexed = await countConnections(es, host);
-    const dead = await readDlq(kafka, second.dlqFrom, (h) => h['source-topic'] === TOPIC_CONNECTIONS && h['dlq-reason'] === 'id_conflict' && forged.some((f) => (h['dlq-error'] ?? '').includes(f.event_id)));
+    const dead = await readDlq(kafka, second.dlqFrom, (h) => h['source-topic'] === topic && h['dlq-reason'] === 'id_conflict' && forged.some((f) => (h['dlq-error'] ?? '').includes(f.event_id)));
     expect({ in: 23, indexed, conflictsDeadLettered: dead.length }).toEqual({ in: 23, indexed: 10, conflictsDeadLettered: 3 });
     // The stored documents are the genuine ones.
     expect(await countConnections(es, host, [{ term: { 'destination.port': 4444 } }])).toBe(0);
@@ -100,11 +122,11 @@ describe('pipeline fault tests (real Kafka and Elasticsearch)', () => {
     expect(scraped).toMatch(/connaudit_pipeline_id_conflicts_total\{component="pipeline"\} 3/);
     expect(scraped).toMatch(/connaudit_pipeline_duplicates_total\{component="pipeline"\} 10/);
     expect(scraped).toMatch(/connaudit_pipeline_dlq_total\{reason="id_conflict",component="pipeline"\} 3/);
-    expect(scraped).toMatch(/connaudit_pipeline_records_in_total\{topic="connaudit.connections",component="pipeline"\} 13/);
-    expect(scraped).toMatch(/connaudit_pipeline_consumer_lag\{group="itest-faults-[0-9a-f]+-conflict-2",topic="connaudit.connections",partition="\d",component="pipeline"\} \d+/);
+    expect(scraped).toMatch(/connaudit_pipeline_records_in_total\{topic="itest-faults-[0-9a-f]+-conflict",component="pipeline"\} 13/);
+    expect(scraped).toMatch(/connaudit_pipeline_consumer_lag\{group="itest-faults-[0-9a-f]+-conflict-2",topic="itest-faults-[0-9a-f]+-conflict",partition="\d",component="pipeline"\} \d+/);
     expect(scraped).toMatch(/connaudit_pipeline_bulk_request_seconds_count\{component="pipeline",outcome="ok"\} [1-9]/);
     // Read from the broker for every partition of the group, not only those this run had batches on.
-    expect(scraped.match(/connaudit_pipeline_consumer_lag\{group="itest-faults-[0-9a-f]+-conflict-2",topic="connaudit.connections"/g)).toHaveLength(6);
+    expect(scraped.match(/connaudit_pipeline_consumer_lag\{group="itest-faults-[0-9a-f]+-conflict-2",topic="itest-faults-[0-9a-f]+-conflict"/g)).toHaveLength(6);
     expect(healthz.has(200)).toBe(true);
   }, 180_000);
 
@@ -115,10 +137,11 @@ describe('pipeline fault tests (real Kafka and Elasticsearch)', () => {
     const recs = Array.from({ length: 21 }, (_, i) => (i === 10
       ? record(i, { host, start_us: Date.parse('2027-06-01T00:00:00Z') * 1000, end_us: Date.parse('2027-06-01T00:00:01Z') * 1000 })
       : record(i, { host, start_us: nowUs - 60_000_000 + i * 1000, end_us: nowUs - 30_000_000 + i * 1000 })));
-    const { from, dlqFrom } = await produce(host, recs);
-    expect(await pipe(await groupAt(kafka, `itest-faults-${run}-future`, from))).toBe(0);
+    const topic = caseTopic('future');
+    const { from, dlqFrom } = await produce(topic, host, recs);
+    expect(await pipe(topic, await groupAt(kafka, `itest-faults-${run}-future`, from))).toBe(0);
     const indexed = await countConnections(es, host);
-    const dead = await readDlq(kafka, dlqFrom, (h) => h['source-topic'] === TOPIC_CONNECTIONS && (h['dlq-error'] ?? '').includes(recs[10]!.event_id));
+    const dead = await readDlq(kafka, dlqFrom, (h) => h['source-topic'] === topic && (h['dlq-error'] ?? '').includes(recs[10]!.event_id));
     expect({ in: 21, indexed, deadLettered: dead.length }).toEqual({ in: 21, indexed: 20, deadLettered: 1 });
     expect(dead[0]!.headers['dlq-reason']).toBe('future_event_time');
     expect(dead[0]!.headers['dlq-error']).toMatch(/2027-06-01.*ahead of the pipeline clock/);
@@ -128,13 +151,14 @@ describe('pipeline fault tests (real Kafka and Elasticsearch)', () => {
     if (await skipUnless(ctx, 'kafka', 'elasticsearch')) return;
     const host = `faults-${run}-esdown`;
     const recs = Array.from({ length: 12 }, (_, i) => record(i, { host }));
-    const { from } = await produce(host, recs);
+    const topic = caseTopic('esdown');
+    const { from } = await produce(topic, host, recs);
     // A port with nothing behind it yet; a TCP relay to the real Elasticsearch opens there later.
     const relayPort = await freePort();
     const lines: string[] = [];
     const logSink = pino({ level: 'info' }, new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } }));
     let server: AdminServer | undefined;
-    const running = pipe(await groupAt(kafka, `itest-faults-${run}-esdown`, from), {
+    const running = pipe(topic, await groupAt(kafka, `itest-faults-${run}-esdown`, from), {
       env: { ...process.env, ES_URL: `http://127.0.0.1:${relayPort}` }, log: logSink, metrics: { port: 0 }, onAdminServer: (s) => { server = s; },
     });
     await waitUntil(() => lines.some((l) => l.includes('waiting for Elasticsearch at http://127.0.0.1:')), 20_000);
@@ -157,7 +181,7 @@ describe('pipeline fault tests (real Kafka and Elasticsearch)', () => {
     const lines: string[] = [];
     const logSink = pino({ level: 'info' }, new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } }));
     const ac = new AbortController();
-    const running = pipe(`itest-faults-${run}-kafkadown`, { env: { ...process.env, KAFKA_BROKERS: `127.0.0.1:${port}` }, log: logSink, signal: ac.signal });
+    const running = pipe(caseTopic('kafkadown'), `itest-faults-${run}-kafkadown`, { env: { ...process.env, KAFKA_BROKERS: `127.0.0.1:${port}` }, log: logSink, signal: ac.signal });
     await waitUntil(() => lines.filter((l) => l.includes(`waiting for Kafka at 127.0.0.1:${port}`)).length >= 2, 60_000);
     ac.abort();
     expect(await running).toBe(0);

@@ -148,13 +148,21 @@ describe('connaudit pipeline over real Kafka and Elasticsearch', () => {
   it('(c) commits nothing while Elasticsearch refuses the bulk, and loses nothing after a restart', async (ctx) => {
     if (await needServices(ctx)) return;
     const host2 = `itest-${run}-c`;
-    const from = { [TOPIC_CONNECTIONS]: await endOffsets(kafka, TOPIC_CONNECTIONS), [TOPIC_AGENT_HEALTH]: await endOffsets(kafka, TOPIC_AGENT_HEALTH) };
+    // A topic of its own: any other pipeline on this machine would index records
+    // on connaudit.connections while this one is kept from doing so.
+    const topic = `itest-${run}-c`;
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
+    await admin.disconnect();
+    const topics = { connections: topic, agentHealth: TOPIC_AGENT_HEALTH };
+    const from = { [topic]: await endOffsets(kafka, topic), [TOPIC_AGENT_HEALTH]: await endOffsets(kafka, TOPIC_AGENT_HEALTH) };
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
-    const [meta] = await producer.send({ topic: TOPIC_CONNECTIONS, messages: Array.from({ length: 6 }, (_, i) => ({ key: host2, value: encodeConnection(record(i, { host: host2 })) })) });
+    const [meta] = await producer.send({ topic, messages: Array.from({ length: 6 }, (_, i) => ({ key: host2, value: encodeConnection(record(i, { host: host2 })) })) });
     await producer.disconnect();
     const group = await groupAt(kafka, `itest-${run}-c`, from);
-    const before = await committed(group, TOPIC_CONNECTIONS);
+    const before = await committed(group, topic);
 
     // A real Elasticsearch behind a proxy that fails every _bulk with 503:
     // templates and aliases go through, indexing does not.
@@ -177,18 +185,22 @@ describe('connaudit pipeline over real Kafka and Elasticsearch', () => {
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     const badEnv = { ...process.env, ES_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` };
     try {
-      const code = await pipe(group, badEnv, { restartOnFailure: false, bulkOptions: { attempts: 2, baseDelayMs: 50 } });
+      const code = await pipe(group, badEnv, { topics, restartOnFailure: false, bulkOptions: { attempts: 2, baseDelayMs: 50 } });
       expect(code).toBe(1);
     } finally {
       proxy.close();
     }
     // One retry layer: the 2 bulk attempts, not 2 × the ES client's retries × kafkajs's batch retries.
     expect(bulks).toBe(2);
-    expect(await committed(group, TOPIC_CONNECTIONS)).toEqual(before);
+    expect(await committed(group, topic)).toEqual(before);
     expect(await countFor(host2)).toBe(0);
 
-    expect(await pipe(group)).toBe(0);
+    expect(await pipe(group, process.env, { topics })).toBe(0);
     expect(await countFor(host2)).toBe(6);
-    expect(Number((await committed(group, TOPIC_CONNECTIONS))[meta!.partition])).toBeGreaterThanOrEqual(Number(meta!.baseOffset) + 6);
+    expect(Number((await committed(group, topic))[meta!.partition])).toBe(Number(meta!.baseOffset) + 6);
+    const cleanup = kafka.admin();
+    await cleanup.connect();
+    await cleanup.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await cleanup.disconnect();
   }, 120_000);
 });
