@@ -22,5 +22,17 @@ node bin/connaudit.js rules test rules/ || status=1
 printf '\n==> integration tests (real kernel, Kafka, Elasticsearch; one file at a time)\n' >&2
 npx vitest run --project integration --reporter=default --reporter=json --outputFile=.run/test-results/integration.json || status=1
 
-node scripts/summarize-tests.mjs .run/test-results/unit.json .run/test-results/integration.json || status=1
+# The end-to-end subset again against Elasticsearch 9.x: a second node on its
+# own ports and state dir (.run/elasticsearch-9.3.2, see services/layout.ts), started here and stopped at
+# the end, so the default 8.19 node on 9200 is never touched.
+es9_env=(CONNAUDIT_ES_VERSION=9.3.2 CONNAUDIT_ES_PORT=9210 CONNAUDIT_ES_TRANSPORT_PORT=9310 ES_URL=http://127.0.0.1:9210)
+printf '\n==> end-to-end subset against Elasticsearch 9.x (http://127.0.0.1:9210)\n' >&2
+if env "${es9_env[@]}" node bin/connaudit.js services up --es-only --timeout 300; then
+  npx vitest run --project e2e-es9 --reporter=default --reporter=json --outputFile=.run/test-results/e2e-es9.json || status=1
+else
+  status=1
+fi
+env "${es9_env[@]}" node bin/connaudit.js services down --es-only || true
+
+node scripts/summarize-tests.mjs .run/test-results/unit.json .run/test-results/integration.json .run/test-results/e2e-es9.json || status=1
 exit $status
