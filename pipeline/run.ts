@@ -12,6 +12,7 @@ import { loadServiceLookup } from './enrich/catalogue-lookup.js';
 import type { PipelineConfig } from './enrich/config.js';
 import { createEnricher, type ServiceLookup } from './enrich/enrich.js';
 import { bootstrapElasticsearch } from './es-bootstrap.js';
+import { LocalLifecycle, lifecycleSettings } from './lifecycle.js';
 import { esRawBulk } from './es-sink.js';
 import type { Producer } from './messages.js';
 import { ForwardOutbox, RekeyBuffer, type Rekeyer } from './rekey.js';
@@ -76,7 +77,10 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   log.info({ ...describeEndpoints(o.env), group, stateDir, instance }, 'starting pipeline');
 
   const es = new Client(esClientOptions(o.env));
-  await bootstrapElasticsearch(es, log);
+  const boot = await bootstrapElasticsearch(es, log, undefined, lifecycleSettings(o.config.lifecycle));
+  // Without ILM in the cluster, this process rolls the aliases over and applies retention.
+  const localLifecycle = boot.lifecycle === 'local' ? new LocalLifecycle(es, boot.aliases, lifecycleSettings(o.config.lifecycle), log) : undefined;
+  localLifecycle?.start();
 
   let lookup: ServiceLookup | undefined;
   let catalogue: unknown;
@@ -130,6 +134,7 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
       clearInterval(tputTimer);
       unwatch?.();
       summaryJob?.stop();
+      await localLifecycle?.stop();
       for (const r of roles) await r.role.consumer.disconnect().catch((err: Error) => log.warn({ err: err.message }, 'consumer disconnect failed'));
       for (const r of roles) r.store.save({ group, partitions: r.role.assigned, stages: r.set.snapshot() }, Date.now(), true);
       // A last summary, so a short run (a test, a backfill) leaves its SLO picture in connaudit-slo.

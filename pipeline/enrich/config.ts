@@ -20,6 +20,8 @@ export interface PipelineConfig {
   state_dir?: string;
   snapshot_interval_s?: number;
   slo_summary_cron?: string;
+  /** Index rollover and retention (pipeline/lifecycle.ts). */
+  lifecycle?: Partial<import('../lifecycle.js').LifecycleSettings>;
 }
 
 export class ConfigError extends Error {
