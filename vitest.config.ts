@@ -15,6 +15,7 @@ const E2E_SUBSET = [
   'test/integration/e2e-slo-storm.test.ts',
   'test/integration/report.test.ts',
   'test/integration/lifecycle.test.ts',
+  'test/integration/rollout-report.test.ts',
 ];
 
 export default defineConfig({
