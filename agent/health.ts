@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import avro from 'avsc';
 import { agentHealthCodec, type AgentHealth } from '../lib/agent-health.js';
+import { readBpfProgramStats } from './bpf-stats.js';
 import { CostMeter, type CostSample } from './cost.js';
 import { healthEventId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
@@ -102,7 +103,7 @@ export class HealthReporter {
     if (!(this.intervalS > 0)) throw new Error(`health interval must be a positive number of seconds, got ${o.intervalS}`);
     this.nowUs = o.nowUs ?? (() => Date.now() * 1000);
     this.startedUs = o.startedUs ?? this.nowUs();
-    this.cost = o.cost ?? new CostMeter();
+    this.cost = o.cost ?? new CostMeter(undefined, readBpfProgramStats);
   }
 
   private readonly cost: CostMeter;
