@@ -160,7 +160,8 @@ export async function runLocalLifecycle(client: Client, alias: string, s: Lifecy
   if (r.rolled_over) result.rolledOver = { from: r.old_index, to: r.new_index, conditions: r.conditions };
   const expired = expiredIndices(await backingIndices(client, alias), parseDuration(s.retention), now);
   if (expired.length) {
-    await client.indices.delete({ index: expired.join(',') });
+    // Several pipeline instances run this pass; the one that comes second finds the index gone, which is the goal.
+    await client.indices.delete({ index: expired.join(','), ignore_unavailable: true });
     result.deleted = expired;
   }
   return result;
