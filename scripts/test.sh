@@ -23,10 +23,12 @@ printf '\n==> integration tests (real kernel, Kafka, Elasticsearch; one file at 
 npx vitest run --project integration --reporter=default --reporter=json --outputFile=.run/test-results/integration.json || status=1
 
 # The end-to-end subset again against Elasticsearch 9.x: a second node on its
-# own ports and state dir (.run/elasticsearch-9.3.2, see services/layout.ts), started here and stopped at
+# own ports and state dir (.run/elasticsearch-<version>, see services/layout.ts), started here and stopped at
 # the end, so the default 8.19 node on 9200 is never touched.
-es9_env=(CONNAUDIT_ES_VERSION=9.3.2 CONNAUDIT_ES_PORT=9210 CONNAUDIT_ES_TRANSPORT_PORT=9310 ES_URL=http://127.0.0.1:9210)
-printf '\n==> end-to-end subset against Elasticsearch 9.x (http://127.0.0.1:9210)\n' >&2
+# Version and ports are defined once, in services/layout.ts (ES9_*).
+read -r es9_version es9_port es9_transport < <(node --input-type=module -e "const m = await import('./dist/services/layout.js'); console.log(m.ES9_VERSION, m.ES9_HTTP_PORT, m.ES9_TRANSPORT_PORT)")
+es9_env=(CONNAUDIT_ES_VERSION="$es9_version" CONNAUDIT_ES_PORT="$es9_port" CONNAUDIT_ES_TRANSPORT_PORT="$es9_transport" ES_URL="http://127.0.0.1:$es9_port")
+printf '\n==> end-to-end subset against Elasticsearch %s (http://127.0.0.1:%s)\n' "$es9_version" "$es9_port" >&2
 if env "${es9_env[@]}" node bin/connaudit.js services up --es-only --timeout 300; then
   npx vitest run --project e2e-es9 --reporter=default --reporter=json --outputFile=.run/test-results/e2e-es9.json || status=1
 else
