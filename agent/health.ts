@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import avro from 'avsc';
 import { agentHealthCodec, type AgentHealth } from '../lib/agent-health.js';
+import { readBpfProgramStats } from './bpf-stats.js';
+import { CostMeter, type CostSample } from './cost.js';
 import { healthEventId } from '../lib/ids.js';
 import type { Logger } from '../lib/log.js';
 import { loadSchema, schemaPath } from '../lib/record.js';
@@ -51,11 +53,17 @@ export interface HealthReporterOptions {
   publish?: (msg: HealthMessage) => Promise<void>;
   log: Logger;
   nowUs?: () => number;
+  /** For `connaudit rollout report`: the node group and collection profile this agent runs with. */
+  nodeGroup?: string | null;
+  profile?: string | null;
+  /** The sensor's own cost meter (CPU, RSS, events/s, BPF program stats); one per process by default. */
+  cost?: CostMeter;
 }
 
 export function buildHealth(o: {
   host: string; agentVersion: string; startedUs: number; intervalS: number; seq: number; tsUs: number;
   sensor: HealthCounters; transport: TransportCounters;
+  nodeGroup?: string | null; profile?: string | null; cost?: CostSample;
 }): AgentHealth {
   const perCpu = o.sensor.ringbufDropsPerCpu.map((n) => Math.trunc(n));
   return {
@@ -83,6 +91,12 @@ export function buildHealth(o: {
     records_dead_lettered: o.transport.deadLettered,
     wire_bytes: o.transport.wireBytes,
     wire_bytes_per_record: o.transport.recordsProduced > 0 ? Math.round((o.transport.wireBytes / o.transport.recordsProduced) * 10) / 10 : 0,
+    node_group: o.nodeGroup ?? null,
+    profile: o.profile ?? null,
+    cpu_pct: o.cost?.cpu_pct ?? null,
+    rss_bytes: o.cost?.rss_bytes ?? null,
+    events_per_s: o.cost?.events_per_s ?? null,
+    bpf_programs: o.cost?.bpf_programs ?? [],
   };
 }
 
@@ -100,7 +114,10 @@ export class HealthReporter {
     if (!(this.intervalS > 0)) throw new Error(`health interval must be a positive number of seconds, got ${o.intervalS}`);
     this.nowUs = o.nowUs ?? (() => Date.now() * 1000);
     this.startedUs = o.startedUs ?? this.nowUs();
+    this.cost = o.cost ?? new CostMeter(undefined, readBpfProgramStats);
   }
+
+  private readonly cost: CostMeter;
 
   start(): void {
     if (this.timer) return;
@@ -116,9 +133,11 @@ export class HealthReporter {
 
   /** Builds, logs and publishes one report now; also used for the final report on shutdown. */
   async report(): Promise<AgentHealth> {
+    const sensor = this.o.sensor();
     const rec = buildHealth({
       host: this.o.host, agentVersion: this.o.agentVersion, startedUs: this.startedUs, intervalS: this.intervalS,
-      seq: this.seq++, tsUs: this.nowUs(), sensor: this.o.sensor(), transport: this.o.transport(),
+      seq: this.seq++, tsUs: this.nowUs(), sensor, transport: this.o.transport(),
+      nodeGroup: this.o.nodeGroup, profile: this.o.profile, cost: this.cost.sample(sensor.recordsTotal),
     });
     this.logReport(rec);
     this.last = rec;

@@ -58,7 +58,7 @@ export interface KafkaSinkOptions {
    * health_interval_s, so intervalS should be that value). timer: true makes
    * the sink report on its own every intervalS instead, for callers without a tick.
    */
-  health?: false | { intervalS?: number; host?: string; agentVersion?: string; timer?: boolean };
+  health?: false | { intervalS?: number; host?: string; agentVersion?: string; timer?: boolean; nodeGroup?: string | null; profile?: string | null };
   /** Each message's fate, with the tag given to write() (agent --replay counts lines with it). */
   onOutcome?: (msg: { kind: MessageKind; tag?: number }, outcome: Outcome) => void;
   log?: Logger;
@@ -127,6 +127,8 @@ export class KafkaSink implements RecordSink {
         host: opts.health?.host ?? hostname(),
         agentVersion: opts.health?.agentVersion ?? agentVersion(),
         intervalS: opts.health?.intervalS,
+        nodeGroup: opts.health?.nodeGroup,
+        profile: opts.health?.profile,
         sensor: () => this.sensor,
         transport: () => this.transportCounters(),
         publish: async (m) => this.publishHealth(m),

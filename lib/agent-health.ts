@@ -1,5 +1,5 @@
 import avro from 'avsc';
-import { SingleObjectCodec } from './avro.js';
+import { historyTypes, SingleObjectCodec } from './avro.js';
 import { loadSchema } from './record.js';
 
 // The agent's periodic self-report (schemas/avro/agent-health.avsc): written by
@@ -33,10 +33,24 @@ export interface AgentHealth {
   records_dead_lettered: number;
   wire_bytes: number;
   wire_bytes_per_record: number;
+  node_group: string | null;
+  profile: string | null;
+  cpu_pct: number | null;
+  rss_bytes: number | null;
+  events_per_s: number | null;
+  bpf_programs: BpfProgramCost[];
+}
+
+/** One BPF program's cumulative cost since it was loaded (from bpf_prog_info). */
+export interface BpfProgramCost {
+  name: string;
+  run_cnt: number;
+  run_time_ns: number;
 }
 
 let codec: SingleObjectCodec | undefined;
 export function agentHealthCodec(): SingleObjectCodec {
-  codec ??= new SingleObjectCodec(avro.Type.forSchema(loadSchema('agent-health.avsc') as avro.Schema));
+  // Reports from agents that predate the cost fields still decode (they read as null / []).
+  codec ??= new SingleObjectCodec(avro.Type.forSchema(loadSchema('agent-health.avsc') as avro.Schema), historyTypes('agent-health'));
   return codec;
 }

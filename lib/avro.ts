@@ -87,11 +87,11 @@ export class SingleObjectCodec {
   }
 }
 
-/** Earlier versions of the record schema, so records from older agents still decode. */
-export function historyTypes(): avro.Type[] {
+/** Earlier versions of a schema (history/<name>.vN.avsc), so records from older agents still decode. */
+export function historyTypes(name = 'connection'): avro.Type[] {
   const dir = schemaPath('history');
   return readdirSync(dir)
-    .filter((f) => f.endsWith('.avsc'))
+    .filter((f) => f.startsWith(`${name}.`) && f.endsWith('.avsc'))
     .sort()
     .map((f) => avro.Type.forSchema(loadSchema(`history/${f}`) as avro.Schema));
 }

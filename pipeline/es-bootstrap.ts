@@ -1,6 +1,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { Logger } from '../lib/log.js';
 import { loadComponentTemplates, loadIndexTemplates, templatesDir } from './es-templates.js';
+import { detectCapabilities, ilmIndexSettings, installIlmPolicy, lifecycleSettings, type Capabilities, type LifecycleSettings } from './lifecycle.js';
 
 // Installs the templates of schemas/elasticsearch and makes sure every write
 // alias points at an index. Idempotent and safe to race (two pipeline
@@ -8,30 +9,42 @@ import { loadComponentTemplates, loadIndexTemplates, templatesDir } from './es-t
 // result), and "index already exists" from the loser of a create is success.
 //
 // Plain indices + write alias rather than data streams: the local integ-test-zip
-// distribution ships neither data streams nor ILM, and an alias lets a later
-// rollover (<alias>-000002) happen without changing any reader.
+// distribution ships neither data streams nor ILM, and an alias lets a
+// rollover (<alias>-000002) happen without changing any reader. Rollover and
+// retention are pipeline/lifecycle.ts: with ILM the templates and write
+// indices are attached to its policy here; without, the pipeline runs them.
 
 export interface BootstrapResult {
   componentTemplates: string[];
   indexTemplates: string[];
   created: string[];
   mappingUpdated: string[];
+  /** 'ilm': the cluster rolls over and deletes; 'local': the pipeline must (LocalLifecycle). */
+  lifecycle: 'ilm' | 'local';
+  capabilities: Capabilities;
+  /** The write aliases, in template order: what the lifecycle manages. */
+  aliases: string[];
 }
 
 const errType = (err: unknown): string | undefined => (err as { body?: { error?: { type?: string } } }).body?.error?.type;
 
-export async function bootstrapElasticsearch(client: Client, log?: Logger, dir = templatesDir()): Promise<BootstrapResult> {
-  const result: BootstrapResult = { componentTemplates: [], indexTemplates: [], created: [], mappingUpdated: [] };
+export async function bootstrapElasticsearch(client: Client, log?: Logger, dir = templatesDir(), lifecycle: LifecycleSettings = lifecycleSettings()): Promise<BootstrapResult> {
+  const capabilities = await detectCapabilities(client);
+  const ilm = capabilities.ilm;
+  const result: BootstrapResult = { componentTemplates: [], indexTemplates: [], created: [], mappingUpdated: [], lifecycle: ilm ? 'ilm' : 'local', capabilities, aliases: [] };
+  if (ilm) await installIlmPolicy(client, lifecycle);
   const components = loadComponentTemplates(dir);
   for (const [name, body] of components) {
     await client.cluster.putComponentTemplate({ name, template: body.template as never, _meta: body._meta });
     result.componentTemplates.push(name);
   }
   for (const [name, body] of loadIndexTemplates(dir)) {
-    const { _meta, index_patterns, priority, composed_of, ignore_missing_component_templates, template } = body;
+    const { _meta, index_patterns, priority, composed_of, ignore_missing_component_templates } = body;
+    const alias = _meta.write_alias;
+    const template = ilm ? { ...body.template, settings: { ...body.template?.settings, ...ilmIndexSettings(alias) } } : body.template;
     await client.indices.putIndexTemplate({ name, index_patterns, priority, composed_of, ignore_missing_component_templates, template: template as never, _meta });
     result.indexTemplates.push(name);
-    const alias = _meta.write_alias;
+    result.aliases.push(alias);
     if (await client.indices.existsAlias({ name: alias })) {
       // Templates only shape new indices. Additive fields (a new enrichment
       // field, the SLO component) must reach the current write index too, or
@@ -46,6 +59,8 @@ export async function bootstrapElasticsearch(client: Client, log?: Logger, dir =
         } catch (err) {
           throw new Error(`the mapping of ${writeIndex} conflicts with the template schemas/elasticsearch/index/${name}.json: ${(err as Error).message}. A changed field type needs a new index: roll the alias ${alias} over to a new ${alias}-NNNNNN index.`);
         }
+        // An index created before ILM was there (or before an upgrade) joins the policy too.
+        if (ilm) await client.indices.putSettings({ index: writeIndex, settings: ilmIndexSettings(alias) });
       }
       continue;
     }
@@ -57,7 +72,7 @@ export async function bootstrapElasticsearch(client: Client, log?: Logger, dir =
       if (errType(err) !== 'resource_already_exists_exception') throw err;
     }
   }
-  log?.info({ dir, ...result }, 'Elasticsearch templates and write aliases ready');
+  log?.info({ dir, ...result, ...(ilm ? { ilmPolicy: lifecycle } : {}) }, 'Elasticsearch templates and write aliases ready');
   return result;
 }
 

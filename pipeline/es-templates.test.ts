@@ -23,12 +23,13 @@ function leaves(v: unknown, prefix = ''): Array<[string, unknown]> {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
     return Object.entries(v as Record<string, unknown>).flatMap(([k, c]) => leaves(c, prefix ? `${prefix}.${k}` : k));
   }
-  // An array of objects (pivot hops) is checked through its first element.
+  // An array of objects (pivot hops, agent_health.bpf_programs) is mapped by its elements' fields.
   if (Array.isArray(v) && v[0] !== null && typeof v[0] === 'object') return leaves(v[0], prefix);
   return [[prefix, Array.isArray(v) ? v[0] : v]];
 }
 
-const FLOAT_FIELDS = new Set(['connaudit.connect_latency_ms', 'connaudit.srtt_ms', 'connaudit.agent_health.wire_bytes_per_record']);
+const FLOAT_FIELDS = new Set(['connaudit.connect_latency_ms', 'connaudit.srtt_ms', 'connaudit.agent_health.wire_bytes_per_record',
+  'connaudit.agent_health.cpu_pct', 'connaudit.agent_health.events_per_s', 'connaudit.agent_health.bpf_ns_per_run_max', 'connaudit.agent_health.bpf_programs.ns_per_run']);
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
 /** The type a leaf should have, from what it means. */
@@ -183,6 +184,8 @@ describe('connaudit-agent-health template', () => {
     records_total: 5, records_produced: 5, ringbuf_drops: 0, ringbuf_drops_per_cpu: [0, 0], sampled_out: 0, filtered: 1,
     spool_records: 0, spool_bytes: 0, spool_dropped: 0, kafka_errors: 0, kafka_connected: true,
     records_dead_lettered: 0, wire_bytes: 3075, wire_bytes_per_record: 61.5,
+    node_group: 'canary', profile: 'minimal', cpu_pct: 1.25, rss_bytes: 81_264_640, events_per_s: 12.5,
+    bpf_programs: [{ name: 'handle_state', run_cnt: 1000, run_time_ns: 250_500 }],
   });
   it.each(leaves(doc))('maps %s with its intended type', (path, value) => {
     expect(fieldMapping(m, path)?.type, path).toBe(intendedType(path, value));

@@ -13,6 +13,7 @@ import type { PipelineConfig } from './enrich/config.js';
 import { createEnricher, type ServiceLookup } from './enrich/enrich.js';
 import { esFetchDocs, esRawBulk } from './es-sink.js';
 import { PipelineMetrics } from './metrics.js';
+import { LocalLifecycle, lifecycleSettings } from './lifecycle.js';
 import { ForwardOutbox, RekeyBuffer, type Rekeyer } from './rekey.js';
 import { watchLag } from './lag.js';
 import { watchRules } from './rule-watch.js';
@@ -134,7 +135,7 @@ async function connectServices(o: PipelineOptions, instance: string, topics: { c
   });
   let es: EsSide | undefined;
   try {
-    es = await connectElasticsearch(o.env, wait('Elasticsearch'));
+    es = await connectElasticsearch(o.env, wait('Elasticsearch'), lifecycleSettings(o.config.lifecycle));
     const layout = TOPIC_LAYOUT.map((t) => ({ ...t, topic: t.topic === TOPIC_CONNECTIONS ? topics.connections : t.topic === TOPIC_AGENT_HEALTH ? topics.agentHealth : t.topic }));
     return { es, kafkaSide: await connectKafka(`connaudit-pipeline-${instance}`, o.env, wait('Kafka'), layout) };
   } catch (err) {
@@ -194,6 +195,12 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
     // A last summary, so a short run (a test, a backfill) leaves its SLO picture in connaudit-slo.
     cleanups.push(async () => { await summaryJob.runOnce().catch((err: Error) => log.warn({ err: err.message }, 'final SLO summary failed')); });
     cleanups.push(() => summaryJob.stop());
+  }
+  // Without ILM in the cluster, this process rolls the write aliases over and applies retention.
+  if (es.boot.lifecycle === 'local') {
+    const lifecycle = new LocalLifecycle(es.admin, es.boot.aliases, lifecycleSettings(o.config.lifecycle), log);
+    lifecycle.start();
+    cleanups.push(() => lifecycle.stop());
   }
   const roles: RoleEntry[] = [];
   let stopping: Promise<number> | undefined;

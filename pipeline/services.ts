@@ -4,7 +4,8 @@ import { endpoints, esClientOptions } from '../lib/connect.js';
 import { createKafka, kafkaBrokers, PRODUCER_SETTINGS } from '../lib/kafka.js';
 import type { Logger } from '../lib/log.js';
 import { ensureTopics } from '../lib/topics.js';
-import { bootstrapElasticsearch } from './es-bootstrap.js';
+import { bootstrapElasticsearch, type BootstrapResult } from './es-bootstrap.js';
+import type { LifecycleSettings } from './lifecycle.js';
 import type { Producer } from './messages.js';
 import { waitFor, type WaitOptions } from './startup.js';
 
@@ -20,10 +21,12 @@ export interface EsSide {
    * batch attempts × 4 times.
    */
   bulk: Client;
+  /** What the cluster supports; with lifecycle 'local' the pipeline rolls over and deletes itself. */
+  boot: BootstrapResult;
   close(): Promise<void>;
 }
 
-export async function connectElasticsearch(env: NodeJS.ProcessEnv | undefined, wait: WaitOptions): Promise<EsSide> {
+export async function connectElasticsearch(env: NodeJS.ProcessEnv | undefined, wait: WaitOptions, lifecycle?: LifecycleSettings): Promise<EsSide> {
   const admin = new Client(esClientOptions(env));
   const bulk = new Client({ ...esClientOptions(env), maxRetries: 0 });
   const close = async () => {
@@ -37,12 +40,12 @@ export async function connectElasticsearch(env: NodeJS.ProcessEnv | undefined, w
     await waitFor('Elasticsearch', where, async () => {
       await bulk.cluster.health({ timeout: '5s' }, { requestTimeout: 10_000 });
     }, wait);
-    await bootstrapElasticsearch(admin, wait.log);
+    const boot = await bootstrapElasticsearch(admin, wait.log, undefined, lifecycle);
+    return { admin, bulk, boot, close };
   } catch (err) {
     await close();
     throw err;
   }
-  return { admin, bulk, close };
 }
 
 export interface KafkaSide {

@@ -27,6 +27,9 @@ have useradd || need_pkgs+=(passwd)
 # connaudit bench compare runs these two observers beside the agent.
 have bpftrace || need_pkgs+=(bpftrace)
 have tcpdump || need_pkgs+=(tcpdump)
+# Deployment checks (deploy/deploy.test.ts): systemd-analyze verify/security and a Python venv for kubernetes-validate.
+have systemd-analyze || need_pkgs+=(systemd)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing Debian packages: ${need_pkgs[*]}"
@@ -41,6 +44,16 @@ if [ "$node_major" -lt 20 ]; then echo "setup: connaudit needs Node 20 or newer 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# kubernetes-validate (PyPI) ships the Kubernetes OpenAPI schemas, so manifests are checked offline.
+KUBE_VALIDATE_VERSION=1.37.0
+kv=.cache/tools/kubernetes-validate
+if ! "$kv/bin/kubernetes-validate" --version 2>/dev/null | grep -qx "$KUBE_VALIDATE_VERSION"; then
+  step "installing kubernetes-validate $KUBE_VALIDATE_VERSION into $kv (manifest checks)"
+  rm -rf "$kv"
+  python3 -m venv "$kv"
+  "$kv/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KUBE_VALIDATE_VERSION"
 fi
 
 step "building the eBPF object (bpf/)"

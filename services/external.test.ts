@@ -24,6 +24,13 @@ describe('local or external', () => {
     expect(isLocalEs(url)).toBe(local);
   });
 
+  it('a managed service moved to another port (CONNAUDIT_KAFKA_PORT / CONNAUDIT_ES_PORT) is still local there, and only there', () => {
+    expect(isLocalKafka(['127.0.0.1:29092'], 29092)).toBe(true);
+    expect(isLocalKafka(['127.0.0.1:9092'], 29092)).toBe(false);
+    expect(isLocalEs('http://127.0.0.1:9210', 9210)).toBe(true);
+    expect(isLocalEs('http://127.0.0.1:9200', 9210)).toBe(false);
+  });
+
   it('defaults are local; the environment makes them external', () => {
     expect(targets({})).toEqual({ kafka: { brokers: ['127.0.0.1:9092'], local: true }, es: { url: 'http://127.0.0.1:9200', local: true } });
     const t = targets({ KAFKA_BROKERS: 'k1:9092,k2:9092', ES_URL: 'https://es:9200' });

@@ -1,5 +1,5 @@
 import { endpoints } from '../lib/connect.js';
-import { DEFAULT_ES_URL, DEFAULT_KAFKA_BROKERS } from '../lib/names.js';
+import { ES_HTTP_PORT, KAFKA_PORT } from './layout.js';
 
 // `services up` manages only the local default endpoints. When KAFKA_BROKERS
 // or ES_URL point anywhere else, that cluster is the user's: we check it is
@@ -12,19 +12,19 @@ function split(hostPort: string): [string, string] {
   return i < 0 ? [hostPort, ''] : [hostPort.slice(0, i), hostPort.slice(i + 1)];
 }
 
-export function isLocalKafka(brokers: string[]): boolean {
-  const [, defPort] = split(DEFAULT_KAFKA_BROKERS);
+/** The managed broker's port is 9092 unless CONNAUDIT_KAFKA_PORT moves it (layout.ts). */
+export function isLocalKafka(brokers: string[], localPort = KAFKA_PORT): boolean {
   return brokers.length === 1 && (() => {
     const [host, port] = split(brokers[0]!);
-    return LOCAL_HOSTS.has(host.toLowerCase()) && port === defPort;
+    return LOCAL_HOSTS.has(host.toLowerCase()) && port === String(localPort);
   })();
 }
 
-export function isLocalEs(url: string): boolean {
+/** The managed node's port is 9200 unless CONNAUDIT_ES_PORT moves it (layout.ts). */
+export function isLocalEs(url: string, localPort = ES_HTTP_PORT): boolean {
   let u: URL;
   try { u = new URL(url); } catch { return false; }
-  const def = new URL(DEFAULT_ES_URL);
-  return u.protocol === def.protocol && LOCAL_HOSTS.has(u.hostname.toLowerCase()) && (u.port || '80') === def.port && (u.pathname === '/' || u.pathname === '');
+  return u.protocol === 'http:' && LOCAL_HOSTS.has(u.hostname.toLowerCase()) && (u.port || '80') === String(localPort) && (u.pathname === '/' || u.pathname === '');
 }
 
 export interface Targets {

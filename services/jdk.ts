@@ -48,7 +48,7 @@ export function candidates(jdks: Jdk[], min: number, max = Infinity): Jdk[] {
   return jdks.filter((j) => j.major >= min && j.major <= max);
 }
 
-/** Kafka 3.9 is built and tested on Java 17/21; prefer exactly 17 when present, else the oldest that qualifies. */
+/** Kafka 3.9 and 4.x brokers are built and tested on Java 17+; prefer exactly 17 when present, else the oldest that qualifies. */
 export function pickKafkaJdk(jdks: Jdk[], min: number): Jdk | undefined {
   const ok = candidates(jdks, min);
   return ok.find((j) => j.major === 17) ?? ok.at(-1);

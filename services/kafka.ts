@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ServiceError } from './errors.js';
 import { fetchKafka } from './fetch.js';
 import { listJdks, pickKafkaJdk, type Jdk } from './jdk.js';
-import { isClusterId, kafkaJvmArgs, log4jProperties, newClusterId, serverProperties } from './kafka-config.js';
+import { isClusterId, kafkaJvmArgs, log4jProperties, logConfigFlag, newClusterId, serverProperties } from './kafka-config.js';
 import { kafkaAdmin, probeKafka, type KafkaProbe } from './kafka-client.js';
 import { KAFKA_CONTROLLER_PORT, KAFKA_MIN_JAVA, KAFKA_PORT, KAFKA_VERSION, kafkaLibs, kafkaRun } from './layout.js';
 import { livePid, portOpen, stopPid, waitUntil } from './proc.js';
@@ -12,7 +12,8 @@ import { say, step } from './progress.js';
 import { readState, writeState } from './state.js';
 import { ensureTopics, TOPIC_LAYOUT } from '../lib/topics.js';
 
-// The local single-node KRaft broker on 127.0.0.1:9092 (controller on 9093).
+// The local single-node KRaft broker on 127.0.0.1:9092 (controller on 9093;
+// both can be moved, see layout.ts).
 
 const HOST = '127.0.0.1';
 const ENDPOINT = `${HOST}:${KAFKA_PORT}`;
@@ -56,7 +57,7 @@ function formatOnce(jdk: Jdk): void {
   }
   const s = step(`formatting Kafka storage (cluster id ${clusterId})`);
   const r = spawnSync(join(jdk.home, 'bin', 'java'), [
-    `-Dlog4j.configuration=file:${kafkaRun.log4j}`, `-Dkafka.logs.dir=${kafkaRun.logs}`,
+    logConfigFlag(kafkaRun.log4j), `-Dkafka.logs.dir=${kafkaRun.logs}`,
     '-cp', join(kafkaLibs, '*'), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', kafkaRun.properties, '--ignore-formatted',
   ], { encoding: 'utf8' });
   writeFileSync(join(kafkaRun.logs, 'format.log'), `${r.stdout ?? ''}${r.stderr ?? ''}`);

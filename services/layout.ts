@@ -7,18 +7,50 @@ import { INSTALL_ROOT } from '../lib/paths.js';
 // (kept across runs, re-fetched only when missing) and runtime state to the
 // git-ignored `.run/` (pid files, data, logs), both at the repository root.
 
-/** Kafka 3.9, not 4.x: Kafka 4.0 removed the old protocol versions that kafkajs 2.2.4 still sends (KIP-896), so kafkajs cannot talk to a 4.x broker. */
-export const KAFKA_VERSION = '3.9.2';
+// The defaults are what CI tests against. Each can be overridden from the
+// environment so that a second set of services (another version, other
+// ports, another state dir) runs beside the first: CI starts an
+// Elasticsearch 9.x that way for the end-to-end subset, and an upgrade is
+// tried without touching the services others use.
+//   CONNAUDIT_KAFKA_VERSION, CONNAUDIT_KAFKA_PORT, CONNAUDIT_KAFKA_CONTROLLER_PORT, CONNAUDIT_KAFKA_DIR
+//   CONNAUDIT_ES_VERSION, CONNAUDIT_ES_PORT, CONNAUDIT_ES_TRANSPORT_PORT, CONNAUDIT_ES_DIR
+
+/** A positive port number from the environment, or the default; a typo fails loudly rather than falling back. */
+export function envPort(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name}=${v} is not a TCP port (1-65535); fix or unset it`);
+  return n;
+}
+
+/**
+ * Newest Kafka on Maven Central that kafkajs 2.2.4 works with. Kafka 4.0
+ * dropped protocol versions older than those of Kafka 2.1 (KIP-896); kafkajs
+ * 2.2.4 negotiates with ApiVersions and uses versions inside what 4.x still
+ * serves, so produce, consumer groups, offset commits and the admin calls we
+ * use all work (checked by the integration suite on every CI run).
+ */
+export const KAFKA_DEFAULT_VERSION = '4.4.0';
+export const KAFKA_VERSION = process.env.CONNAUDIT_KAFKA_VERSION || KAFKA_DEFAULT_VERSION;
+/** 3 or 4: the two differ in logging (reload4j vs log4j2) and so in the classpath and JVM flags. */
+export const KAFKA_MAJOR = Number(KAFKA_VERSION.split('.')[0]);
 export const KAFKA_SCALA = '2.13';
-/** Newest integ-test-zip on Maven Central that runs on a JDK found here (8.19 needs Java 17 or later). */
-export const ES_VERSION = '8.19.21';
+/** Newest 8.x integ-test-zip on Maven Central; 8.19 needs Java 17 or later. */
+export const ES_DEFAULT_VERSION = '8.19.21';
+/** The Elasticsearch 9.x that CI runs the end-to-end subset against (scripts/test.sh). */
+export const ES9_VERSION = '9.3.2';
+export const ES9_HTTP_PORT = 9210;
+export const ES9_TRANSPORT_PORT = 9310;
+export const ES_VERSION = process.env.CONNAUDIT_ES_VERSION || ES_DEFAULT_VERSION;
+export const ES_MAJOR = Number(ES_VERSION.split('.')[0]);
 export const ES_MIN_JAVA = 17;
 export const KAFKA_MIN_JAVA = 17;
 
-export const KAFKA_PORT = 9092;
-export const KAFKA_CONTROLLER_PORT = 9093;
-export const ES_HTTP_PORT = 9200;
-export const ES_TRANSPORT_PORT = 9300;
+export const KAFKA_PORT = envPort('CONNAUDIT_KAFKA_PORT', 9092);
+export const KAFKA_CONTROLLER_PORT = envPort('CONNAUDIT_KAFKA_CONTROLLER_PORT', KAFKA_PORT + 1);
+export const ES_HTTP_PORT = envPort('CONNAUDIT_ES_PORT', 9200);
+export const ES_TRANSPORT_PORT = envPort('CONNAUDIT_ES_TRANSPORT_PORT', ES_HTTP_PORT + 100);
 
 /** The unprivileged account Elasticsearch runs as when we are root (it refuses to run as root). */
 export const ES_USER = 'connaudit-es';
@@ -67,18 +99,20 @@ export function ensureEsBaseDirs(): void {
 /** Parent of Elasticsearch instance dirs (the default one and the security test's). */
 export const esRunBase = ES_BASE ? join(ES_BASE, 'run') : RUN_DIR;
 
+const KAFKA_DIR = process.env.CONNAUDIT_KAFKA_DIR || join(RUN_DIR, 'kafka');
 export const kafkaRun = {
-  dir: join(RUN_DIR, 'kafka'),
-  data: join(RUN_DIR, 'kafka', 'data'),
-  logs: join(RUN_DIR, 'kafka', 'logs'),
-  pidFile: join(RUN_DIR, 'kafka', 'kafka.pid'),
-  clusterIdFile: join(RUN_DIR, 'kafka', 'cluster.id'),
-  properties: join(RUN_DIR, 'kafka', 'server.properties'),
-  log4j: join(RUN_DIR, 'kafka', 'log4j.properties'),
-  jdkFile: join(RUN_DIR, 'kafka', 'jdk'),
-  serverLog: join(RUN_DIR, 'kafka', 'logs', 'server.log'),
-  consoleLog: join(RUN_DIR, 'kafka', 'logs', 'console.log'),
+  dir: KAFKA_DIR,
+  data: join(KAFKA_DIR, 'data'),
+  logs: join(KAFKA_DIR, 'logs'),
+  pidFile: join(KAFKA_DIR, 'kafka.pid'),
+  clusterIdFile: join(KAFKA_DIR, 'cluster.id'),
+  properties: join(KAFKA_DIR, 'server.properties'),
+  log4j: join(KAFKA_DIR, 'log4j.properties'),
+  jdkFile: join(KAFKA_DIR, 'jdk'),
+  serverLog: join(KAFKA_DIR, 'logs', 'server.log'),
+  consoleLog: join(KAFKA_DIR, 'logs', 'console.log'),
 };
 
 /** The default local Elasticsearch instance; other instances (the security test) get their own dir. */
-export const esDefaultInstanceDir = join(esRunBase, 'elasticsearch');
+export const esDefaultInstanceDir = process.env.CONNAUDIT_ES_DIR
+  || join(esRunBase, ES_VERSION === ES_DEFAULT_VERSION ? 'elasticsearch' : `elasticsearch-${ES_VERSION}`);

@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
 import { parse, UsageError, UserError, wantsHelp } from '../command.js';
 
-const HELP = `Usage: connaudit agent [--config FILE] [--output kafka|jsonl] [--user NAME] [--duration S] [--count N]
+const HELP = `Usage: connaudit agent [--config FILE] [--rollout FILE] [--output kafka|jsonl] [--user NAME] [--duration S] [--count N]
        connaudit agent --replay FILE.jsonl [--config FILE] [--wait S]
        connaudit agent --check [--config FILE]
 
@@ -14,6 +14,10 @@ Options:
                    environment, node_group, labels, filters, rate_limit,
                    interim_interval_s, spool, kafka (topic, compression,
                    max_message_bytes), metrics, user.
+  --rollout FILE   central rollout plan (schemas/rollout.schema.json): the
+                   agent runs only if its node_group is enabled there, with
+                   that group's profile (minimal | standard | full); else it
+                   says why and exits 0.
   --output kafka   (default) Avro single-object records to ${'$'}KAFKA_BROKERS,
                    spooled to disk while Kafka is unreachable.
   --output jsonl   One ECS JSON document per line on stdout (logs on stderr).
@@ -56,6 +60,7 @@ const command: Command = {
       count: { type: 'string' },
       wait: { type: 'string' },
       user: { type: 'string' },
+      rollout: { type: 'string' },
     });
     const num = (name: string, v: string | undefined): number | undefined => {
       if (v === undefined) return undefined;
@@ -106,6 +111,19 @@ const command: Command = {
       return failed.length === 0 ? 0 : 1;
     }
 
+    // The central rollout plan decides whether this node group runs at all, and with which profile.
+    let plan: { profile: import('../../lib/rollout.js').ProfileName; reason: string } | undefined;
+    if (values.rollout) {
+      const { decide, loadRollout, PROFILES } = await import('../../lib/rollout.js');
+      const d = decide(loadRollout(values.rollout), cfg.nodeGroup);
+      if (!d.enabled) {
+        process.stderr.write(`connaudit agent: not enabled here (${d.reason} in ${values.rollout}); exiting without loading the sensor\n`);
+        return 0;
+      }
+      plan = { profile: d.profile, reason: d.reason };
+      log.info({ rollout: values.rollout, decision: d.reason, profile: d.profile, collects: PROFILES[d.profile].description }, 'rollout: enabled');
+    }
+
     const { runAgent } = await import('../../agent/run.js');
     const { agentVersion } = await import('../../agent/health.js');
     const { SensorStartError } = await import('../../agent/sensor.js');
@@ -118,7 +136,11 @@ const command: Command = {
       const { KafkaSink } = await import('../../agent/kafka-sink.js');
       const { Spool } = await import('../../agent/spool.js');
       const spool = Spool.open({ dir: cfg.spool.dir, maxBytes: cfg.spool.maxBytes, log });
-      sink = new KafkaSink({ spool, topic: cfg.topic, compression: cfg.compression, maxMessageBytes: cfg.maxMessageBytes, log, health: { intervalS: cfg.healthIntervalS, host: cfg.host, agentVersion: version } });
+      sink = new KafkaSink({ spool, topic: cfg.topic, compression: cfg.compression, maxMessageBytes: cfg.maxMessageBytes, log, health: { intervalS: cfg.healthIntervalS, host: cfg.host, agentVersion: version, nodeGroup: cfg.nodeGroup, profile: plan?.profile ?? 'full' } });
+    }
+    if (plan) {
+      const { ProfiledSink } = await import('../../agent/profiled-sink.js');
+      sink = new ProfiledSink(sink, plan.profile);
     }
     try {
       const { lookupUser, SENSOR_CAPS } = await import('../../agent/privileges.js');

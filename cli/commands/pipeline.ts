@@ -42,7 +42,7 @@ Options:
   --state-dir DIR      where stage state is kept (default .run/state/<group>)
   --instance NAME      name of this instance when several share a state dir
   --metrics-port N     serve /metrics and /healthz on 127.0.0.1:N (default:
-                       the config's metrics.port, else 9465; off: none)
+                       the config's metrics.port, else 9466; off: none)
   --wait-timeout S     give up when Kafka or Elasticsearch stays unreachable
                        this long at start (default: wait until stopped)
 
@@ -54,7 +54,8 @@ Environment: KAFKA_BROKERS, KAFKA_SASL_*, KAFKA_SSL/KAFKA_CA_CERT (see
 lib/kafka.ts), ES_URL, ES_API_KEY or ES_USERNAME/ES_PASSWORD, ES_CA_CERT,
 CONNAUDIT_LOG_LEVEL (debug shows per-batch counts).`;
 
-export const DEFAULT_METRICS_PORT = 9465;
+// 9466: the agent's default is 9465, and both often run on one host (the demo does).
+export const DEFAULT_METRICS_PORT = 9466;
 
 function positiveInt(name: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;

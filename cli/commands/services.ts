@@ -7,10 +7,16 @@ import { parse, UsageError, UserError, wantsHelp, type Command } from '../comman
 const HELP = {
   main: `Usage: connaudit services <up|down|status|fetch> [options]
 
-Runs the local Kafka 3.9 broker (127.0.0.1:9092, KRaft) and single-node
+Runs the local Kafka 4.4 broker (127.0.0.1:9092, KRaft) and single-node
 Elasticsearch 8.19 (http://127.0.0.1:9200) that the agent, pipeline, demo and
 integration tests use. The first run downloads both from Maven Central with
 mvn into .cache/; runtime state (data, logs, pid files) lives in .run/.
+
+Other versions or a second set beside the first (CI starts Elasticsearch
+9.3.2 on 9210 this way) come from the environment:
+  CONNAUDIT_KAFKA_VERSION  CONNAUDIT_KAFKA_PORT  CONNAUDIT_KAFKA_DIR
+  CONNAUDIT_ES_VERSION     CONNAUDIT_ES_PORT     CONNAUDIT_ES_DIR
+(set KAFKA_BROKERS / ES_URL to the same port so clients find it).
 
 Subcommands:
   up       start what is not running and wait until it is healthy

@@ -23,8 +23,10 @@ export interface PipelineConfig {
   offset_reset?: 'earliest' | 'latest';
   /** Records with an event time further ahead of the pipeline clock are dead-lettered (default 300). */
   max_future_skew_s?: number;
-  /** /metrics and /healthz listener. Absent: none (the CLI serves 127.0.0.1:9465 by default). */
+  /** /metrics and /healthz listener. Absent: none (the CLI serves 127.0.0.1:9466 by default). */
   metrics?: { port: number; host?: string };
+  /** Index rollover and retention (pipeline/lifecycle.ts). */
+  lifecycle?: Partial<import('../lifecycle.js').LifecycleSettings>;
 }
 
 export const SCHEMA_FILE = 'pipeline-config.schema.json';

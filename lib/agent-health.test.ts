@@ -1,0 +1,20 @@
+import avro from 'avsc';
+import { describe, expect, it } from 'vitest';
+import { fingerprintOf } from './avro.js';
+import { agentHealthCodec } from './agent-health.js';
+import { loadSchema } from './record.js';
+
+// Agents that predate the cost fields keep reporting while a fleet upgrades:
+// their records must still decode, with the new fields empty, never dead-lettered.
+
+describe('agent-health schema evolution', () => {
+  it('a v0 report (no cost fields) decodes with node_group/profile/cost null and no BPF programs', () => {
+    const v0 = avro.Type.forSchema(loadSchema('history/agent-health.v0.avsc') as avro.Schema);
+    const old = {
+      event_id: 'h', host: 'web-1', ts_us: 2, agent_version: '0.0.9', started_us: 1, interval_s: 30, records_total: 7, records_produced: 7,
+      ringbuf_drops: 0, ringbuf_drops_per_cpu: [0], sampled_out: 0, filtered: 0, spool_records: 0, spool_bytes: 0, spool_dropped: 0, kafka_errors: 0, kafka_connected: true,
+    };
+    const buf = Buffer.concat([Buffer.from([0xc3, 0x01]), fingerprintOf(v0), v0.toBuffer(old)]);
+    expect(agentHealthCodec().decode(buf)).toEqual({ ...old, node_group: null, profile: null, cpu_pct: null, rss_bytes: null, events_per_s: null, bpf_programs: [] });
+  });
+});
