@@ -8,13 +8,18 @@ import { loadSchema } from './record.js';
 // their records must still decode, with the new fields empty, never dead-lettered.
 
 describe('agent-health schema evolution', () => {
-  it('a v0 report (no cost fields) decodes with node_group/profile/cost null and no BPF programs', () => {
+  it('a v0 report (no cost or transport fields) decodes with node_group/profile/cost null, no BPF programs and zero counters', () => {
     const v0 = avro.Type.forSchema(loadSchema('history/agent-health.v0.avsc') as avro.Schema);
     const old = {
       event_id: 'h', host: 'web-1', ts_us: 2, agent_version: '0.0.9', started_us: 1, interval_s: 30, records_total: 7, records_produced: 7,
       ringbuf_drops: 0, ringbuf_drops_per_cpu: [0], sampled_out: 0, filtered: 0, spool_records: 0, spool_bytes: 0, spool_dropped: 0, kafka_errors: 0, kafka_connected: true,
     };
     const buf = Buffer.concat([Buffer.from([0xc3, 0x01]), fingerprintOf(v0), v0.toBuffer(old)]);
-    expect(agentHealthCodec().decode(buf)).toEqual({ ...old, node_group: null, profile: null, cpu_pct: null, rss_bytes: null, events_per_s: null, bpf_programs: [] });
+    expect(agentHealthCodec().decode(buf)).toEqual({
+      ...old, node_group: null, profile: null, cpu_pct: null, rss_bytes: null, events_per_s: null, bpf_programs: [],
+      // Loss and transport counters added since v0 read as zero.
+      untracked_map_full: 0, untracked_nomem: 0, untracked_other: 0, stale_replaced: 0,
+      records_dead_lettered: 0, wire_bytes: 0, wire_bytes_per_record: 0,
+    });
   });
 });
