@@ -26,6 +26,14 @@ import koffi from 'koffi';
 export const CAP_PERFMON = 38;
 export const CAP_BPF = 39;
 export const SENSOR_CAPS: readonly number[] = [CAP_PERFMON, CAP_BPF];
+/**
+ * /proc/PID/exe of a process with more capabilities than the reader (every
+ * root daemon, once the agent has dropped its own) needs ptrace read access:
+ * the enrichment thread keeps CAP_SYS_PTRACE, if it still has it, so
+ * process.executable stays filled. It never traces anything.
+ */
+export const CAP_SYS_PTRACE = 19;
+export const ENRICH_CAPS: readonly number[] = [CAP_SYS_PTRACE];
 const CAP_LAST = 40;
 
 const PR_SET_KEEPCAPS = 8;

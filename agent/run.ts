@@ -9,7 +9,7 @@ import { ProcCache } from './proc.js';
 import { buildRecord, readBootId, type BuildContext } from './record-builder.js';
 import { createRegistry, startAdminServer, type AdminServer } from '../lib/metrics.js';
 import { agentHealthCheck, registerAgentMetrics, type AgentMetricsSource } from './metrics.js';
-import { narrowThread, threadCaps, type PrivilegeDrop } from './privileges.js';
+import { ENRICH_CAPS, narrowThread, threadCaps, type PrivilegeDrop } from './privileges.js';
 import { Sensor, type Snapshot } from './sensor.js';
 import { emptyHealth, type HealthCounters, type RecordSink } from './sink.js';
 
@@ -144,9 +144,11 @@ export async function runAgent(o: RunOptions): Promise<void> {
   attached = true;
   if (o.privileges) {
     // The worker already switched user and narrowed itself; this thread keeps
-    // at most the same two capabilities (none after a user switch).
-    narrowThread(o.privileges.keep);
-    log.info({ user: o.privileges.user?.name ?? '(unchanged)', keep: 'CAP_BPF,CAP_PERFMON', cap_eff_main: threadCaps().effective.toString(16) }, 'privileges dropped after attach');
+    // at most the same two capabilities plus CAP_SYS_PTRACE for /proc/PID/exe
+    // (none after a user switch: then process.executable is read only where
+    // that user may read it).
+    narrowThread([...o.privileges.keep, ...ENRICH_CAPS]);
+    log.info({ user: o.privileges.user?.name ?? '(unchanged)', keep: 'CAP_BPF,CAP_PERFMON (+CAP_SYS_PTRACE for /proc enrichment while uid 0)', cap_eff_main: threadCaps().effective.toString(16) }, 'privileges dropped after attach');
   }
   o.onReady?.();
   const onSignal = (sig: string) => () => requestStop(sig);
