@@ -13,24 +13,10 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-/** A usage error: printed with the command's help hint, exit code 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
-/**
- * A failure the user can act on: `message` says what went wrong and `hint`
- * what to do next. Printed without a stack trace, exit code 1.
- */
-export class UserError extends Error {
-  constructor(message: string, readonly hint?: string) {
-    super(message);
-    this.name = 'UserError';
-  }
-}
+// The user-error types live in lib/ so that every module can raise them;
+// cli/main.ts prints them in one place.
+export { UsageError, UserError } from '../lib/errors.js';
+import { UsageError } from '../lib/errors.js';
 
 export function wantsHelp(argv: string[]): boolean {
   return argv.includes('--help') || argv.includes('-h');

@@ -1,7 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { UsageError, UserError, type Command } from './command.js';
+import type { Command } from './command.js';
+import { UsageError, UserError } from '../lib/errors.js';
 
 const VERSION = '0.1.0';
 
@@ -59,7 +60,9 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (err instanceof UserError) {
-      process.stderr.write(`connaudit ${name}: ${err.message}\n${err.hint ? `What to do: ${err.hint}\n` : ''}`);
+      // A multi-line message (every problem of a file) starts on its own line.
+      const msg = err.message.includes('\n') ? `\n${err.message}` : ` ${err.message}`;
+      process.stderr.write(`connaudit ${name}:${msg}\n${err.hint ? `What to do: ${err.hint}\n` : ''}`);
       return 1;
     }
     throw err;

@@ -9,8 +9,9 @@ for (const file of process.argv.slice(2)) {
   passed += r.numPassedTests;
   failed += r.numFailedTests;
   skipped += r.numPendingTests + (r.numTodoTests ?? 0);
-  // A file that failed to load counts as a failure even though it ran no test.
-  failed += (r.testResults ?? []).filter((t) => t.status === 'failed' && (t.assertionResults ?? []).length === 0).length;
+  // A file that failed outside its tests (it did not load, or a beforeAll hook
+  // threw and its tests were reported as skipped) counts as one failure.
+  failed += (r.testResults ?? []).filter((t) => t.status === 'failed' && !(t.assertionResults ?? []).some((a) => a.status === 'failed')).length;
 }
 process.stdout.write(`\ntests: ${passed} passed, ${failed + missing} failed, ${skipped} skipped\n`);
 process.exit(failed + missing > 0 ? 1 : 0);
