@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_SIZE, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_NO_OWNER, F_PEER_FIN, TCP, type CaEvent } from './event-decoder.js';
-import { buildRecord, payloadBytes, type BuildContext } from './record-builder.js';
+import { EVENT_SIZE, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_DIR_GUESSED, F_NO_OWNER, F_OWNER_GONE, F_PEER_FIN, F_PREEXISTING, F_SAMPLED, TCP, type CaEvent } from './event-decoder.js';
+import { buildRecord, payloadBytes, PROCESS_UNKNOWN, processUnknownReason, type BuildContext } from './record-builder.js';
 
 const S = (...states: number[]): number => states.reduce((m, s) => m | (1 << s), 0);
 
@@ -65,4 +65,27 @@ describe('buildRecord', () => {
 
 it('EVENT_SIZE matches the C header define', () => {
   expect(EVENT_SIZE).toBe(176);
+});
+
+describe('pre-existing, sampled and ownerless connections', () => {
+  it('a connection open before the agent: started_before_agent, no latency, srtt and bytes still known', () => {
+    const e = ev({ flags: F_ACTIVE | F_PREEXISTING | F_DIR_GUESSED | F_ALL_ACKED | F_PEER_FIN, established_ns: 0n, syn_ns: 0n, states: S(TCP.ESTABLISHED, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.CLOSE), bytes_acked: 1002n, bytes_received: 2001n });
+    const r = buildRecord(e, 'final', ctx);
+    expect(r).toMatchObject({ started_before_agent: true, connect_latency_us: null, srtt_us: 300, src_bytes: 1000, dst_bytes: 2000, conn_state: 'SF', pid: 50, process_unknown_reason: null, sampled: false });
+  });
+
+  it('F_SAMPLED reaches the record', () => {
+    expect(buildRecord(ev({ flags: F_ACTIVE | F_SAMPLED, states: S(TCP.SYN_SENT, TCP.ESTABLISHED, TCP.CLOSE) }), 'final', ctx).sampled).toBe(true);
+  });
+
+  it.each([
+    ['accepted on a listener nobody saw', F_NO_OWNER, 50, PROCESS_UNKNOWN.noListenerOwner],
+    ['pre-existing, closed by its process before the agent', F_NO_OWNER | F_PREEXISTING | F_OWNER_GONE, 0, PROCESS_UNKNOWN.ownerGone],
+    ['pre-existing, no fd found', F_NO_OWNER | F_PREEXISTING, 0, PROCESS_UNKNOWN.ownerNotFound],
+    ['kernel context', F_ACTIVE, 0, PROCESS_UNKNOWN.kernel],
+  ] as const)('no process (%s): the record says why', (_n, flags, pid, reason) => {
+    const r = buildRecord(ev({ flags, pid, states: S(TCP.ESTABLISHED, TCP.CLOSE) }), 'final', ctx);
+    expect(r).toMatchObject({ pid: null, comm: null, process_unknown_reason: reason });
+    expect(processUnknownReason(ev({ flags, pid }))).toBe(reason);
+  });
 });

@@ -57,7 +57,7 @@ export type WorkerMessage =
   | { type: 'events'; buf: ArrayBuffer; count: number }
   | { type: 'snapshot'; buf: ArrayBuffer; count: number; kinds: Array<'final' | 'interim'>; dueNs: bigint[]; owners: Array<[number, number]>; entries: number; atNs: bigint; stats: StatsSnapshot; refreshed: boolean; refreshError?: string }
   | { type: 'error'; message: string; call?: string; errno?: number }
-  | { type: 'stopped'; unreadBytes: number };
+  | { type: 'stopped'; unreadBytes: number; detachMs: number; snapshotMs: number };
 
 const data = workerData as SensorWorkerData;
 const port = parentPort!;
@@ -224,13 +224,16 @@ function main(): void {
       }
     }
     // Detach first so no new events arrive, then drain what is queued, within a deadline.
+    const tDetach = Date.now();
     obj.detach();
+    const detachMs = Date.now() - tDetach;
     const deadline = Date.now() + data.drainMs;
     while (ring.pending() > 0 && Date.now() < deadline) {
       if (readBatch() === 0) Atomics.wait(shared, QUEUED, Atomics.load(shared, QUEUED), 10);
     }
+    const tSnap = Date.now();
     snapshot(true);
-    post({ type: 'stopped', unreadBytes: ring.pending() });
+    post({ type: 'stopped', unreadBytes: ring.pending(), detachMs, snapshotMs: Date.now() - tSnap });
   } finally {
     ring?.free();
     obj.close();

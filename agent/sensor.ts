@@ -119,17 +119,17 @@ export class Sensor extends EventEmitter {
     const q = new Int32Array(this.shared);
     Atomics.store(q, 0, 0);
     Atomics.store(q, 1, 0);
-    const maxQueued = this.opts.maxQueued ?? 2048;
+    const maxQueued = this.opts.maxQueued ?? 1024;
     const data: SensorWorkerData = {
       objectPath: this.opts.objectPath,
       configBlob: new Uint8Array(this.opts.configBlob),
       shared: this.shared,
       maxQueued,
-      maxBatch: Math.min(256, maxQueued),
+      maxBatch: Math.min(128, maxQueued),
       pollTimeoutMs: this.opts.pollTimeoutMs ?? 50,
       walkIntervalMs: this.opts.walkIntervalMs ?? 1000,
       interimIntervalNs: BigInt(Math.round((this.opts.interimIntervalS ?? 60) * 1e9)),
-      drainMs: this.opts.drainMs ?? 200,
+      drainMs: this.opts.drainMs ?? 100,
       mapSizes: { ...DEFAULT_MAP_SIZES, ...this.opts.mapSizes },
       ringBytes,
       seed: this.opts.seed ?? true,
@@ -177,6 +177,7 @@ export class Sensor extends EventEmitter {
           }
           case 'stopped':
             this.unreadAtStop = m.unreadBytes;
+            log.debug({ detach_ms: m.detachMs, snapshot_ms: m.snapshotMs }, 'sensor worker stopping');
             if (m.unreadBytes > 0) log.warn({ unread_records: Math.ceil(m.unreadBytes / (EVENT_SIZE + 8)) }, 'stopped before the ring buffer was drained: these records are lost');
             break;
         }
@@ -189,10 +190,12 @@ export class Sensor extends EventEmitter {
   /** Detaches the programs, drains the ring buffer (delivered as last 'events'), and ends the worker. */
   async stop(): Promise<void> {
     if (!this.worker) return;
+    const t0 = Date.now();
     const q = new Int32Array(this.shared);
     Atomics.store(q, 0, 1);
     Atomics.notify(q, 1);
     await this.stopped;
     this.worker = null;
+    this.opts.log.info({ ms: Date.now() - t0 }, 'sensor stopped');
   }
 }

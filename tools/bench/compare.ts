@@ -36,6 +36,7 @@ export interface RunResult {
   recordsPerConnection: number;
   bytes: number;
   bytesPerConnection: number;
+  /** Agent only: records lost and counted (ring buffer, map full, sampling, spool); records + this == sockets. */
   agentLosses?: number;
 }
 
@@ -43,7 +44,7 @@ export interface CompareResult {
   connections: number;
   workers: number;
   runs: RunResult[];
-  summary: Array<{ observer: Observer; cpuPer100k: Stat; recordsPerConnection: Stat; bytesPerConnection: Stat; stormRate: Stat }>;
+  summary: Array<{ observer: Observer; cpuPer100k: Stat; recordsPerConnection: Stat; countedLossPerConnection: Stat | null; bytesPerConnection: Stat; stormRate: Stat }>;
   zeroLoss: { rates: Array<{ rate: number; achieved: number; connections: number; records: number; losses: number }>; highestZeroLoss: number | null };
 }
 
@@ -230,7 +231,7 @@ async function records(o: Observer, r: Running, kafka: Kafka): Promise<number> {
   if (o === 'agent-kafka') return kafkaRecords(kafka, r.topic!);
   if (o === 'tcpdump') {
     // One SYN without ACK per connection attempt: what a pcap can tell about connections.
-    const out = sh('tcpdump', ['-nn', '-r', r.out, 'tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn']);
+    const out = execFileSync('tcpdump', ['-nn', '-q', '-r', r.out, 'tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn'], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
     return out.split('\n').filter(Boolean).length;
   }
   return lines(r.out);
@@ -256,10 +257,12 @@ async function stopObserver(o: Observer, r: Running, kafka: Kafka): Promise<{ re
   if (o.startsWith('agent')) {
     const health = r.stderr().split('\n').filter((l) => l.includes('"agent health"') || l.includes('"msg":"agent health')).at(-1);
     if (health) {
-      const h = JSON.parse(health) as { health: Record<string, number | number[]> };
-      const v = h.health;
-      const num = (k: string): number => Number(v[k] ?? 0);
-      agentLosses = (v.ringbufDropsPerCpu as number[] ?? []).reduce((a, b) => a + b, 0) + num('untrackedMapFull') + num('untrackedNomem') + num('untrackedOther') + num('sampledOut') + num('spoolDropped');
+      const v = (JSON.parse(health) as { health: Record<string, number | number[]> }).health;
+      // The jsonl output logs the sensor's counters (camelCase); the Kafka output logs the agent-health record (snake_case).
+      const num = (...keys: string[]): number => keys.reduce((a, k) => a + Number(typeof v[k] === 'number' ? v[k] : 0), 0);
+      const perCpu = (v.ringbufDropsPerCpu as number[] | undefined)?.reduce((a, b) => a + b, 0) ?? num('ringbuf_drops');
+      agentLosses = perCpu + num('untrackedMapFull', 'untracked_map_full') + num('untrackedNomem', 'untracked_nomem') + num('untrackedOther', 'untracked_other')
+        + num('sampledOut', 'sampled_out') + num('spool_dropped');
     }
   }
   const n = await records(o, r, kafka);
@@ -337,7 +340,7 @@ export async function benchCompare(opts: CompareOptions = {}): Promise<CompareRe
         zero.rates.push({ rate, achieved: Math.round(s.ok / s.seconds), connections: s.ok, records: done.records, losses });
         progress(`  ${rate}/s: achieved ${Math.round(s.ok / s.seconds)}/s, ${done.records} of ${expected} records`);
         if (losses > 0 || (done.agentLosses ?? 0) > 0) break;
-        zero.highestZeroLoss = Math.round(s.ok / s.seconds);
+        zero.highestZeroLoss = Math.max(zero.highestZeroLoss ?? 0, Math.round(s.ok / s.seconds));
       }
     }
   } finally {
@@ -348,7 +351,8 @@ export async function benchCompare(opts: CompareOptions = {}): Promise<CompareRe
   }
   const summary = observers.map((o) => {
     const rs = results.filter((r) => r.observer === o);
-    return { observer: o, cpuPer100k: stat(rs.map((r) => r.cpuPer100k)), recordsPerConnection: stat(rs.map((r) => r.recordsPerConnection)), bytesPerConnection: stat(rs.map((r) => r.bytesPerConnection)), stormRate: stat(rs.map((r) => r.stormRate)) };
+    const lost = rs.filter((r) => r.agentLosses !== undefined).map((r) => r.agentLosses! / (r.connections + r.failed));
+    return { observer: o, cpuPer100k: stat(rs.map((r) => r.cpuPer100k)), recordsPerConnection: stat(rs.map((r) => r.recordsPerConnection)), countedLossPerConnection: lost.length ? stat(lost) : null, bytesPerConnection: stat(rs.map((r) => r.bytesPerConnection)), stormRate: stat(rs.map((r) => r.stormRate)) };
   });
   return { connections, workers, runs: results, summary, zeroLoss: zero };
 }
@@ -356,6 +360,6 @@ export async function benchCompare(opts: CompareOptions = {}): Promise<CompareRe
 /** The BENCHMARKS.md table rows: median (min–max). */
 export function markdownTable(r: CompareResult): string {
   const f = (s: Stat): string => `${s.median} (${s.min}–${s.max})`;
-  const rows = r.summary.map((s) => `| ${s.observer} | ${s.observer === 'none' ? '–' : f(s.cpuPer100k)} | ${s.observer === 'none' ? '–' : f(s.recordsPerConnection)} | ${s.observer === 'none' ? '–' : f(s.bytesPerConnection)} | ${f(s.stormRate)} |`);
-  return ['| Observer | CPU-s per 100k connections | Records per connection | Bytes per connection | Storm rate (conn/s) |', '|---|---|---|---|---|', ...rows].join('\n');
+  const rows = r.summary.map((s) => `| ${s.observer} | ${s.observer === 'none' ? '–' : f(s.cpuPer100k)} | ${s.observer === 'none' ? '–' : f(s.recordsPerConnection)} | ${s.countedLossPerConnection ? f(s.countedLossPerConnection) : '–'} | ${s.observer === 'none' ? '–' : f(s.bytesPerConnection)} | ${f(s.stormRate)} |`);
+  return ['| Observer | CPU-s per 100k connections | Records per connection | Counted losses per connection | Bytes per connection | Storm rate (conn/s) |', '|---|---|---|---|---|---|', ...rows].join('\n');
 }
