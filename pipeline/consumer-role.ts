@@ -1,4 +1,5 @@
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import { KAFKA_RETRY } from '../lib/kafka.js';
 import type { Logger } from '../lib/log.js';
 import type { BatchStats } from './batch.js';
 import type { InMessage } from './messages.js';
@@ -74,10 +75,7 @@ export function addStats(into: BatchStats, s: BatchStats): void {
 export async function startRole(o: RoleOptions): Promise<Role> {
   const consumer = o.kafka.consumer({
     groupId: o.groupId,
-    // retries 0: kafkajs would otherwise re-run a failed eachBatch under this
-    // policy, on top of bulkIndex's own attempts (6 × 8 bulk requests for one
-    // batch). A failed batch restarts the member from the last commit instead.
-    retry: { retries: 0, restartOnFailure: async (err) => { o.log.error({ group: o.groupId, err: err.message }, o.restartOnFailure ? 'consumer failed; restarting from the last committed offset' : 'consumer failed'); return o.restartOnFailure; } },
+    retry: { ...KAFKA_RETRY, restartOnFailure: async (err) => { o.log.error({ group: o.groupId, err: err.message }, o.restartOnFailure ? 'consumer failed; restarting from the last committed offset' : 'consumer failed'); return o.restartOnFailure; } },
   });
   const role: Role = { consumer, lastActivity: Date.now(), joined: false, busy: 0, assigned: {}, totals: emptyStats() };
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
@@ -89,6 +87,9 @@ export async function startRole(o: RoleOptions): Promise<Role> {
   consumer.on(consumer.events.CRASH, (e) => {
     if (!e.payload.restart) o.onCrash(e.payload.error);
   });
+  // Consecutive failed chunks (backoff), and whether a failure stopped this member for good.
+  let failures = 0;
+  let halted = false;
   await consumer.connect();
   await consumer.subscribe({ topics: o.topics, fromBeginning: o.offsetReset === 'earliest' });
   await consumer.run({
@@ -103,7 +104,27 @@ export async function startRole(o: RoleOptions): Promise<Role> {
         let stats: BatchStats;
         role.busy++;
         try {
+          if (halted) return;
           stats = await o.handle(batch.topic, chunk.map((m) => toIn(batch.topic, batch.partition, m)));
+          failures = 0;
+        } catch (err) {
+          // Not thrown to kafkajs: it would re-run the chunk under the client's
+          // retry policy, on top of bulkIndex's own attempts (6 × 8 bulk
+          // requests for one batch). Nothing of the chunk is committed; the
+          // partition is re-read from its first message after a backoff, so
+          // no later message of the partition is handled (or committed) first.
+          failures++;
+          const delay = Math.min(30_000, 1000 * 2 ** (failures - 1));
+          const offset = chunk[0]!.offset;
+          o.log.error({ group: o.groupId, topic: batch.topic, partition: batch.partition, offset, failures, err: (err as Error).message }, o.restartOnFailure ? `batch failed; nothing committed, re-reading from offset ${offset} in ${delay / 1000} s` : 'batch failed; nothing committed, stopping');
+          consumer.seek({ topic: batch.topic, partition: batch.partition, offset });
+          if (!o.restartOnFailure) {
+            halted = true;
+            o.onCrash(err as Error);
+          } else {
+            await new Promise((r) => setTimeout(r, delay));
+          }
+          return;
         } finally {
           clearInterval(beat);
           role.busy--;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
@@ -173,6 +174,42 @@ describe('pipeline fault tests (real Kafka and Elasticsearch)', () => {
     }
     expect(await countConnections(es, host)).toBe(12);
     expect(lines.some((l) => l.includes('Elasticsearch is reachable; starting'))).toBe(true);
+  }, 180_000);
+
+  it('a batch Elasticsearch refuses is re-read from its first offset and indexed once ES accepts again: exact count, one retry layer', async (ctx) => {
+    if (await skipUnless(ctx, 'kafka', 'elasticsearch')) return;
+    const host = `faults-${run}-reread`;
+    const topic = caseTopic('reread');
+    const recs = Array.from({ length: 30 }, (_, i) => record(i, { host }));
+    const { from } = await produce(topic, host, recs);
+    // Elasticsearch behind a proxy that answers the first 3 bulk requests with 503.
+    let bulks = 0;
+    const proxy = http.createServer((req, res) => {
+      if (req.url?.includes('_bulk') && ++bulks <= 3) {
+        req.resume();
+        res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"type":"unavailable","reason":"test proxy refuses bulk"},"status":503}');
+        return;
+      }
+      const up = http.request({ host: '127.0.0.1', port: 9200, path: req.url, method: req.method, headers: { ...req.headers, connection: 'close' } }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', (err) => res.writeHead(502).end(String(err)));
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const code = await pipe(topic, await groupAt(kafka, `itest-faults-${run}-reread`, from), {
+        env: { ...process.env, ES_URL: `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}` },
+        restartOnFailure: true, maxBatch: 100, exitWhenIdleS: 6,
+      });
+      expect(code).toBe(0);
+    } finally {
+      proxy.close();
+    }
+    expect(await countConnections(es, host)).toBe(30);
+    // 2 attempts fail, the chunk is re-read, 1 more fails, the next succeeds: 4 bulk requests, not 6 × 2 as kafkajs's own retry would add.
+    expect(bulks).toBe(4);
   }, 180_000);
 
   it('waits for Kafka at start, naming it, and stops cleanly when asked while waiting', async (ctx) => {

@@ -194,7 +194,8 @@ describe('shipped rules on two pipeline instances', () => {
     const forwards = { a: [] as Array<{ key: string; hops: number }>, b: [] as Array<{ key: string; hops: number }> };
     const start = (name: Inst, ac: AbortController) =>
       runPipeline({
-        config: {}, group, instance: name, log, exitWhenIdleS: 8, signal: ac.signal,
+        // The attack is dated up to 20 min ahead of now (see clock()); the pipeline's future-skew guard must let it through.
+        config: { max_future_skew_s: 3600 }, group, instance: name, log, exitWhenIdleS: 8, signal: ac.signal,
         stateDir: mkdtempSync(join(tmpdir(), 'ca-rules2-')),
         stages: (rekey) => ({ primary: [recorder(seen[name]), createRuleStage(ruleset, { rekey, log })], crossHost: [crossRecorder(createCrossHostRuleStage(ruleset, { log }), rekeyed[name], forwards[name])] }),
       });
