@@ -7,9 +7,16 @@
 export interface FieldLayout {
   offset: number;
   size: number;
+  /** The record field this counter is copied to as it is. */
+  record?: string;
 }
 
-/** struct ca_event, field name -> [offset, size] in bytes, exactly as in the C header. */
+/**
+ * struct ca_event, field name -> [offset, size] in bytes, exactly as in the C
+ * header. A field with `record` reaches the wire record unchanged under that
+ * name (an unsigned counter the kernel fills and user space only copies): such
+ * a field needs no code here or in record-builder.ts, only this line.
+ */
 export const EVENT_LAYOUT = {
   sock_id: { offset: 0, size: 8 },
   start_ns: { offset: 8, size: 8 },
@@ -25,10 +32,10 @@ export const EVENT_LAYOUT = {
   ppid: { offset: 76, size: 4 },
   uid: { offset: 80, size: 4 },
   srtt_us: { offset: 84, size: 4 },
-  retransmits: { offset: 88, size: 4 },
-  syn_retransmits: { offset: 92, size: 4 },
-  rst_sent: { offset: 96, size: 4 },
-  rst_received: { offset: 100, size: 4 },
+  retransmits: { offset: 88, size: 4, record: 'retransmits' },
+  syn_retransmits: { offset: 92, size: 4, record: 'syn_retransmits' },
+  rst_sent: { offset: 96, size: 4, record: 'rst_sent' },
+  rst_received: { offset: 100, size: 4, record: 'rst_received' },
   states: { offset: 104, size: 4 },
   flags: { offset: 108, size: 4 },
   handshake_us: { offset: 112, size: 4 },
@@ -156,6 +163,8 @@ export interface CaEvent {
   saddr: Buffer;
   daddr: Buffer;
   comm: string;
+  /** The fields marked `record` in EVENT_LAYOUT, under their record names. */
+  passthrough: Record<string, number>;
 }
 
 export class EventDecodeError extends Error {
@@ -166,6 +175,25 @@ export class EventDecodeError extends Error {
 }
 
 const F = EVENT_LAYOUT;
+const PASSTHROUGH: ReadonlyArray<{ record: string; offset: number; size: number }> = Object.values(EVENT_LAYOUT as Record<string, FieldLayout>)
+  .filter((f): f is FieldLayout & { record: string } => f.record !== undefined);
+
+/** The passthrough map of an event built by hand (tests): the `record` fields' values from their C names. */
+export function passthroughOf(ev: Omit<CaEvent, 'passthrough'>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, f] of Object.entries(EVENT_LAYOUT as Record<string, FieldLayout>)) {
+    if (f.record !== undefined) out[f.record] = Number((ev as unknown as Record<string, number | bigint>)[name] ?? 0);
+  }
+  return out;
+}
+
+function readPassthrough(b: Buffer, o: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of PASSTHROUGH) {
+    out[f.record] = f.size === 8 ? Number(b.readBigUInt64LE(o + f.offset)) : f.size === 4 ? b.readUInt32LE(o + f.offset) : f.size === 2 ? b.readUInt16LE(o + f.offset) : b.readUInt8(o + f.offset);
+  }
+  return out;
+}
 
 function cString(b: Buffer, start: number, len: number): string {
   let end = start;
@@ -215,6 +243,7 @@ export function decodeEvent(bytes: Uint8Array, offset = 0): CaEvent {
     saddr: Buffer.from(b.subarray(o + F.saddr.offset, o + F.saddr.offset + alen)),
     daddr: Buffer.from(b.subarray(o + F.daddr.offset, o + F.daddr.offset + alen)),
     comm: cString(b, o + F.comm.offset, F.comm.size),
+    passthrough: readPassthrough(b, o),
   };
 }
 

@@ -1,17 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_SIZE, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_DIR_GUESSED, F_NO_OWNER, F_OWNER_GONE, F_PEER_FIN, F_PREEXISTING, F_SAMPLED, TCP, type CaEvent } from './event-decoder.js';
+import { passthroughOf, EVENT_SIZE, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_DIR_GUESSED, F_NO_OWNER, F_OWNER_GONE, F_PEER_FIN, F_PREEXISTING, F_SAMPLED, TCP, type CaEvent } from './event-decoder.js';
 import { buildRecord, payloadBytes, PROCESS_UNKNOWN, processUnknownReason, type BuildContext } from './record-builder.js';
 
 const S = (...states: number[]): number => states.reduce((m, s) => m | (1 << s), 0);
 
 function ev(over: Partial<CaEvent>): CaEvent {
-  return {
+  const e: Omit<CaEvent, 'passthrough'> = {
     sock_id: 0xffff0000n, start_ns: 10_000_000_000n, syn_ns: 10_000_000_000n, established_ns: 10_000_400_000n, end_ns: 12_000_000_000n,
     cgroup_id: 9n, bytes_acked: 0n, bytes_received: 0n, netns: 111, pid: 50, tid: 51, ppid: 1, uid: 0, srtt_us: 300,
     retransmits: 0, syn_retransmits: 0, rst_sent: 0, rst_received: 0, states: 0, flags: 0, handshake_us: 0, sport: 40000, dport: 80,
     family: 2, sk_err: 0, saddr: Buffer.from([10, 0, 0, 1]), daddr: Buffer.from([10, 0, 0, 2]), comm: 'curl',
     ...over,
   };
+  return { ...e, passthrough: over.passthrough ?? passthroughOf(e) };
 }
 
 const ctx: BuildContext = {

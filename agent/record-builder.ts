@@ -85,7 +85,7 @@ export function buildRecord(ev: CaEvent, kind: 'final' | 'interim', ctx: BuildCo
   let connectLatency: number | null = null;
   if (handshakeSeen) connectLatency = active ? usBetween(ev.syn_ns, ev.established_ns) : ev.handshake_us > 0 ? ev.handshake_us : null;
 
-  return {
+  const built = {
     event_id: eventId(uid, kind, end_us),
     conn_uid: uid,
     kind,
@@ -103,10 +103,6 @@ export function buildRecord(ev: CaEvent, kind: 'final' | 'interim', ctx: BuildCo
     close_reason: closeReason,
     connect_latency_us: connectLatency,
     srtt_us: bytesKnown && established && ev.srtt_us > 0 ? ev.srtt_us : null,
-    retransmits: ev.retransmits,
-    syn_retransmits: ev.syn_retransmits,
-    rst_sent: ev.rst_sent,
-    rst_received: ev.rst_received,
     src_bytes: bytes ? (active ? bytes.sent : bytes.received) : null,
     dst_bytes: bytes ? (active ? bytes.received : bytes.sent) : null,
     pid: hasOwner ? ev.pid : null,
@@ -125,5 +121,9 @@ export function buildRecord(ev: CaEvent, kind: 'final' | 'interim', ctx: BuildCo
     sampled: (ev.flags & F_SAMPLED) !== 0,
     started_before_agent: (ev.flags & F_PREEXISTING) !== 0,
     process_unknown_reason: unknownReason,
-  };
+  } satisfies Partial<ConnectionRecord>;
+  // Every other record field is a counter the kernel fills and the record
+  // carries as it is (EVENT_LAYOUT `record`); the type says so, so a record
+  // field that is neither built here nor passed through fails to compile.
+  return { ...built, ...(ev.passthrough as Omit<ConnectionRecord, keyof typeof built>) };
 }
