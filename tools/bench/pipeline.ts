@@ -73,6 +73,8 @@ export interface PipelineBenchResult {
   alerts: number;
   /** Share of processing time per part, from one extra timed run (absent without stageShares). */
   stageShare?: Record<string, number>;
+  /** The same parts in microseconds of wall time per event (timed run). */
+  stageMicrosPerEvent?: Record<string, number>;
   /** Time to load and compile the rules and the catalogue, ms (first run). */
   setupMs: number;
   peakRssMiB: number;
@@ -207,6 +209,7 @@ export async function benchPipeline(o: PipelineBenchOptions): Promise<PipelineBe
       say(`bench pipeline: run ${r + 1}/${runs}: ${run.eventsPerSec} events/s, ${run.eventsPerCpuSec} events/CPU-s, ${run.alerts} alerts`);
     }
     let stageShare: Record<string, number> | undefined;
+    let stageMicrosPerEvent: Record<string, number> | undefined;
     if (o.stageShares) {
       const timers: Timers = { enrich: 0, stages: new Map() };
       const b = build([rareDir], timers);
@@ -221,6 +224,7 @@ export async function benchPipeline(o: PipelineBenchOptions): Promise<PipelineBe
       stageShare = { decode: part(decode), enrich: part(timers.enrich) };
       for (const [name, ms] of timers.stages) stageShare[`stage:${name}`] = part(ms);
       stageShare.batchRest = part(Math.max(0, total - decode - timers.enrich - stageMs));
+      stageMicrosPerEvent = Object.fromEntries(Object.entries(stageShare).map(([k, v]) => [k, Number(((v * total * 1000) / o.records).toFixed(2))]));
     }
     return {
       records: o.records,
@@ -234,6 +238,7 @@ export async function benchPipeline(o: PipelineBenchOptions): Promise<PipelineBe
       dlqSent: first!.dlqSent,
       alerts: first!.alerts,
       stageShare,
+      stageMicrosPerEvent,
       setupMs,
       peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     };
