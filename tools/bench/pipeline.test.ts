@@ -5,6 +5,8 @@ import { shippedRulesDir } from '../../pipeline/rules/paths.js';
 import { synthDoc } from '../gen/synth.js';
 import { RULE_TYPES, writeRareRules } from '../gen/rare-rules.js';
 import { benchPipeline } from './pipeline.js';
+import bench from '../../cli/commands/bench.js';
+import { UsageError } from '../../cli/command.js';
 
 // The benchmark's bookkeeping, not its speed: every record it feeds in comes
 // out as a document or a dead letter, and the generated rules load, cover every
@@ -70,5 +72,13 @@ describe('rare rules generator', () => {
     const miss = synthDoc({ t: Date.parse('2025-03-03T00:00:01Z'), host: 'web-1', src: '10.0.0.1', dst: '10.40.0.1', dport: 20_001, seq: 1 });
     expect(stage.process(miss)).toEqual([]);
     expect(stage.process(hit).map((a) => a.rule.name)).toEqual(['Benchmark rare match 0']);
+  });
+});
+
+describe('connaudit bench pipeline options', () => {
+  it('refuses a rule count that is not a whole number, naming the option', async () => {
+    await expect(bench.run(['pipeline', '--rules', 'many'])).rejects.toThrow(UsageError);
+    await expect(bench.run(['pipeline', '--rules', '1.5'])).rejects.toThrow("--rules needs a whole number (0 or more), got '1.5'");
+    await expect(bench.run(['pipeline', '--records', '0'])).rejects.toThrow('--records needs a positive whole number');
   });
 });
