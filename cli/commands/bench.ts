@@ -7,13 +7,16 @@ import { spawn } from 'node:child_process';
 // Speed and memory goals live here, never in timed unit tests: a benchmark
 // reports figures for a person to compare, on a machine they know.
 
-const HELP = `Usage: connaudit bench [codec|backtest|sensor|kafka|all] [options]
+const HELP = `Usage: connaudit bench [codec|backtest|pipeline|sensor|kafka|all] [options]
 
 Benchmarks, each printing figures on stdout (JSON with --json):
   codec      Avro single-object encode (agent) and decode + ECS mapping
              (pipeline), records/s on one core, bytes per record
   backtest   rules backtest throughput (events/s) with every shipped rule on a
              generated fleet file (tools/bench/fleet-gen.ts)
+  pipeline   decode + enrich + SLO + rules in one process on one core, no
+             Kafka or Elasticsearch: events/s (wall and per CPU-second),
+             median and min-max over 3 runs, alerts, share per stage, peak RSS
   sensor     eBPF cost: average ns per BPF program run under a connection
              storm between two network namespaces (root; sets
              kernel.bpf_stats_enabled=1 for the run)
@@ -30,11 +33,14 @@ Benchmarks, each printing figures on stdout (JSON with --json):
 Options:
   --records N    codec: records to encode/decode (default 200000);
                  kafka: records per codec (default 50000)
+                 pipeline: records through the pipeline (default 200000)
+  --rules N      pipeline: generated rarely matching rules of every rule type,
+                 on top of the shipped rules (default 0)
   --events N     backtest: events in the generated file (default 1000000)
   --seconds S    sensor: storm length (default 8)
   --workers W    sensor: storm client workers (default 1; compare: 2)
   --connections N  compare: connections per run (default 50000)
-  --runs N       compare: runs per observer (default 3)
+  --runs N       compare: runs per observer (default 3); pipeline: runs (default 3)
   --json         print one JSON object instead of text`;
 
 function peakRss(): number {
@@ -68,10 +74,10 @@ const command: Command = {
   async run(argv) {
     const { values, positionals } = parse(argv, {
       records: { type: 'string' }, events: { type: 'string' }, seconds: { type: 'string' }, workers: { type: 'string' }, json: { type: 'boolean' },
-      connections: { type: 'string' }, runs: { type: 'string' },
+      connections: { type: 'string' }, runs: { type: 'string' }, rules: { type: 'string' },
     }, true);
     const which = positionals[0] ?? 'all';
-    if (!['codec', 'backtest', 'sensor', 'compare', 'kafka', 'all'].includes(which)) throw new UsageError(`unknown benchmark '${which}'`);
+    if (!['codec', 'backtest', 'pipeline', 'sensor', 'compare', 'kafka', 'all'].includes(which)) throw new UsageError(`unknown benchmark '${which}'`);
     const num = (v: string | undefined, d: number, name: string) => {
       if (v === undefined) return d;
       const n = Number(v);
@@ -87,6 +93,12 @@ const command: Command = {
     if (which === 'kafka') {
       const { benchKafkaWire } = await import('../../tools/bench/kafka-wire.js');
       out.kafka = await benchKafkaWire(num(values.records, 50_000, 'records'), process.env, (s) => process.stderr.write(`${s}\n`));
+    }
+    if (which === 'pipeline') {
+      const rules = values.rules === undefined ? 0 : Number(values.rules);
+      if (!Number.isInteger(rules) || rules < 0) throw new UsageError(`--rules needs a whole number (0 or more), got '${values.rules}'`);
+      const { benchPipeline } = await import('../../tools/bench/pipeline.js');
+      out.pipeline = await benchPipeline({ rules, records: num(values.records, 200_000, 'records'), runs: num(values.runs, 3, 'runs'), stageShares: true, progress: (s) => process.stderr.write(`${s}\n`) });
     }
     if (which === 'backtest' || which === 'all') out.backtest = await backtest(num(values.events, 1_000_000, 'events'));
     if (which === 'sensor' || (which === 'all' && process.getuid?.() === 0)) {
