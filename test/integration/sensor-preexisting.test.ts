@@ -101,7 +101,7 @@ describe('sockets that exist before the agent starts', () => {
     const in6 = finalBy('ingress', fresh['new-cli6']!.port)!;
     expect(in4).toMatchObject({ host: { name: 'pre-server' }, process: { name: 'pre-srv4' }, network: { type: 'ipv4' }, connaudit: { conn_state: 'SF' } });
     expect(in6).toMatchObject({ host: { name: 'pre-server' }, process: { name: 'pre-srv6' }, network: { type: 'ipv6' }, connaudit: { conn_state: 'SF' } });
-    expect(in4.connaudit.started_before_agent).toBeUndefined();
+    expect(in4.connaudit.started_before_agent).toBe(false);
     expect(in4.connaudit.connect_latency_ms).toBeGreaterThan(0);
   });
 
