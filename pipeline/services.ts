@@ -2,6 +2,7 @@ import { Client } from '@elastic/elasticsearch';
 import type { Kafka, Producer as KafkaProducer } from 'kafkajs';
 import { endpoints, esClientOptions } from '../lib/connect.js';
 import { createKafka, kafkaBrokers, PRODUCER_SETTINGS } from '../lib/kafka.js';
+import { compressionType } from '../lib/kafka-codecs.js';
 import type { Logger } from '../lib/log.js';
 import { ensureTopics } from '../lib/topics.js';
 import { bootstrapElasticsearch, type BootstrapResult } from './es-bootstrap.js';
@@ -48,6 +49,35 @@ export async function connectElasticsearch(env: NodeJS.ProcessEnv | undefined, w
   }
 }
 
+// A batch of re-keyed documents can be larger than the broker accepts in one
+// request (message.max.bytes, 1 MiB by default, applies to a partition's whole
+// record batch), and a refused request leaves the idempotent producer's
+// sequence numbers out of order, so every later send fails too. Messages
+// therefore go out compressed, in sends of at most SEND_CHUNK_BYTES.
+export const SEND_CHUNK_BYTES = 256 * 1024;
+const SEND_COMPRESSION = compressionType('zstd');
+
+const sizeOf = (v: Buffer | string | null): number => (v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length);
+
+export function sendChunks<M extends { key: Buffer | string | null; value: Buffer | string | null; headers?: Record<string, string> }>(messages: M[], limit = SEND_CHUNK_BYTES): M[][] {
+  const chunks: M[][] = [];
+  let chunk: M[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    let size = sizeOf(m.key) + sizeOf(m.value);
+    for (const [k, v] of Object.entries(m.headers ?? {})) size += k.length + Buffer.byteLength(v);
+    if (chunk.length > 0 && bytes + size > limit) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(m);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
 export interface KafkaSide {
   kafka: Kafka;
   producer: Producer;
@@ -73,7 +103,9 @@ export async function connectKafka(clientId: string, env: NodeJS.ProcessEnv | un
     kafka,
     producer: {
       async send(topic, messages) {
-        await p.send({ topic, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) });
+        for (const chunk of sendChunks(messages)) {
+          await p.send({ topic, compression: SEND_COMPRESSION, messages: chunk.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) });
+        }
       },
     },
     disconnect: () => p.disconnect(),
