@@ -1,4 +1,4 @@
-// The rule engine's public surface (issue 4). The pipeline (pipeline/compose.ts),
+// The rule engine's public surface. The pipeline (pipeline/compose.ts),
 // `connaudit rules` and the tests import from here only.
 export { loadRuleSet, loadRules, ruleFiles, ruleLayers } from './loader.js';
 export { createRuleStage, createCrossHostRuleStage, type RuleStage, type CrossHostRuleStage, type RuleStageOptions } from './stage.js';

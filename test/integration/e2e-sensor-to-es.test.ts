@@ -9,7 +9,7 @@ import { esClient, eventually, runCli, type Proc } from '../helpers/cli.js';
 import { skipUnless } from '../helpers/env.js';
 import { NetnsLab, TCP_PEER, sweepStaleLabs, type NsHost } from '../lab/netns.js';
 
-// Issue 2's walking skeleton, every part real: a TCP connection made between
+// The walking skeleton, every part real: a TCP connection made between
 // two namespace "hosts" is seen by the eBPF sensor, encoded as Avro by the
 // agent, produced to the real Kafka, consumed by the pipeline and indexed into
 // the real Elasticsearch, where the test finds it within 30 s.

@@ -7,7 +7,7 @@ import { INDEX_ALERTS, INDEX_CONNECTIONS, INDEX_SLO } from '../../lib/names.js';
 import { esClient, eventually, runCli, type Proc } from '../helpers/cli.js';
 import { skipUnless } from '../helpers/env.js';
 
-// Issue 5's "done when": the seed's example replayed through the REAL pipeline.
+// The seed's SLO example replayed through the REAL pipeline.
 // One node group's calls from the order service to inventory get slow
 // connects, retransmits and resets while the other groups stay healthy; the
 // pipeline must raise one slo_impact alert naming that node group as the top

@@ -11,7 +11,7 @@ import { skipUnless } from '../helpers/env.js';
 import { NetnsLab, sweepStaleLabs, TCP_PEER, type NsHost } from '../lab/netns.js';
 
 // The real sensor against real TCP between two namespace "hosts": each row of
-// issue 3's table happens for real and its record is read from
+// outcome in the README's conn_state table happens for real and its record is read from
 // `connaudit agent --output jsonl` (the built CLI, as root).
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

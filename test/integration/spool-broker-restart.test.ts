@@ -16,7 +16,7 @@ import { recordDefaults } from '../../lib/record-fields.js';
 import { skipUnless } from '../helpers/env.js';
 import { ThrowawayBroker } from '../helpers/throwaway-broker.js';
 
-// Issue 3: "When Kafka is unreachable, the agent writes records to a bounded
+// The spool's promise: "When Kafka is unreachable, the agent writes records to a bounded
 // on-disk spool and replays them in order when Kafka returns ... Test this with
 // a real broker that you stop and restart."
 //
