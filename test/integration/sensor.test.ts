@@ -10,8 +10,8 @@ import type { ConnectionDoc } from '../../lib/ecs.js';
 import { skipUnless } from '../helpers/env.js';
 import { NetnsLab, sweepStaleLabs, TCP_PEER, type NsHost } from '../lab/netns.js';
 
-// The real sensor against real TCP between two namespace "hosts": each row of
-// outcome in the README's conn_state table happens for real and its record is read from
+// The real sensor against real TCP between two namespace "hosts": each
+// conn_state outcome happens for real and its record is read from
 // `connaudit agent --output jsonl` (the built CLI, as root).
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
