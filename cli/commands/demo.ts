@@ -198,7 +198,7 @@ Search it yourself (the seed's labels work under their exact names):
   curl -s '${esUrl}/${INDEX_CONNECTIONS}/_search?q=connection.state:REJ&pretty'
   curl -s '${esUrl}/${INDEX_CONNECTIONS}/_search?q=process.name:order-svc%20AND%20latency_ms:>0&pretty'
   curl -s '${esUrl}/${INDEX_ALERTS}/_search?q=slo.impact:user_impacting&pretty'
-Kibana: connaudit kibana export --out connaudit.ndjson, then Stack Management > Saved objects > Import.
+Kibana: connaudit kibana import --url https://KIBANA:5601 (KIBANA_API_KEY or KIBANA_USERNAME/KIBANA_PASSWORD), or connaudit kibana export --out connaudit.ndjson and Stack Management > Saved objects > Import.
 `);
       if (values.keep) {
         say('==> the pipeline keeps running (Ctrl-C to stop)');
