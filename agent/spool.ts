@@ -5,6 +5,7 @@ import {
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from '../lib/log.js';
+import { pidAlive } from '../lib/pid.js';
 
 // The agent's on-disk spool: a bounded FIFO of opaque messages that survives a
 // crash, used while Kafka is unreachable.
@@ -71,15 +72,6 @@ const FRAME_HEADER = 8;
 const COMMITTED = 'committed.json';
 const LOCK = 'owner.pid';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to another user (e.g. an agent running as nobody).
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 const SEGMENT_RE = /^segment-(\d{20})\.spool$/;
 const DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024;
 /** While full, log a drop line at most this often; the count itself is exact. */
@@ -148,7 +140,7 @@ export class Spool {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const owner = Number(readFileSync(file, 'utf8').trim());
-      if (owner > 0 && owner !== process.pid && alive(owner)) {
+      if (owner > 0 && owner !== process.pid && pidAlive(owner)) {
         throw new Error(`spool ${this.dir} is in use by process ${owner} (a running agent or replay); stop it first, or give this run another spool.dir`);
       }
       this.log?.warn({ dir: this.dir, stale_pid: owner }, 'spool lock left by a process that is gone; taking it over');

@@ -2,6 +2,7 @@ import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { say } from './progress.js';
+import { pidAlive } from '../lib/pid.js';
 
 // Several people and test runs share one machine's services. Two `services
 // up` at once would both find nothing running and both start a broker, so
@@ -15,14 +16,6 @@ export class LockBusyError extends Error {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function tryTake(file: string): boolean {
   try {
@@ -43,7 +36,7 @@ export async function withLock<T>(file: string, timeoutMs: number, fn: () => Pro
   while (!tryTake(file)) {
     let owner = NaN;
     try { owner = Number(readFileSync(file, 'utf8').trim()); } catch { /* removed meanwhile: retry */ }
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
+    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && pidAlive(owner)) {
       if (Date.now() > deadline) throw new LockBusyError(file, owner);
       if (!told) { say(`waiting for another connaudit services command (pid ${owner}) to finish…`); told = true; }
       await sleep(500);
