@@ -1,4 +1,3 @@
-import { recordDefaults } from '../../lib/record-fields.js';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,12 +8,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { KafkaSink } from '../../agent/kafka-sink.js';
 import { decodeConnection } from '../../lib/avro.js';
 import { createKafka } from '../../lib/kafka.js';
-import { ipToBytes } from '../../lib/ip.js';
 import { TOPIC_CONNECTIONS } from '../../lib/names.js';
 import type { ConnectionRecord } from '../../lib/record.js';
 import { skipUnless } from '../helpers/env.js';
 import { makeTestCa, type TestCa } from '../helpers/test-ca.js';
 import { ThrowawayBroker } from '../helpers/throwaway-broker.js';
+import { record } from '../helpers/records.js';
 
 // Transport security against a real broker: a throwaway KRaft broker with a
 // SASL_SSL listener (SCRAM-SHA-256 and -512 users created at format time,
@@ -36,19 +35,7 @@ function memLog() {
   return { log: pino({ level: 'debug' }, stream), lines };
 }
 
-function rec(i: number): ConnectionRecord {
-  return {
-    ...recordDefaults(),
-    event_id: `${run}-${i}`, conn_uid: `C${run}${i}`, kind: 'final',
-    start_us: 1_763_770_000_000_000 + i * 1000, end_us: 1_763_770_000_400_000 + i * 1000,
-    host: HOST, netns: 4026531840, direction: 'egress', family: 'ipv4',
-    src_ip: ipToBytes('10.80.0.1'), src_port: 30000 + i, dst_ip: ipToBytes('10.80.0.2'), dst_port: 443,
-    conn_state: 'SF', close_reason: 'fin', connect_latency_us: 200, srtt_us: 100,
-    retransmits: 0, syn_retransmits: 0, rst_sent: 0, rst_received: 0, src_bytes: 1, dst_bytes: 2,
-    pid: 7, tid: 7, ppid: 1, uid: 0, comm: 'curl', executable: '/usr/bin/curl', parent_name: 'sh',
-    cgroup_id: null, container_id: null, environment: 'it', node_group: null, labels: {}, agent_version: '0.1.0',
-  };
-}
+const rec = (i: number): ConnectionRecord => record(i, { host: HOST });
 
 const tmp = mkdtempSync(join(tmpdir(), 'kafka-scram-it-'));
 let ca: TestCa;

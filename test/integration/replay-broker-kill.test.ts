@@ -1,4 +1,3 @@
-import { recordDefaults } from '../../lib/record-fields.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,13 +9,13 @@ import { runReplay, type OutcomeListener } from '../../agent/replay.js';
 import { Spool } from '../../agent/spool.js';
 import { decodeConnection } from '../../lib/avro.js';
 import { recordToDoc } from '../../lib/ecs.js';
-import { ipToBytes } from '../../lib/ip.js';
 import { kafkaConfig } from '../../lib/kafka.js';
 import { createLogger } from '../../lib/log.js';
 import { TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS, TOPIC_DLQ } from '../../lib/names.js';
 import type { ConnectionRecord } from '../../lib/record.js';
 import { skipUnless } from '../helpers/env.js';
 import { ThrowawayBroker } from '../helpers/throwaway-broker.js';
+import { record } from '../helpers/records.js';
 
 // Fault test: the broker is killed (SIGKILL) in the middle of
 // `agent --replay`. The replay parks what Kafka did not acknowledge in the
@@ -33,19 +32,7 @@ const progress = (text: string): void => { process.stderr.write(`[replay-broker-
 const run = randomBytes(4).toString('hex');
 const HOST = `it-kill-${run}`;
 
-function rec(i: number): ConnectionRecord {
-  return {
-    ...recordDefaults(),
-    event_id: `${run}-${i}`, conn_uid: `C${run}${i}`, kind: 'final',
-    start_us: 1_763_770_000_000_000 + i * 1000, end_us: 1_763_770_000_400_000 + i * 1000,
-    host: HOST, netns: 4026531840, direction: 'egress', family: 'ipv4',
-    src_ip: ipToBytes('10.79.0.1'), src_port: 20000 + (i % 40000), dst_ip: ipToBytes('10.79.0.2'), dst_port: 443,
-    conn_state: 'SF', close_reason: 'fin', connect_latency_us: 200, srtt_us: 100,
-    retransmits: 0, syn_retransmits: 0, rst_sent: 0, rst_received: 0, src_bytes: i, dst_bytes: 2 * i,
-    pid: 7, tid: 7, ppid: 1, uid: 0, comm: 'curl', executable: '/usr/bin/curl', parent_name: 'sh',
-    cgroup_id: null, container_id: null, environment: 'it', node_group: null, labels: {}, agent_version: '0.1.0',
-  };
-}
+const rec = (i: number): ConnectionRecord => record(i, { host: HOST });
 
 const tmp = mkdtempSync(join(tmpdir(), 'replay-kill-it-'));
 const broker = new ThrowawayBroker({ dir: join(tmp, 'kafka'), port: PORT, controllerPort: CONTROLLER_PORT });
