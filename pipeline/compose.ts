@@ -3,7 +3,7 @@ import type { Logger } from '../lib/log.js';
 import type { Catalogue } from './slo/catalogue.js';
 import type { PipelineConfig } from './enrich/config.js';
 import type { Rekeyer, RekeyStage } from './rekey.js';
-import { createCrossHostRuleStage, createRuleStage, formatRuleError, loadRuleSet, type RuleSet } from './rules/index.js';
+import { createCrossHostRuleStage, createRuleStage, formatRuleError, loadRuleSet, reloadRules } from './rules/index.js';
 import { createSloStage } from './slo/index.js';
 import { createSloSummaryJob, type SloSummaryJob } from './slo/summary.js';
 import type { Stage } from './stage.js';
@@ -54,24 +54,15 @@ export function composeStages(cfg: PipelineConfig, deps: ComposeDeps): ComposedS
   }
   if (cfg.rules) {
     const rulesPath = cfg.rules;
-    const load = (): { ruleset: RuleSet; errors: string[] } => {
-      const r = loadRuleSet(rulesPath, { log: deps.log });
-      return { ruleset: r.ruleset, errors: r.errors.map(formatRuleError) };
-    };
+    const load = () => loadRuleSet(rulesPath, { log: deps.log });
     const first = load();
-    if (first.errors.length > 0) throw new StageLoadError(first.errors);
+    if (first.errors.length > 0) throw new StageLoadError(first.errors.map(formatRuleError));
     const ruleStage = createRuleStage(first.ruleset, { log: deps.log, rekey: deps.rekey });
     const cross = createCrossHostRuleStage(first.ruleset, { log: deps.log });
     out.primary.push(ruleStage);
     out.crossHost.push(cross);
-    out.reloadRules = () => {
-      // Loaded completely first: any problem rejects the whole reload and the running rules stay.
-      const next = load();
-      if (next.errors.length > 0) return { ok: false, errors: next.errors, rules: next.ruleset.rules.length };
-      ruleStage.reload(next.ruleset);
-      cross.reload(next.ruleset);
-      return { ok: true, errors: [], rules: next.ruleset.rules.length };
-    };
+    // Loaded completely first: any problem rejects the whole reload and the running rules stay.
+    out.reloadRules = () => reloadRules(load, [ruleStage, cross]);
   }
   return out;
 }

@@ -1,5 +1,3 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import type { Logger } from '../../lib/log.js';
@@ -19,8 +17,6 @@ import type { RuleDef, RuleSet } from './types.js';
 // code paths, requests and forwards included, in one process.
 
 export interface RuleStageOptions {
-  /** Where the primary stage keeps its own state file (optional; the pipeline also stores snapshot()). */
-  stateDir?: string;
   log?: Logger;
   rekey?: Rekeyer;
   /** Per-event rule evaluation budget (ms); an event over it is counted against its slowest rule. */
@@ -157,7 +153,6 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
     opts.log?.info({ hostLocal: local.length, crossHost: cross.length, rekey: opts.rekey ? 'kafka' : 'in-process' }, 'rule stage ready');
   };
   setRules(ruleset);
-  const stateFile = opts.stateDir ? join(opts.stateDir, 'rules.state.json') : null;
 
   const stage: RuleStage = {
     name: 'rules',
@@ -214,13 +209,8 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
       return inProcess.take();
     },
     snapshot() {
-      const state = { version: 1, local: runner.snapshot(), cross: embedded?.snapshot?.() };
-      if (stateFile && opts.stateDir) {
-        mkdirSync(opts.stateDir, { recursive: true });
-        writeFileSync(`${stateFile}.tmp`, JSON.stringify(state));
-        renameSync(`${stateFile}.tmp`, stateFile);
-      }
-      return state;
+      // The pipeline's StateStore saves this after each committed batch.
+      return { version: 1, local: runner.snapshot(), cross: embedded?.snapshot?.() };
     },
     restore(s) {
       const x = s as { version?: number; local?: unknown; cross?: unknown } | null;
@@ -233,12 +223,5 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
     },
     reload: setRules,
   };
-  if (stateFile) {
-    try {
-      stage.restore!(JSON.parse(readFileSync(stateFile, 'utf8')));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') opts.log?.warn({ file: stateFile, err: (err as Error).message }, 'cannot read rule state; starting empty');
-    }
-  }
   return stage;
 }
