@@ -118,6 +118,9 @@ const full = (id: string, type: Panel['type'] = 'lens'): Panel => ({ id, type, w
 const UNEXPECTED = 'rule.category : "unexpected_outbound"';
 const TIMED_OUT = 'connaudit.close_reason : "syn_timeout" or connaudit.syn_retransmits > 0';
 const CLOSED = 'connaudit.record_kind : "final" and not connaudit.close_reason : "open"';
+const DNS = 'network.protocol : "dns"';
+const DNS_FAILED = 'network.protocol : "dns" and (connaudit.close_reason : "timeout" or dns.response_code : ("SERVFAIL" or "REFUSED" or "NXDOMAIN"))';
+const UDP_FLOWS = 'network.transport : "udp" and not network.protocol : "dns"';
 
 export function savedObjects(): SavedObject[] {
   const objects: SavedObject[] = [
@@ -162,13 +165,48 @@ export function savedObjects(): SavedObject[] {
       'rule.name : "Retry storm toward one destination"',
       ['host.name', 'connaudit.node_group', 'connaudit.destination_service', 'connaudit.alert.count', 'slo.impact'],
       [['@timestamp', 'desc']]),
+    search('connaudit-dns-queries', 'connaudit-connections', 'DNS queries by process',
+      'Every DNS transaction the sensor saw: which process asked which resolver for which name, and what came back. Unanswered queries show close reason timeout.',
+      DNS,
+      ['host.name', 'process.name', 'dns.question.name', 'dns.question.type', 'dns.response_code', 'dns.resolved_ip', 'destination.ip', 'connaudit.close_reason'],
+      [['@timestamp', 'desc']]),
+    search('connaudit-dns-failures', 'connaudit-connections', 'DNS failures',
+      'DNS queries that failed: SERVFAIL, REFUSED, NXDOMAIN or no answer at all. Many from one host point at its resolver path; many names under one domain at tunnelling or a typo.',
+      DNS_FAILED,
+      ['host.name', 'process.name', 'dns.question.name', 'dns.response_code', 'connaudit.close_reason', 'destination.ip', 'connaudit.node_group'],
+      [['@timestamp', 'desc']]),
+    search('connaudit-udp-flows', 'connaudit-connections', 'UDP flows by process',
+      'UDP flows (DNS excluded) with the process that sent them, the name it resolved for the peer, and bytes and packets each way. S0: the peer never answered.',
+      UDP_FLOWS,
+      ['host.name', 'process.name', 'destination.domain', 'destination.ip', 'destination.port', 'connaudit.conn_state', 'source.bytes', 'destination.bytes', 'source.packets', 'destination.packets'],
+      [['@timestamp', 'desc']]),
 
     // 1. Which processes open unexpected outbound connections.
     lensObject('connaudit-lens-unexpected-by-process', { view: 'connaudit-alerts', title: 'Unexpected outbound alerts by process over time', kind: 'bar_stacked',
       query: UNEXPECTED, x: overTime, y: [count('Alerts')], split: top('process.name', 10, 'Process') }),
     lensObject('connaudit-lens-unexpected-process-destinations', { view: 'connaudit-connections', title: 'External destinations per process',
       kind: 'table', query: 'connaudit.destination_external : true',
-      rows: [top('process.name', 20, 'Process'), top('destination.ip', 10, 'Destination')], y: [count(), metric('max', 'destination.port', 'Highest port')] }),
+      rows: [top('process.name', 20, 'Process'), top('network.transport', 2, 'Transport'), top('destination.ip', 10, 'Destination')], y: [count(), metric('max', 'destination.port', 'Highest port')] }),
+    lensObject('connaudit-lens-external-domains-by-process', { view: 'connaudit-connections', title: 'External domains per process (TCP and UDP)',
+      kind: 'table', query: 'connaudit.destination_external : true and destination.registered_domain : * and not network.protocol : "dns"',
+      rows: [top('process.name', 20, 'Process'), top('destination.registered_domain', 10, 'Registered domain'), top('network.transport', 2, 'Transport')], y: [count(), metric('sum', 'source.bytes', 'Bytes sent')] }),
+
+    // DNS: what names processes ask for, and what fails.
+    lensObject('connaudit-lens-dns-top-domains', { view: 'connaudit-connections', title: 'Most queried registered domains', kind: 'bar_horizontal',
+      query: DNS, x: top('dns.question.registered_domain', 20, 'Registered domain'), y: [count('Queries')] }),
+    lensObject('connaudit-lens-dns-rcodes-over-time', { view: 'connaudit-connections', title: 'DNS answers over time by response code', kind: 'bar_stacked',
+      query: DNS, x: overTime, y: [count('Queries')], split: top('dns.response_code', 6, 'Response code') }),
+    lensObject('connaudit-lens-dns-failures-by-host', { view: 'connaudit-connections', title: 'DNS failures by host and resolver', kind: 'table',
+      query: DNS_FAILED, rows: [top('host.name', 20, 'Host'), top('destination.ip', 5, 'Resolver'), top('dns.response_code', 5, 'Response code')], y: [count('Failed queries')] }),
+    lensObject('connaudit-lens-dns-queries-by-process', { view: 'connaudit-connections', title: 'DNS queries per process and resolver', kind: 'table',
+      query: DNS, rows: [top('process.name', 20, 'Process'), top('destination.ip', 5, 'Resolver')], y: [count('Queries'), metric('max', 'destination.bytes', 'Largest answer (bytes)')] }),
+
+    // UDP flows beside TCP.
+    lensObject('connaudit-lens-udp-bytes-by-destination', { view: 'connaudit-connections', title: 'UDP bytes sent per process and destination', kind: 'table',
+      query: UDP_FLOWS, rows: [top('process.name', 20, 'Process'), top('destination.ip', 10, 'Destination'), top('destination.port', 5, 'Port')],
+      y: [metric('sum', 'source.bytes', 'Bytes sent'), metric('sum', 'source.packets', 'Packets sent'), metric('sum', 'destination.bytes', 'Bytes received')] }),
+    lensObject('connaudit-lens-flows-by-transport', { view: 'connaudit-connections', title: 'Closed connections and UDP flows over time by transport', kind: 'bar_stacked',
+      query: CLOSED, x: overTime, y: [count('Closed connections and flows')], split: top('network.transport', 2, 'Transport') }),
 
     // 2. Which destinations time out most.
     lensObject('connaudit-lens-timeouts-by-destination', { view: 'connaudit-connections', title: 'Destinations that time out most', kind: 'bar_horizontal',
@@ -217,7 +255,14 @@ export function savedObjects(): SavedObject[] {
         full('connaudit-user-impacting-alerts', 'search'), full('connaudit-resets-by-node-group', 'search')]),
     dashboard('connaudit-unexpected-outbound', 'connaudit: which processes open unexpected outbound connections',
       'Unexpected-outbound alerts by the process behind them, and every external destination each process reached.',
-      [half('connaudit-lens-unexpected-by-process'), half('connaudit-lens-unexpected-process-destinations'), full('connaudit-unexpected-outbound-by-process', 'search')]),
+      [half('connaudit-lens-unexpected-by-process'), half('connaudit-lens-unexpected-process-destinations'), full('connaudit-lens-external-domains-by-process'), full('connaudit-unexpected-outbound-by-process', 'search')]),
+    dashboard('connaudit-dns', 'connaudit: DNS by process',
+      'Which process asked which resolver for which name, which domains are queried most, and where DNS fails (SERVFAIL, NXDOMAIN, timeouts).',
+      [half('connaudit-lens-dns-top-domains'), half('connaudit-lens-dns-rcodes-over-time'), half('connaudit-lens-dns-failures-by-host'), half('connaudit-lens-dns-queries-by-process'),
+        full('connaudit-dns-failures', 'search'), full('connaudit-dns-queries', 'search')]),
+    dashboard('connaudit-udp', 'connaudit: UDP flows',
+      'UDP flows beside TCP connections: which process sends how much to whom, and which flows the peer never answered (S0).',
+      [half('connaudit-lens-flows-by-transport'), half('connaudit-lens-udp-bytes-by-destination'), full('connaudit-udp-flows', 'search')]),
     dashboard('connaudit-timeouts', 'connaudit: which destinations time out most',
       'Connection attempts without an answer (SYN timeouts, SYN retransmits) by destination, and when they happen.',
       [half('connaudit-lens-timeouts-by-destination'), half('connaudit-lens-timeouts-over-time'), full('connaudit-timed-out-connections', 'search')]),
