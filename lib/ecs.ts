@@ -89,6 +89,8 @@ export interface ConnectionDoc {
     destination_service?: string;
     /** true when the destination is outside every internal CIDR the pipeline knows. */
     destination_external?: boolean;
+    /** Whether the destination's name is among the service's declared dependency_domains (pipeline/enrich/dependencies.ts). */
+    dependency_declared?: boolean;
   };
   /** SLO annotation, filled by the pipeline (pipeline/slo). */
   slo?: Record<string, unknown>;

@@ -3,6 +3,7 @@ import type { ConnectionDoc } from '../../lib/ecs.js';
 import { CidrSet } from '../../lib/cidr.js';
 import { globToRegExp } from '../../lib/glob.js';
 import type { PipelineConfig } from './config.js';
+import { dependencyDeclared } from './dependencies.js';
 
 // Enrichment runs in TypeScript, before the stages, because the local
 // Elasticsearch (integ-test-zip) has no ingest processors, and because the
@@ -13,6 +14,8 @@ export interface ServiceIdentity {
   name: string;
   owner?: string;
   environment?: string;
+  /** The external domains the service declared it calls (catalogue dependency_domains). */
+  dependencyDomains?: readonly string[];
 }
 
 /** What enrichment needs from the service catalogue (pipeline/slo/catalogue.ts). */
@@ -58,6 +61,8 @@ export function createEnricher(cfg: PipelineConfig, services?: ServiceLookup): E
       doc.service = { ...doc.service, name: service.name };
       if (service.owner) c.service_owner = service.owner;
       if (service.environment && !doc.service.environment) doc.service.environment = service.environment;
+      const declared = dependencyDeclared(service.dependencyDomains ?? [], doc);
+      if (declared !== undefined) c.dependency_declared = declared;
     }
     if (!doc.service?.environment) {
       // The observing host is the initiator on egress and the responder on ingress.

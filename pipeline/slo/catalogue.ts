@@ -58,6 +58,8 @@ export interface ServiceSpec {
   };
   endpoints?: { cidrs: Cidr[]; ports: Set<number> };
   dependencies: string[];
+  /** External domains the service calls (each covers its subdomains); empty: not declared. */
+  dependencyDomains: string[];
   nodeGroups: NodeGroupSpec[];
   slowConnectMs: number;
   slos: SloSpec[];
@@ -74,6 +76,7 @@ export interface ServiceRef {
   name: string;
   owner?: string;
   environment?: string;
+  dependencyDomains?: readonly string[];
 }
 
 const DEFAULT_GOOD_STATES: ConnState[] = ['SF', 'S1'];
@@ -140,7 +143,7 @@ interface RawService {
   name: string; owner?: string; environment?: string;
   match: { process_names?: string[]; executables?: string[]; containers?: string[]; cgroup_ids?: number[]; listen_ports?: number[]; hosts?: string[]; node_groups?: string[] };
   endpoints?: { cidrs: string[]; ports?: number[] };
-  dependencies?: string[]; node_groups?: RawNodeGroup[]; slow_connect_ms?: number; slos?: RawSlo[];
+  dependencies?: string[]; dependency_domains?: string[]; node_groups?: RawNodeGroup[]; slow_connect_ms?: number; slos?: RawSlo[];
 }
 interface RawCatalogue { node_groups?: RawNodeGroup[]; services: RawService[] }
 
@@ -174,6 +177,7 @@ function service(s: RawService, i: number, at: (path: Path, message: string) => 
       hasIdentity: [m.process_names, m.executables, m.containers, m.cgroup_ids, m.listen_ports].some((x) => x && x.length > 0),
     },
     dependencies: s.dependencies ?? [],
+    dependencyDomains: s.dependency_domains ?? [],
     nodeGroups: (s.node_groups ?? []).map(nodeGroup),
     slowConnectMs: s.slow_connect_ms ?? latency?.threshold_ms ?? DEFAULT_SLOW_CONNECT_MS,
     slos: (s.slos ?? []).map((x) => {
@@ -203,6 +207,7 @@ const ref = (s: ServiceSpec): ServiceRef => {
   const r: ServiceRef = { name: s.name };
   if (s.owner !== undefined) r.owner = s.owner;
   if (s.environment !== undefined) r.environment = s.environment;
+  if (s.dependencyDomains.length > 0) r.dependencyDomains = s.dependencyDomains;
   return r;
 };
 

@@ -15,6 +15,11 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 type Case = ConnSpec[];
 const web = (o: Partial<ConnSpec>): ConnSpec => ({ t: T0, host: 'web-1', src: '10.10.0.11', dst: '93.184.216.34', dport: 443, proc: 'curl', external: true, ...o });
 
+/** A connection of an order-service instance (to the payment gateway unless told otherwise); with `dns`, its query to the internal resolver. */
+const order = (o: Partial<ConnSpec>): ConnSpec => web({ host: 'order-a-1', src: '10.20.0.1', service: 'order', proc: 'order-svc', ...(o.dns ? { dst: '10.0.0.53', dport: 53, external: false } : { dst: '198.51.100.20', dport: 443, external: true }), ...o });
+/** A DNS query from web-1 to the internal resolver. */
+const resolve = (o: Partial<ConnSpec>): ConnSpec => web({ dst: '10.0.0.53', dport: 53, external: false, proc: 'curl', ...o });
+
 /** Baseline (inside the learning period) followed by events four days later. */
 const afterLearning = (baseline: Case, later: Case): Case => [...baseline, ...later.map((s) => ({ ...s, t: s.t + 4 * DAY }))];
 
@@ -32,13 +37,75 @@ const cases: Record<string, { positive: Case; negative: Case }> = {
     negative: [web({ dport: 443 }), web({ dport: 8443, dst: '10.20.0.9', external: false, seq: 2 }), web({ host: 'ntp-1', dport: 4460, dst: '162.159.200.1', proc: 'chronyd', seq: 3 })],
   },
   unexpected_outbound_dns_unapproved_resolver: {
-    positive: [web({ dport: 53, dst: '8.8.8.8', proc: 'dig' })],
+    positive: [
+      web({ dport: 53, dst: '8.8.8.8', proc: 'dig' }),
+      // DNS over UDP: the query's DNS record and its UDP flow, one alert for the pair
+      web({ host: 'web-2', src: '10.10.0.12', dport: 53, dst: '1.1.1.1', proc: 'python3', dns: { qname: 'c2.badcdn.example', ips: ['203.0.113.66'] }, seq: 5 }),
+      web({ host: 'web-2', src: '10.10.0.12', dport: 53, dst: '1.1.1.1', proc: 'python3', transport: 'udp', srcBytes: 35, dstBytes: 51, seq: 5 }),
+    ],
     // any internal resolver (no list to maintain), and a resolver daemon forwarding upstream over DoT
     negative: [
       web({ dport: 53, dst: '10.0.0.53', proc: 'dig', external: false }),
       web({ dport: 853, dst: 'fd00::53', src: 'fd00::11', proc: 'systemd-resolve', external: false, seq: 2 }),
       web({ dport: 53, dst: '10.99.7.53', proc: 'systemd-resolve', external: false, seq: 3 }),
       web({ host: 'dns-1', src: '10.0.0.53', dport: 853, dst: '9.9.9.9', proc: 'unbound', seq: 4 }),
+      web({ dport: 53, dst: '10.0.0.53', proc: 'python3', external: false, dns: { qname: 'api.paygw.example', ips: ['198.51.100.20'] }, seq: 6 }),
+      web({ host: 'dns-1', src: '10.0.0.53', dport: 53, dst: '9.9.9.9', proc: 'unbound', transport: 'udp', dns: { qname: 'api.paygw.example', ips: ['198.51.100.20'] }, seq: 7 }),
+    ],
+  },
+  unexpected_outbound_first_seen_registered_domain: {
+    positive: afterLearning([order({ dns: { qname: 'api.paygw.example', ips: ['198.51.100.20'] } })], [order({ seq: 2, dns: { qname: 'upload.newsaas.example', ips: ['203.0.113.80'] } })]),
+    negative: afterLearning([order({ dns: { qname: 'api.paygw.example', ips: ['198.51.100.20'] } })], [
+      order({ seq: 2, dns: { qname: 'eu.api.paygw.example', ips: ['198.51.100.21'] } }),
+      order({ seq: 3, dns: { qname: 'db-1.svc.cluster.local', ips: ['10.40.0.5'] } }),
+      order({ seq: 4, dns: { qname: 'typo.nosuch.example', rcode: 'NXDOMAIN' } }),
+      web({ seq: 5, dport: 53, dst: '10.0.0.53', external: false, dns: { qname: 'www.other.example', ips: ['203.0.113.81'] } }),
+    ]),
+  },
+  unexpected_outbound_undeclared_domain_dependency: {
+    positive: [order({ dst: '203.0.113.50', dport: 443, domain: 'upload.filedrop.example', dependencyDomains: ['paygw.example'], srcBytes: 9_000_000 })],
+    negative: [
+      order({ dst: '198.51.100.20', dport: 443, domain: 'api.paygw.example', dependencyDomains: ['paygw.example'], seq: 2 }),
+      order({ dst: '198.51.100.21', dport: 443, domain: 'paygw.example', dependencyDomains: ['paygw.example'], seq: 3 }),
+      // a service that declares nothing, an internal name, an address without a name
+      web({ domain: 'upload.filedrop.example', dst: '203.0.113.50', service: 'reports', seq: 4 }),
+      order({ dst: '10.40.0.5', dport: 5432, domain: 'db-1.corp.example', dependencyDomains: ['paygw.example'], external: false, seq: 5 }),
+      order({ dst: '203.0.113.51', dport: 443, dependencyDomains: ['paygw.example'], seq: 6 }),
+    ],
+  },
+  unexpected_outbound_dns_long_query_name: {
+    positive: range(3).map((i) => resolve({ seq: i, t: T0 + i * 1000, proc: 'python3', dns: { qname: `${'mzxw6ytboi4dcmrt'.repeat(3)}${i}.x.tunnel.example`, qtype: 'TXT', ips: [] } })),
+    negative: [
+      resolve({ dns: { qname: 'api.paygw.example', ips: ['198.51.100.20'] } }),
+      resolve({ seq: 2, dns: { qname: `${'a'.repeat(39)}.cdn.example`, ips: ['203.0.113.9'] } }),
+      resolve({ seq: 3, dns: { qname: `order-svc-${'7f9c8d6b5'.repeat(5)}.order.svc.cluster.local`, ips: ['10.244.1.9'] } }),
+    ],
+  },
+  unexpected_outbound_dns_many_subdomains: {
+    positive: range(45).map((i) => resolve({ seq: i, t: T0 + i * 10_000, proc: 'curl', dns: { qname: `${(0x3a7f1c + i * 7919).toString(16)}.t.tunnel.example`, rcode: 'NXDOMAIN' } })),
+    negative: [
+      // a chatty client that asks the same few names again (5 distinct)
+      ...range(45).map((i) => resolve({ seq: i, t: T0 + i * 10_000, dns: { qname: `api${i % 5}.paygw.example`, ips: ['198.51.100.20'] } })),
+      // 45 distinct names, but spread over more than seven hours
+      ...range(45).map((i) => resolve({ seq: 100 + i, t: T0 + i * 10 * MIN, dns: { qname: `shard${i}.cdn.example`, ips: ['203.0.113.9'] } })),
+    ],
+  },
+  unexpected_outbound_dns_nxdomain_rate: {
+    positive: range(35).map((i) => resolve({ seq: i, t: T0 + i * 4000, proc: 'updater', dns: { qname: `${(0xbeef + i * 104729).toString(36)}.example`, rcode: 'NXDOMAIN' } })),
+    negative: [
+      // search-list expansions of a Kubernetes pod (ndots:5)
+      ...range(35).map((i) => resolve({ seq: i, t: T0 + i * 4000, dns: { qname: `api.paygw.example.${['default.svc', 'svc', ''][i % 3]}.cluster.local`.replace('..', '.'), rcode: 'NXDOMAIN' } })),
+      // 29 public NXDOMAINs in 5 minutes: under the threshold
+      ...range(29).map((i) => resolve({ seq: 100 + i, t: T0 + i * 10_000, dns: { qname: `wpad${i}.example`, rcode: 'NXDOMAIN' } })),
+    ],
+  },
+  unexpected_outbound_udp_high_volume_external: {
+    positive: [web({ transport: 'udp', dst: '203.0.113.9', dport: 9999, proc: 'python3', srcBytes: 48_000_000, srcPackets: 40_000, dstBytes: 0, state: 'S0', durationMs: 10 * MIN })],
+    negative: [
+      web({ transport: 'udp', dst: '10.0.4.20', dport: 514, proc: 'rsyslogd', srcBytes: 90_000_000, srcPackets: 200_000, state: 'S0', external: false, seq: 2 }),
+      web({ transport: 'udp', dst: '203.0.113.9', dport: 443, proc: 'chrome', srcBytes: 5_000_000, dstBytes: 80_000_000, seq: 3 }),
+      web({ transport: 'udp', dst: '198.51.100.77', dport: 1194, proc: 'openvpn', srcBytes: 300_000_000, dstBytes: 900_000_000, seq: 4 }),
+      web({ transport: 'udp', dst: '162.159.200.1', dport: 123, proc: 'chronyd', srcBytes: 48, dstBytes: 48, seq: 5 }),
     ],
   },
   unexpected_outbound_accept_only_process_initiates: {
