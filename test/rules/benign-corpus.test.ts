@@ -22,7 +22,8 @@ describe('benign fleet corpus', () => {
   // Compared on what the rules read (not byte for byte), so a new document
   // field added by the shared document builder does not fail this test; a
   // changed behaviour does.
-  const key = (d: ConnectionDoc): string => JSON.stringify([d.event.id, d['@timestamp'], d.event.start, d.host.name, d.network.direction, d.source.ip, d.source.port, d.destination.ip, d.destination.port, d.connaudit.conn_state, d.process?.name, d.process?.parent?.name, d.user?.id, d.service?.name, d.connaudit.destination_external, d.connaudit.node_group, d.connaudit.connect_latency_ms, d.connaudit.syn_retransmits, d.connaudit.rst_sent]);
+  const key = (d: ConnectionDoc): string => JSON.stringify([d.event.id, d['@timestamp'], d.event.start, d.host.name, d.network.direction, d.source.ip, d.source.port, d.destination.ip, d.destination.port, d.connaudit.conn_state, d.process?.name, d.process?.parent?.name, d.user?.id, d.service?.name, d.connaudit.destination_external, d.connaudit.node_group, d.connaudit.connect_latency_ms, d.connaudit.syn_retransmits, d.connaudit.rst_sent,
+    d.network.transport, d.connaudit.record_kind, d.dns?.question?.name, d.dns?.response_code, d.destination.domain, d.source.bytes, d.connaudit.dependency_declared]);
   it('is what the seeded generator writes (regenerate with node dist/tools/gen/benign-fleet.js)', () => {
     for (const c of corpora) {
       const committed = readFileSync(join(BENIGN, `${c.name}.jsonl`), 'utf8').trim().split('\n').map((l) => key(JSON.parse(l) as ConnectionDoc));
@@ -36,7 +37,24 @@ describe('benign fleet corpus', () => {
     const seen = new Set(corpora.flatMap((c) => Object.keys(c.counts)));
     expect([...seen].sort()).toEqual(Object.keys(BEHAVIOURS).sort());
     expect(seen.size).toBeGreaterThanOrEqual(8);
-    for (const b of ['internal-dns', 'ntp', 'monitoring-scrape', 'backup', 'package-mirror', 'bastion-ssh', 'ci-runner', 'k8s-health']) expect(seen, b).toContain(b);
+    for (const b of ['internal-dns', 'ntp', 'monitoring-scrape', 'backup', 'package-mirror', 'bastion-ssh', 'ci-runner', 'k8s-health', 'dns-udp', 'ntp-udp', 'udp-bulk']) expect(seen, b).toContain(b);
+  });
+
+  // The DNS and UDP rules stay quiet on the corpus (all-rules test); this says
+  // it is because the corpus has what they look at and it is benign, not
+  // because there is nothing for them to look at.
+  it.each<[string, (d: ConnectionDoc) => boolean, number]>([
+    ['DNS records', (d) => d.connaudit.record_kind === 'dns', 1000],
+    ['answered DNS queries of a catalogued service (first-seen registered domain)', (d) => d.connaudit.record_kind === 'dns' && d.service?.name !== undefined && d.dns?.response_code === 'NOERROR', 200],
+    ['NXDOMAINs from search-list expansion (NXDOMAIN rate)', (d) => d.dns?.response_code === 'NXDOMAIN' && (d.dns.question?.name ?? '').endsWith('.cluster.local'), 500],
+    ['public NXDOMAINs (NXDOMAIN rate)', (d) => d.dns?.response_code === 'NXDOMAIN' && !(d.dns.question?.name ?? '').endsWith('.cluster.local'), 1],
+    ['UDP flows', (d) => d.network.transport === 'udp' && d.connaudit.record_kind !== 'dns', 1000],
+    ['unanswered UDP flows (S0)', (d) => d.network.transport === 'udp' && d.connaudit.record_kind !== 'dns' && d.connaudit.conn_state === 'S0', 100],
+    ['UDP flows of 20 MB or more to the internet (high-volume UDP)', (d) => d.network.transport === 'udp' && d.connaudit.destination_external === true && (d.source.bytes ?? 0) >= 20_000_000, 5],
+    ['connections with a resolved destination name', (d) => d.destination.domain !== undefined, 100],
+    ['connections judged against declared dependencies', (d) => d.connaudit.dependency_declared === true, 10],
+  ])('has %s', (_n, pred, min) => {
+    expect(corpora.reduce((n, c) => n + c.docs.filter(pred).length, 0)).toBeGreaterThanOrEqual(min);
   });
 
   it('spans more than the 3-day learning period of the new_terms rules', () => {

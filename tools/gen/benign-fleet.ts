@@ -24,12 +24,10 @@ const MIN = 60 * SEC;
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
 
-/** Extra fields the synthetic document builder does not know: user, parent, bytes. */
+/** Extra fields the synthetic document builder does not know: user, parent. */
 interface Spec extends ConnSpec {
   uid?: number;
   parent?: string;
-  srcBytes?: number;
-  dstBytes?: number;
   /** the behaviour that produced this event (kept out of the document; used for the summary) */
   behaviour: string;
 }
@@ -57,6 +55,12 @@ const NTS_SERVERS = ['162.159.200.1', '162.159.200.123'];
 const DEBIAN_CDN = ['151.101.2.132', '151.101.66.132', '151.101.130.132', '151.101.194.132'];
 const REGISTRY = ['52.1.184.176', '54.156.140.159', '3.216.34.172', '44.205.64.79'];
 const PAYMENT_GW = ['198.51.100.20', '198.51.100.21'];
+const VPN_GW = '198.51.100.77';
+const LOGHOST = { host: 'log-1', ip: '10.0.4.20' };
+// The names behind those pools, as the agent's DNS cache gives them, and the
+// external domains the order service declares in the catalogue.
+const NAMES = { payment: 'api.paygw.example', registry: 'registry-1.docker.io', debian: 'deb.debian.org', upstreamDns: 'dns.quad9.net', nts: 'time.cloudflare.com' };
+const ORDER_DEPENDENCY_DOMAINS = ['paygw.example'];
 
 class Gen {
   readonly out: Spec[] = [];
@@ -92,15 +96,15 @@ const dns: Behaviour = (g, from, to, rate) => {
       g.conn({ behaviour: 'internal-dns', t: t + g.jitter(every), from: h.host, to: r.host, src: h.ip, dst: r.ip, dport: 53, proc: 'systemd-resolve', uid: 101, durationMs: 5 + g.jitter(20), latencyMs: 0.3, srcBytes: 60, dstBytes: 900 + g.jitter(600) }, true);
     }
     for (const r of RESOLVERS) {
-      for (const up of UPSTREAM_DNS) g.conn({ behaviour: 'internal-dns', t: t + g.jitter(every), from: r.host, src: r.ip, dst: up, dport: 853, proc: 'unbound', uid: 102, external: true, durationMs: 30_000, latencyMs: 8 + g.jitter(10), srcBytes: 4000, dstBytes: 12_000 });
+      for (const up of UPSTREAM_DNS) g.conn({ behaviour: 'internal-dns', t: t + g.jitter(every), from: r.host, src: r.ip, dst: up, domain: NAMES.upstreamDns, dport: 853, proc: 'unbound', uid: 102, external: true, durationMs: 30_000, latencyMs: 8 + g.jitter(10), srcBytes: 4000, dstBytes: 12_000 });
     }
   }
 };
 
-/** The internal time servers refresh their NTS keys (NTS-KE, TCP 4460); hosts sync to them over UDP, which connaudit does not record. */
+/** The internal time servers refresh their NTS keys (NTS-KE, TCP 4460); hosts sync to them over UDP (ntpUdp). */
 const ntp: Behaviour = (g, from, to) => {
   for (let t = from; t < to; t += 6 * HOUR) {
-    for (const s of NTP) for (const up of NTS_SERVERS) g.conn({ behaviour: 'ntp', t: t + g.jitter(10 * MIN), from: s.host, src: s.ip, dst: up, dport: 4460, proc: 'chronyd', uid: 103, external: true, durationMs: 80, latencyMs: 12 + g.jitter(8), srcBytes: 300, dstBytes: 1800 });
+    for (const s of NTP) for (const up of NTS_SERVERS) g.conn({ behaviour: 'ntp', t: t + g.jitter(10 * MIN), from: s.host, src: s.ip, dst: up, domain: NAMES.nts, dport: 4460, proc: 'chronyd', uid: 103, external: true, durationMs: 80, latencyMs: 12 + g.jitter(8), srcBytes: 300, dstBytes: 1800 });
   }
 };
 
@@ -135,7 +139,7 @@ const packageMirror: Behaviour = (g, from, to) => {
     }
     // the mirror refreshes from every CDN address of its pool each day
     for (const [i, ip] of DEBIAN_CDN.entries()) {
-      for (const port of [80, 443]) g.conn({ behaviour: 'package-mirror', t: day + 5 * HOUR + i * 5 * MIN + g.jitter(MIN), from: MIRROR.host, src: MIRROR.ip, dst: ip, dport: port, proc: 'apt-cacher-ng', uid: 105, external: true, durationMs: 20_000 + g.jitter(30_000), latencyMs: 9 + g.jitter(6), srcBytes: 40_000, dstBytes: 50_000_000 });
+      for (const port of [80, 443]) g.conn({ behaviour: 'package-mirror', t: day + 5 * HOUR + i * 5 * MIN + g.jitter(MIN), from: MIRROR.host, src: MIRROR.ip, dst: ip, domain: NAMES.debian, dport: port, proc: 'apt-cacher-ng', uid: 105, external: true, durationMs: 20_000 + g.jitter(30_000), latencyMs: 9 + g.jitter(6), srcBytes: 40_000, dstBytes: 50_000_000 });
     }
   }
 };
@@ -170,7 +174,7 @@ const ciRunners: Behaviour = (g, from, to, rate) => {
     g.conn({ behaviour: 'ci-runner', t: at, from: r.host, to: GIT.host, src: r.ip, dst: GIT.ip, dport: 22, proc: 'ssh', parent: 'git', uid: 999, durationMs: 4000 + g.jitter(4000), latencyMs: 0.5, srcBytes: 5000, dstBytes: 30_000_000 }, true);
     g.conn({ behaviour: 'ci-runner', t: at + 2 * SEC, from: r.host, to: GIT.host, src: r.ip, dst: GIT.ip, dport: 443, proc: 'gitlab-runner', uid: 999, durationMs: 500, latencyMs: 0.5, srcBytes: 2000, dstBytes: 8000 }, true);
     // round robin over the registry's front ends, so each is seen every day
-    g.conn({ behaviour: 'ci-runner', t: at + 10 * SEC, from: r.host, src: r.ip, dst: REGISTRY[n % REGISTRY.length]!, dport: 443, proc: 'dockerd', uid: 0, external: true, durationMs: 15_000 + g.jitter(20_000), latencyMs: 20 + g.jitter(30), srcBytes: 30_000, dstBytes: 300_000_000 });
+    g.conn({ behaviour: 'ci-runner', t: at + 10 * SEC, from: r.host, src: r.ip, dst: REGISTRY[n % REGISTRY.length]!, domain: NAMES.registry, dport: 443, proc: 'dockerd', uid: 0, external: true, durationMs: 15_000 + g.jitter(20_000), latencyMs: 20 + g.jitter(30), srcBytes: 30_000, dstBytes: 300_000_000 });
     if (n % 3 === 0) g.conn({ behaviour: 'ci-runner', t: at + 5 * MIN, from: r.host, to: APISERVER.host, src: r.ip, dst: APISERVER.ip, dport: 6443, proc: 'kubectl', uid: 999, durationMs: 3000, latencyMs: 0.6, srcBytes: 20_000, dstBytes: 40_000 }, true);
     n++;
   }
@@ -202,7 +206,7 @@ const services: Behaviour = (g, from, to, rate) => {
     // keep-alive connections to peers are occasionally torn down with a reset by the client's pool
     const reset = g.rand() < 0.02;
     g.conn({ behaviour: 'service-traffic', t: t + g.jitter(every), from: a.host, to: peer.host, src: a.ip, dst: peer.ip, dport: 8080, proc: 'order-svc', service: 'order', nodeGroup: 'pool-a', uid: 1500, state: reset ? 'RSTO' : 'SF', rstSent: reset ? 1 : 0, durationMs: 1000 + g.jitter(60_000), latencyMs: 0.4, srcBytes: 12_000, dstBytes: 30_000 }, true);
-    if (n % 6 === 0) g.conn({ behaviour: 'service-traffic', t: t + g.jitter(every), from: a.host, src: a.ip, dst: PAYMENT_GW[n % 2]!, dport: 443, proc: 'order-svc', service: 'order', nodeGroup: 'pool-a', uid: 1500, external: true, durationMs: 400 + g.jitter(400), latencyMs: 25 + g.jitter(20), srcBytes: 4000, dstBytes: 6000 });
+    if (n % 6 === 0) g.conn({ behaviour: 'service-traffic', t: t + g.jitter(every), from: a.host, src: a.ip, dst: PAYMENT_GW[n % 2]!, domain: NAMES.payment, dependencyDomains: ORDER_DEPENDENCY_DOMAINS, dport: 443, proc: 'order-svc', service: 'order', nodeGroup: 'pool-a', uid: 1500, external: true, durationMs: 400 + g.jitter(400), latencyMs: 25 + g.jitter(20), srcBytes: 4000, dstBytes: 6000 });
     n++;
   }
   // WAL streaming: one long connection per hour (reconnects after network blips)
@@ -211,14 +215,79 @@ const services: Behaviour = (g, from, to, rate) => {
   }
 };
 
-export const BEHAVIOURS: Record<string, Behaviour> = { 'internal-dns': dns, ntp, 'monitoring-scrape': monitoring, backup: backups, 'package-mirror': packageMirror, 'bastion-ssh': bastionSsh, 'ci-runner': ciRunners, 'k8s-health': k8sHealth, 'service-traffic': services };
+/**
+ * DNS over UDP, one DNS record per query: the order service resolves its
+ * payment gateway and its database; CI runners resolve the registry; pods on
+ * the Kubernetes nodes walk their search list first (ndots:5), so each
+ * external lookup brings three NXDOMAINs under cluster.local; now and then a
+ * laptop-era name (wpad) gets a public NXDOMAIN.
+ */
+const dnsUdp: Behaviour = (g, from, to, rate) => {
+  const every = 5 * MIN / rate;
+  const q = (h: { host: string; ip: string }, t: number, proc: string, qname: string, ips: string[] | null, extra: Partial<Spec> = {}): void => {
+    const r = g.pick(RESOLVERS);
+    g.conn({ behaviour: 'dns-udp', t, from: h.host, src: h.ip, dst: r.ip, dport: 53, transport: 'udp', proc, uid: 101, durationMs: 1 + g.jitter(3), dns: ips ? { qname, ips } : { qname, rcode: 'NXDOMAIN' }, ...extra });
+  };
+  for (let t = from; t < to; t += every) {
+    for (const a of APPS.slice(0, 10)) {
+      const at = t + g.jitter(every);
+      const order = { service: 'order', nodeGroup: 'pool-a', uid: 1500 };
+      q(a, at, 'order-svc', NAMES.payment, PAYMENT_GW, order);
+      q(a, at + 50, 'order-svc', 'db-1.corp.internal', [DBS[0]!.ip], order);
+      if (g.rand() < 0.02) q(a, at + 100, 'systemd-resolve', 'wpad.corp.example', null);
+    }
+    for (const c of CI) {
+      const at = t + g.jitter(every);
+      q(c, at, 'dockerd', NAMES.registry, [g.pick(REGISTRY)]);
+      q(c, at + 20, 'dockerd', 'auth.docker.io', [g.pick(REGISTRY)]);
+    }
+    for (const [ni, node] of NODES.entries()) {
+      const at = t + g.jitter(every);
+      const pod = { host: node.host, ip: `10.244.${ni + 1}.${2 + Math.floor(g.rand() * 8)}` };
+      ['default.svc.cluster.local', 'svc.cluster.local', 'cluster.local'].forEach((sfx, i) => q(pod, at + i * 2, 'order-svc', `${NAMES.payment}.${sfx}`, null, { nodeGroup: 'k8s-pool' }));
+      q(pod, at + 8, 'order-svc', NAMES.payment, PAYMENT_GW, { nodeGroup: 'k8s-pool' });
+    }
+  }
+};
+
+/** Every server syncs its clock with the internal NTP servers over UDP; those ask the public NTS servers' NTP (UDP 123). */
+const ntpUdp: Behaviour = (g, from, to, rate) => {
+  const every = 17 * MIN / rate;
+  for (let t = from; t < to; t += every) {
+    for (const h of SERVERS) {
+      const s = g.pick(NTP);
+      g.conn({ behaviour: 'ntp-udp', t: t + g.jitter(every), from: h.host, to: s.host, src: h.ip, dst: s.ip, dport: 123, sport: 123, transport: 'udp', proc: 'chronyd', uid: 103, durationMs: 2, srcBytes: 48, dstBytes: 48 }, true);
+    }
+    for (const s of NTP) for (const up of NTS_SERVERS) g.conn({ behaviour: 'ntp-udp', t: t + g.jitter(every), from: s.host, src: s.ip, dst: up, domain: NAMES.nts, dport: 123, transport: 'udp', proc: 'chronyd', uid: 103, external: true, durationMs: 15, srcBytes: 48, dstBytes: 48 });
+  }
+};
+
+/**
+ * Servers ship logs to the log host over syslog/UDP (never answered: S0), in
+ * flows the idle timeout closes every few minutes; laptops keep a VPN tunnel
+ * over UDP 443 to the office gateway, hundreds of MB a day.
+ */
+const udpBulk: Behaviour = (g, from, to, rate) => {
+  const every = 10 * MIN / rate;
+  for (let t = from; t < to; t += every) {
+    for (const h of [...APPS, ...DBS]) g.conn({ behaviour: 'udp-bulk', t: t + g.jitter(every), from: h.host, src: h.ip, dst: LOGHOST.ip, dport: 514, transport: 'udp', state: 'S0', proc: 'rsyslogd', uid: 104, durationMs: every, srcBytes: 200_000 + g.jitter(400_000), srcPackets: 900 + g.jitter(900) });
+  }
+  for (let day = Math.floor(from / DAY) * DAY; day < to; day += DAY) {
+    for (const l of LAPTOPS) {
+      const end = day + 18 * HOUR + g.jitter(HOUR);
+      if (end >= from && end < to) g.conn({ behaviour: 'udp-bulk', t: end, from: l.host, src: l.ip, dst: VPN_GW, dport: 443, transport: 'udp', proc: 'openvpn', uid: 0, external: true, durationMs: 9 * HOUR, srcBytes: 150_000_000 + g.jitter(100_000_000), dstBytes: 600_000_000, srcPackets: 200_000, dstPackets: 500_000 });
+    }
+  }
+};
+
+export const BEHAVIOURS: Record<string, Behaviour> = { 'internal-dns': dns, ntp, 'monitoring-scrape': monitoring, backup: backups, 'package-mirror': packageMirror, 'bastion-ssh': bastionSsh, 'ci-runner': ciRunners, 'k8s-health': k8sHealth, 'service-traffic': services,
+  // Last, so adding them left every earlier behaviour's random draws (and the corpus they wrote) as they were.
+  'dns-udp': dnsUdp, 'ntp-udp': ntpUdp, 'udp-bulk': udpBulk };
 
 function toDoc(s: Spec): ConnectionDoc {
   const d = synthDoc(s);
   if (s.uid !== undefined) d.user = { id: String(s.uid) };
   if (s.parent && d.process) d.process.parent = { name: s.parent };
-  if (s.srcBytes !== undefined) d.source.bytes = s.srcBytes;
-  if (s.dstBytes !== undefined) d.destination.bytes = s.dstBytes;
   return d;
 }
 
@@ -247,7 +316,7 @@ export function benignFleet(seed = 20250303): Corpus[] {
     // The high-rate routines are thinned (one scrape round every 2 h, one probe
     // round every 4 h, a twentieth of the service calls) so five days stay near
     // 12k events; daily and nightly routines keep their real schedule.
-    build('fleet-week', seed, T0, T0 + 5 * DAY, { 'monitoring-scrape': 1 / 120, 'k8s-health': 1 / 240, 'service-traffic': 0.04, 'internal-dns': 0.1, 'ci-runner': 0.25 }),
+    build('fleet-week', seed, T0, T0 + 5 * DAY, { 'monitoring-scrape': 1 / 120, 'k8s-health': 1 / 240, 'service-traffic': 0.04, 'internal-dns': 0.1, 'ci-runner': 0.25, 'dns-udp': 0.05, 'ntp-udp': 0.05, 'udp-bulk': 0.05 }),
     // 10:00-11:00 on the fifth day, at full rate
     build('fleet-busy-hour', seed + 1, T0 + 4 * DAY + 10 * HOUR, T0 + 4 * DAY + 11 * HOUR, {}),
   ];
