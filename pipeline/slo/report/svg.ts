@@ -10,6 +10,8 @@ export const CAUSE_COLOURS: Record<string, string> = {
   reset: '#d7191c',
   retransmits: '#fdae61',
   slow_connect: '#2b83ba',
+  dns_servfail: '#1a9641',
+  dns_timeout: '#a6d96a',
   other: '#999999',
 };
 
