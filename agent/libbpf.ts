@@ -271,7 +271,14 @@ export class BpfObject {
 }
 
 export const HOOKS = ['on_set_state', 'on_destroy', 'on_retransmit', 'on_send_reset', 'on_receive_reset'] as const;
-export const ALL_PROGRAMS = [...HOOKS, 'refresh_bytes', 'seed_tcp'] as const;
+/** UDP flows (bpf/udp.bpf.c): attached with attachCgroup at the cgroup v2 root. */
+export const UDP_CGROUP_HOOKS = [
+  'udp_connect4', 'udp_connect6', 'udp_sendmsg4', 'udp_sendmsg6', 'udp_recvmsg4', 'udp_recvmsg6',
+  'udp_egress', 'udp_ingress', 'udp_release',
+] as const;
+export const ALL_PROGRAMS = [...HOOKS, ...UDP_CGROUP_HOOKS, 'refresh_bytes', 'seed_tcp'] as const;
+/** Where cgroup v2 is mounted on hosts with the hybrid layout; plain cgroup2 hosts use /sys/fs/cgroup. */
+export const DEFAULT_CGROUP_PATH = '/sys/fs/cgroup/unified';
 
 const CLONE_NEWNET = 0x40000000;
 

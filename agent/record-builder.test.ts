@@ -9,7 +9,7 @@ function ev(over: Partial<CaEvent>): CaEvent {
     sock_id: 0xffff0000n, start_ns: 10_000_000_000n, syn_ns: 10_000_000_000n, established_ns: 10_000_400_000n, end_ns: 12_000_000_000n,
     cgroup_id: 9n, bytes_acked: 0n, bytes_received: 0n, netns: 111, pid: 50, tid: 51, ppid: 1, uid: 0, srtt_us: 300,
     retransmits: 0, syn_retransmits: 0, rst_sent: 0, rst_received: 0, states: 0, flags: 0, handshake_us: 0, sport: 40000, dport: 80,
-    family: 2, sk_err: 0, saddr: Buffer.from([10, 0, 0, 1]), daddr: Buffer.from([10, 0, 0, 2]), comm: 'curl',
+    family: 2, sk_err: 0, saddr: Buffer.from([10, 0, 0, 1]), daddr: Buffer.from([10, 0, 0, 2]), comm: 'curl', pkts_sent: 0n, pkts_received: 0n, last_ns: 0n,
     ...over,
   };
   return { ...e, passthrough: over.passthrough ?? passthroughOf(e) };
