@@ -280,6 +280,17 @@ export function udpKeyOf(ev: Pick<CaEvent, 'sock_id' | 'daddr' | 'dport' | 'fami
   return k;
 }
 
+/** The same key read straight from a flow's raw event bytes at `o` (the worker's map walk). */
+export function udpKeyAt(b: Buffer, o: number): Buffer {
+  const k = Buffer.alloc(UDP_KEY_SIZE);
+  const K = UDP_KEY_LAYOUT;
+  b.copy(k, K.cookie.offset, o + F.sock_id.offset, o + F.sock_id.offset + 8);
+  b.copy(k, K.addr.offset, o + F.daddr.offset, o + F.daddr.offset + K.addr.size);
+  b.copy(k, K.port.offset, o + F.dport.offset, o + F.dport.offset + 2);
+  b.copy(k, K.family.offset, o + F.family.offset, o + F.family.offset + 2);
+  return k;
+}
+
 export const isUdp = (ev: Pick<CaEvent, 'flags'>): boolean => (ev.flags & F_UDP) !== 0;
 
 /** True if the socket ever entered `state` (bit (1 << state) of ca_event.states). */

@@ -277,8 +277,6 @@ export const UDP_CGROUP_HOOKS = [
   'udp_egress', 'udp_ingress', 'udp_release',
 ] as const;
 export const ALL_PROGRAMS = [...HOOKS, ...UDP_CGROUP_HOOKS, 'refresh_bytes', 'seed_tcp'] as const;
-/** Where cgroup v2 is mounted on hosts with the hybrid layout; plain cgroup2 hosts use /sys/fs/cgroup. */
-export const DEFAULT_CGROUP_PATH = '/sys/fs/cgroup/unified';
 
 const CLONE_NEWNET = 0x40000000;
 

@@ -53,8 +53,9 @@ export async function runAgent(o: RunOptions): Promise<void> {
   const walkIntervalMs = Math.max(1000, Math.min(5000, (cfg.interimIntervalS * 1000) / 4));
   const sensor = new Sensor({
     objectPath: cfg.bpfObject, configBlob: buildConfigBlob(cfg.filters), log, walkIntervalMs,
-    mapSizes: { sockets: cfg.sensor.maxConnections, listeners: cfg.sensor.maxListeners },
+    mapSizes: { sockets: cfg.sensor.maxConnections, listeners: cfg.sensor.maxListeners, udpFlows: cfg.sensor.maxUdpFlows },
     ringBytes: cfg.sensor.ringBufferBytes, seed: cfg.sensor.scanExistingSockets, interimIntervalS: cfg.interimIntervalS,
+    udpIdleTimeoutS: cfg.sensor.udpIdleTimeoutS, cgroupPath: cfg.sensor.cgroupPath,
     ...(o.privileges ? { privileges: o.privileges } : {}),
   });
   let health: HealthCounters = emptyHealth(0);
