@@ -10,6 +10,7 @@ process.name is a value the test chose, not "python3".
   udp-peer.py client NAME ADDR PORT MODE COUNT SIZE [HOLD_S]
       MODE sendto:  unconnected socket, COUNT datagrams of SIZE bytes to ADDR:PORT
       MODE connect: connect() then send()
+      MODE trickle: connect(), then one datagram every 0.5 s, COUNT of them
       MODE spread:  unconnected, one datagram of SIZE bytes to each of COUNT
                     ports PORT, PORT+1, ... (one socket, many peers)
       after sending, reads replies for up to 0.5 s, holds the socket open for
@@ -68,6 +69,11 @@ def client(name, addr, port, mode, count, size, hold_s):
         for _ in range(count):
             send(lambda: s.sendto(payload, (addr, port)))
             time.sleep(0.01)
+    elif mode == "trickle":
+        s.connect((addr, port))
+        for _ in range(count):
+            send(lambda: s.send(payload))
+            time.sleep(0.5)
     elif mode == "spread":
         for i in range(count):
             send(lambda: s.sendto(payload, (addr, port + i)))
