@@ -100,7 +100,11 @@ static __always_inline struct ca_udp_sock *own_socket(struct bpf_sock_addr *ctx)
 		st->owner.sock_id = bpf_get_socket_cookie(ctx);
 		st->netns = udp_netns(sk);
 	}
-	set_owner(st);
+	/* The same process sending again (the common case: a server answering,
+	 * a client in a loop) needs no fresh comm and parent: skip the reads
+	 * (a process that exec()s keeps its old comm on sockets it inherited). */
+	if (!st->has_owner || st->owner.pid != bpf_get_current_pid_tgid() >> 32)
+		set_owner(st);
 	return st;
 }
 
