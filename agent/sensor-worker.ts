@@ -209,10 +209,13 @@ function main(): void {
         ...Array.from({ length: count }, (_, i) => peek(values, i)),
         ...Array.from({ length: udp.count }, (_, i) => peek(udp.values, i)),
       ];
-      // At stop only the counters matter: no interim records for a run that is ending.
+      // At stop no TCP interim records for a run that is ending (their
+      // sockets' final records come from the next agent's start-up scan
+      // onwards). A UDP flow still open, though, has no later record at all
+      // (the next agent cannot see it), so it gets one interim (open) now.
       // An idle UDP flow is sent only if this walk's delete took it: a socket
       // release racing the walk deletes it too and sends its own final.
-      const due = (final ? [] : scheduler.due({ entries, atNs }))
+      const due = (final ? entries.filter((e) => (e.flags & F_UDP) !== 0).map((ev) => ({ ev, kind: 'interim' as const, atNs })) : scheduler.due({ entries, atNs }))
         .filter((d) => d.kind !== 'final' || (d.ev.flags & F_UDP) === 0 || mapDelete(udpFd, udpKeyAt(d.ev.buf, d.ev.index * EVENT_SIZE)) === 0);
       const owners = new Map<number, number>();
       for (const e of entries) if (e.pid > 0 && (e.flags & F_NO_OWNER) === 0) owners.set(e.pid, e.ppid);

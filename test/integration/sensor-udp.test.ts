@@ -252,3 +252,41 @@ describe('UDP flows over the rate limit', () => {
     }
   }, 60_000);
 });
+
+describe('UDP flows and the agent lifecycle and filters', () => {
+  it('a flow still open when the agent stops gets an interim (open) record instead of vanishing', async (ctx) => {
+    if (await skipUnless(ctx, 'bpf', 'netns')) return;
+    const a = await startAgent(config('stop', ''));
+    try {
+      const held = run('ucli-open', server.ip4, 9001, 'sendto', 2, 25, 30);
+      await new Promise((r) => setTimeout(r, 2000)); // sent and echoed; the socket stays open for 30 s
+      a.child.kill('SIGTERM');
+      expect(await a.exit).toBe(0);
+      const recs = ours(a).filter((d) => d.process?.name === 'ucli-open');
+      expect(recs, summary(a)).toHaveLength(1);
+      expect(recs[0]).toMatchObject({ connaudit: { record_kind: 'interim', close_reason: 'open', conn_state: 'SF' }, source: { bytes: 50, packets: 2 }, destination: { bytes: 50, packets: 2 } });
+      // The server's side of it was open too.
+      expect(ours(a).filter((d) => d.host.name === 'udp-server' && d.process?.name === 'usrv-echo').map((d) => d.connaudit.record_kind)).toEqual(['interim']);
+      for (const c of children) if (c.exitCode === null && c.spawnargs.includes('ucli-open')) c.kill('SIGKILL');
+      await held.catch(() => undefined);
+    } finally {
+      if (a.child.exitCode === null) a.child.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  it('the kernel filters apply to UDP: an ignored port leaves no record, the rest are recorded', async (ctx) => {
+    if (await skipUnless(ctx, 'bpf', 'netns')) return;
+    const a = await startAgent(config('filtered', 'filters:\n  ignore_ports: [9400]\n'));
+    try {
+      await run('ucli-filter', server.ip4, 9400, 'spread', 5, 1);
+      await waitFor('the four unfiltered flows', () => finals(a).filter((d) => d.process?.name === 'ucli-filter').length >= 4, 15_000, () => summary(a));
+      a.child.kill('SIGTERM');
+      expect(await a.exit).toBe(0);
+      const ports = finals(a).filter((d) => d.process?.name === 'ucli-filter').map((d) => d.destination.port).sort((x, y) => x - y);
+      expect(ports).toEqual([9401, 9402, 9403, 9404]);
+      expect(lastHealth(a).filtered).toBeGreaterThan(0);
+    } finally {
+      if (a.child.exitCode === null) a.child.kill('SIGKILL');
+    }
+  }, 60_000);
+});
