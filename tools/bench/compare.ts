@@ -249,11 +249,16 @@ async function records(o: Observer, r: Running, kafka: Kafka, udp = false): Prom
 }
 
 async function stopObserver(o: Observer, r: Running, kafka: Kafka, udp = false): Promise<{ records: number; bytes: number; cpuUsec: number; bpfNs: number; agentLosses?: number }> {
-  // Let whatever is buffered arrive: stop once the count has not moved for a second.
+  // Let whatever is buffered arrive: stop once the count has not moved for a
+  // second (UDP: three, since the server's flows arrive in bursts, one per
+  // idle-timeout walk, and the agent stops reading the ring buffer while it
+  // writes a burst).
   let last = -1;
-  for (let i = 0; i < 40; i++) {
+  let still = 0;
+  for (let i = 0; i < 60; i++) {
     const n = o === 'tcpdump' ? -2 : await records(o, r, kafka, udp);
-    if (n === last) break;
+    still = n === last ? still + 1 : 0;
+    if (still >= (udp ? 3 : 1)) break;
     last = n;
     await sleep(o === 'tcpdump' ? 1500 : 1000);
     if (o === 'tcpdump') break;
