@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_LAYOUT, CONFIG_SIZE } from '../../agent/bpf-config.js';
-import { EVENT_LAYOUT, EVENT_SIZE, FLAG, OWNER_LAYOUT, OWNER_SIZE, SEED_MARK, SIZES, STAT_ENUM, type FieldLayout } from '../../agent/event-decoder.js';
+import { EVENT_LAYOUT, EVENT_SIZE, FLAG, OWNER_LAYOUT, OWNER_SIZE, SEED_MARK, SIZES, STAT_ENUM, UDP_KEY_LAYOUT, UDP_KEY_SIZE, type FieldLayout } from '../../agent/event-decoder.js';
 
 // Tetragon's alignchecker, for connaudit: the TypeScript side reads
 // struct ca_event and writes struct ca_config at fixed offsets, so compare
@@ -73,6 +73,7 @@ describe.each([
   ['ca_event', EVENT_LAYOUT as Record<string, FieldLayout>, EVENT_SIZE, 'agent/event-decoder.ts EVENT_LAYOUT'],
   ['ca_config', CONFIG_LAYOUT as Record<string, FieldLayout>, CONFIG_SIZE, 'agent/bpf-config.ts CONFIG_LAYOUT'],
   ['ca_owner', OWNER_LAYOUT as Record<string, FieldLayout>, OWNER_SIZE, 'agent/event-decoder.ts OWNER_LAYOUT'],
+  ['ca_udp_key', UDP_KEY_LAYOUT as Record<string, FieldLayout>, UDP_KEY_SIZE, 'agent/event-decoder.ts UDP_KEY_LAYOUT'],
 ])('struct %s in bpf/connaudit.bpf.o', (name, table, size, where) => {
   it(`has the total size ${where} expects (trailing padding included)`, () => {
     expect(layoutFromBtf(types, name).size, `sizeof(struct ${name}) vs ${where}`).toBe(size);

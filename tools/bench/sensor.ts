@@ -10,6 +10,9 @@ import { INSTALL_ROOT } from '../../lib/paths.js';
 // Cost of the sensor under a connection storm: average ns per BPF program run
 // (kernel.bpf_stats_enabled=1, run_time_ns / run_cnt from `bpftool prog show`)
 // while tools/bench/storm makes short connections between two network namespaces.
+// Two phases: a TCP storm (whose udp_egress/udp_ingress figures are the cost
+// the UDP packet programs add to every packet that is not UDP), then a UDP
+// storm of one-datagram exchanges on fresh sockets (the UDP programs' own cost).
 // Needs root. `node dist/tools/bench/sensor.js [SECONDS] [WORKERS]`, or call
 // benchSensor() from `connaudit bench`. Progress on stderr, result JSON on stdout.
 
@@ -18,9 +21,12 @@ export interface SensorBenchResult {
   seconds: number;
   connections: number;
   connectionsPerSec: number;
+  /** Records the agent wrote over both phases (two per TCP connection, two UDP flows per exchange). */
   records: number;
   ringbufDrops: number;
+  /** During the TCP storm: the TCP programs, and the UDP packet programs' early exit on non-UDP packets. */
   programs: ProgCost[];
+  udp: { seconds: number; exchanges: number; unanswered: number; exchangesPerSec: number; programs: ProgCost[] };
 }
 
 interface ProgInfo { id: number; name: string; run_time_ns?: number; run_cnt?: number }
@@ -75,7 +81,8 @@ export async function benchSensor(seconds = 10, workers = 4): Promise<SensorBenc
     const server = spawn('ip', ['netns', 'exec', nsS, storm, 'serve', '9000', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
 
-    const cfg = parseConfig('interim_interval_s: 60\nhealth_interval_s: 1\n', '(bench)');
+    // A short UDP idle timeout so the echo server's flows (its socket never closes) end within the run.
+    const cfg = parseConfig('interim_interval_s: 60\nhealth_interval_s: 1\nsensor:\n  udp_idle_timeout_s: 1\n', '(bench)');
     const sink = new CountingSink();
     const before = new Set(progs().map((p) => p.id));
     const stop = new AbortController();
@@ -84,27 +91,45 @@ export async function benchSensor(seconds = 10, workers = 4): Promise<SensorBenc
       agentRun = runAgent({ cfg, sink, log, agentVersion: 'bench', signal: stop.signal, onReady: resolve });
       agentRun.catch(reject);
     });
-    const ours = (): ProgInfo[] => progs().filter((p) => !before.has(p.id) && /^on_/.test(p.name));
-    const start = new Map(ours().map((p) => [p.id, p]));
+    const ours = (): ProgInfo[] => progs().filter((p) => !before.has(p.id) && /^(on_|udp_)/.test(p.name));
+    const costs = (from: ProgInfo[], to: ProgInfo[]): ProgCost[] => {
+      const start = new Map(from.map((p) => [p.id, p]));
+      return to.map((p) => {
+        const s = start.get(p.id);
+        const runs = (p.run_cnt ?? 0) - (s?.run_cnt ?? 0);
+        const ns = (p.run_time_ns ?? 0) - (s?.run_time_ns ?? 0);
+        return { name: p.name, runs, avgNs: runs > 0 ? Math.round(ns / runs) : 0 };
+      });
+    };
+    const startTcp = ours();
     process.stderr.write(`bench: storm for ${seconds}s with ${workers} client workers...\n`);
     // Async: the agent runs on this thread's event loop and must keep reading while the storm runs.
     const out = await runAsync('ip', ['netns', 'exec', nsC, storm, 'client', '10.201.0.2', '9000', String(seconds), String(workers)]);
     const m = /connections (\d+) seconds ([\d.]+)/.exec(out);
     if (!m) throw new Error(`tools/bench/storm printed no result: ${out}`);
-    const end = ours();
-    await new Promise((r) => setTimeout(r, 1500)); // let the last batches and a health tick arrive
+    const endTcp = ours();
+
+    const userver = spawn('ip', ['netns', 'exec', nsS, storm, 'userve', '9001', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => userver.stdout!.once('data', () => resolve()));
+    process.stderr.write(`bench: UDP storm for ${seconds}s with ${workers} client workers...\n`);
+    const startUdp = ours();
+    const uout = await runAsync('ip', ['netns', 'exec', nsC, storm, 'uclient', '10.201.0.2', '9001', String(seconds), String(workers)]);
+    const um = /connections (\d+) seconds ([\d.]+) failed (\d+)/.exec(uout);
+    if (!um) throw new Error(`tools/bench/storm uclient printed no result: ${uout}`);
+    const endUdp = ours();
+    await new Promise((r) => setTimeout(r, 3000)); // the last batches, the server flows' idle timeout, a health tick
     stop.abort();
     await agentRun;
     server.kill('SIGKILL');
-    const programs = end.map((p) => {
-      const s = start.get(p.id);
-      const runs = (p.run_cnt ?? 0) - (s?.run_cnt ?? 0);
-      const ns = (p.run_time_ns ?? 0) - (s?.run_time_ns ?? 0);
-      return { name: p.name, runs, avgNs: runs > 0 ? Math.round(ns / runs) : 0 };
-    });
+    userver.kill('SIGKILL');
     const connections = Number(m[1]);
     const secs = Number(m[2]);
-    return { seconds: secs, connections, connectionsPerSec: Math.round(connections / secs), records: sink.records, ringbufDrops: sink.drops, programs };
+    const exchanges = Number(um[1]);
+    const usecs = Number(um[2]);
+    return {
+      seconds: secs, connections, connectionsPerSec: Math.round(connections / secs), records: sink.records, ringbufDrops: sink.drops, programs: costs(startTcp, endTcp),
+      udp: { seconds: usecs, exchanges, unanswered: Number(um[3]), exchangesPerSec: Math.round(exchanges / usecs), programs: costs(startUdp, endUdp) },
+    };
   } finally {
     cleanup();
   }
