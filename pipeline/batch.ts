@@ -9,7 +9,7 @@ import { agentHealthCodec, type AgentHealth } from '../lib/agent-health.js';
 import { healthToDoc } from './agent-health.js';
 import { AlertOutbox } from './alert-outbox.js';
 import { bulkIndex, type BulkOp, type BulkOptions, type RawBulk } from './bulk.js';
-import { conflictAlert, contentHash, setContentHash, storedHash } from './integrity.js';
+import { conflictAlert, legacyContentHash, recordHash, setContentHash, storedHash } from './integrity.js';
 import { toDlqMessage, type DlqEntry, type DlqReason } from './dlq.js';
 import type { FetchDocs } from './es-sink.js';
 import type { Enricher } from './enrich/enrich.js';
@@ -120,6 +120,10 @@ async function settleConflicts(conflicts: Array<BulkOp<OpTag>>, sinks: BatchSink
         out.duplicates++;
         continue;
       }
+      if (theirs !== undefined && 'source' in op.tag && legacyHashOf(op.tag.source) === theirs) {
+        out.duplicates++;
+        continue;
+      }
       const error = `${op.index}/${op.id}: a document with this id exists with other content (stored event.hash ${theirs ?? 'unknown'}, this record ${mine ?? 'unknown'}); the stored document is kept`;
       sinks.log.error({ index: op.index, id: op.id, storedHash: theirs, recordHash: mine }, 'document id conflict: the record would rewrite a stored connection; sent to the DLQ and alerted');
       out.dlq.push('source' in op.tag ? { reason: 'id_conflict', error, source: op.tag.source } : { reason: 'id_conflict', error, document: op.doc });
@@ -127,6 +131,12 @@ async function settleConflicts(conflicts: Array<BulkOp<OpTag>>, sinks: BatchSink
     }
   }
   return out;
+}
+
+/** The pre-byte-hash event.hash of a message's record (integrity.ts legacyContentHash), or undefined when it does not decode. */
+function legacyHashOf(m: InMessage): string | undefined {
+  const d = decodeToDoc(m);
+  return isDlq(d) ? undefined : legacyContentHash(d);
 }
 
 export function decodeToDoc(m: InMessage): ConnectionDoc | DlqEntry {
@@ -178,7 +188,7 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
       dlq.push({ reason: 'future_event_time', error, source: m });
       continue;
     }
-    setContentHash(d, contentHash(d));
+    setContentHash(d, recordHash(m.value!));
     deps.enrich(d);
     alerts.push(...deps.stages.process(d));
     d.event.ingested = ingested;
