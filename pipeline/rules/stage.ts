@@ -163,6 +163,7 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
   const rekey: Rekeyer = opts.rekey ?? inProcess!;
   const stats = new RuleStats(opts.budgetMs, opts.log);
   let index = new RuleIndex([]);
+  const ruleAt = (i: number): RuleDef => (i < local.length ? local[i]! : cross[i - local.length]!.rule);
   const setRules = (rs: RuleSet) => {
     local = rs.rules.filter((r) => r.enabled && isHostLocal(r));
     cross = rs.rules.filter((r) => r.enabled && !isHostLocal(r)).map((rule) => ({ rule, by: rekeyBy(rule), keys: rekeyKeys(rule) }));
@@ -185,7 +186,8 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
       const sampled = stats.begin();
       // Only the rules whose indexed guard holds (rule-index.ts), host-local ones first.
       let sent: Set<string> | undefined;
-      for (const i of index.candidates(doc)) {
+      const candidates = index.candidates(doc);
+      for (const i of candidates) {
         if (i < local.length) {
           const r = local[i]!;
           if (!(sampled ? sampledApplies(stats, r, doc) : applies(r, doc))) continue;
@@ -209,7 +211,7 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
         const raised = inProcess.take();
         if (raised.length > 0) alerts = alerts === NONE ? raised : (alerts.push(...raised), alerts);
       }
-      stats.end(doc, performance.now() - started);
+      stats.end(doc, performance.now() - started, candidates, ruleAt);
       return alerts === NONE ? [] : alerts;
     },
     stats: () => stats.snapshot(),
