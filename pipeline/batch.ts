@@ -1,6 +1,7 @@
 import type { AlertDoc } from '../lib/alert.js';
 import { DecodeError } from '../lib/avro.js';
 import type { ConnectionDoc } from '../lib/ecs.js';
+import { timestampMs } from '../lib/event-time.js';
 import { RecordCheckError } from '../lib/record-check.js';
 import { decodeConnectionDoc } from '../lib/record-decode.js';
 import type { Logger } from '../lib/log.js';
@@ -181,7 +182,8 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
     // must not advance any stage's event-time clock, which would push every
     // genuine record after it out of the windows: it goes to the DLQ before
     // any stage sees it.
-    const future = futureTime(d, latestAccepted);
+    const t = timestampMs(d);
+    const future = futureTime(d, t, latestAccepted);
     if (future !== undefined) {
       const error = `record ${d.event.id}: ${future.field} ${future.value} is more than ${Math.round((latestAccepted - now.getTime()) / 1000)} s ahead of the pipeline clock (${ingested}); fix the host clock, or raise max_future_skew_s`;
       deps.log.warn({ topic: m.topic, partition: m.partition, offset: m.offset, host: d.host.name, [future.field]: future.value }, 'event time in the future; sent to the DLQ');
@@ -192,7 +194,6 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
     deps.enrich(d);
     alerts.push(...deps.stages.process(d));
     d.event.ingested = ingested;
-    const t = Date.parse(d['@timestamp']);
     if (!(t <= maxEventTimeMs)) maxEventTimeMs = t;
     ops.push({ index: INDEX_CONNECTIONS, id: d.event.id, doc: d, create: true, tag: { kind: 'doc', source: m } });
   }
@@ -220,8 +221,13 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
   return { messages: messages.length, docs: docs - done.rejectedDocs - done.duplicates - done.conflicts, alerts: alerts.length, dlq: dlq.length, rejected: done.rejected, rekeyed, duplicates: done.duplicates, conflicts: done.conflicts, dlqByReason: done.dlqByReason, maxEventTimeMs };
 }
 
-function futureTime(d: ConnectionDoc, latestMs: number): { field: string; value: string } | undefined {
-  for (const [field, value] of [['@timestamp', d['@timestamp']], ['event.start', d.event.start], ['event.end', d.event.end]] as const) {
+/** `t`: the document's event time (its @timestamp, parsed once by the caller). */
+function futureTime(d: ConnectionDoc, t: number, latestMs: number): { field: string; value: string } | undefined {
+  if (t > latestMs) return { field: '@timestamp', value: d['@timestamp'] };
+  // A decoded document's @timestamp is its event.end, and the record checks
+  // hold start <= end: then nothing else can be ahead. Anything else is parsed.
+  if (d['@timestamp'] === d.event.end && !(Date.parse(d.event.start) > t)) return undefined;
+  for (const [field, value] of [['event.start', d.event.start], ['event.end', d.event.end]] as const) {
     if (Date.parse(value) > latestMs) return { field, value };
   }
   return undefined;

@@ -1,5 +1,6 @@
 import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
+import { timestampMs } from '../../lib/event-time.js';
 import type { Logger } from '../../lib/log.js';
 import { localRekey, type Rekeyer, type RekeyForward, type RekeyStage } from '../rekey.js';
 import type { Stage } from '../stage.js';
@@ -37,7 +38,7 @@ export type CrossHostRuleStage = RekeyStage & Required<Pick<RekeyStage, 'process
 };
 
 const eventMs = (doc: ConnectionDoc): number => {
-  const t = Date.parse(doc['@timestamp']);
+  const t = timestampMs(doc);
   return Number.isNaN(t) ? Date.parse(doc.event.end) : t;
 };
 
