@@ -302,7 +302,7 @@ export async function benchPipeline(o: PipelineBenchOptions): Promise<PipelineBe
       alerts: first!.alerts,
       stageShare,
       stageMicrosPerEvent,
-      ruleStageCpuMicros,
+      ...(ruleStageCpuMicros ? { ruleStageCpuMicros } : {}),
       setupMs,
       peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     };
