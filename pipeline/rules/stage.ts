@@ -52,6 +52,9 @@ function sampledApplies(stats: RuleStats, r: RuleDef, doc: ConnectionDoc): boole
   return held && !r.exceptions(doc);
 }
 
+/** Frozen, so a caller that tried to add to it would fail loudly instead of sharing state. */
+const NO_FORWARDS = Object.freeze([]) as unknown as RekeyForward[];
+
 /** The shared "no alerts" of the hot path: most documents raise none, and an empty array per document is garbage. */
 const NONE: AlertDoc[] = [];
 
@@ -137,6 +140,8 @@ export function createCrossHostRuleStage(ruleset: RuleSet, opts: { log?: Logger 
       return take(runner.pivotReceive(parsePivotMessage(body, key)));
     },
     drainForwards() {
+      // Asked after every re-keyed document in-process; most raise no forward.
+      if (forwards.length === 0) return NO_FORWARDS;
       const out = forwards;
       forwards = [];
       return out;
