@@ -43,7 +43,8 @@ export function bytesInCidr(addr: Buffer, cidr: Cidr): boolean {
 const cache = new Map<string, Buffer | null>();
 const CACHE_MAX = 65_536;
 
-function bytesOf(ip: string): Buffer | null {
+/** The bytes of an address text (cached), or null for anything that is not an address. */
+export function bytesOf(ip: string): Buffer | null {
   let b = cache.get(ip);
   if (b !== undefined) return b;
   try {

@@ -1,14 +1,17 @@
+import { createHash } from 'node:crypto';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { AlertDoc } from '../lib/alert.js';
 import { encodeConnection } from '../lib/avro.js';
 import type { ConnectionDoc } from '../lib/ecs.js';
 import { INDEX_AGENT_HEALTH, INDEX_ALERTS, INDEX_CONNECTIONS, TOPIC_CONNECTIONS, TOPIC_DLQ, TOPIC_REKEY } from '../lib/names.js';
+import { decodeConnectionDoc } from '../lib/record-decode.js';
 import { record } from '../test/helpers/records.js';
 import { agentHealthCodec } from '../lib/agent-health.js';
 import { AlertOutbox } from './alert-outbox.js';
 import { handleAgentHealthBatch, handleConnectionBatch, handleRekeyBatch } from './batch.js';
 import type { ItemResult, RawBulk } from './bulk.js';
+import { legacyContentHash } from './integrity.js';
 import { createEnricher } from './enrich/enrich.js';
 import type { InMessage, OutMessage, Producer } from './messages.js';
 import { RekeyBuffer, type Rekeyer, type RekeyStage } from './rekey.js';
@@ -260,6 +263,21 @@ describe('tamper resistance and event-time skew', () => {
     expect(alerts[0]!.rule.id).toBe('connaudit-document-id-conflict');
     expect(alerts[0]!.connaudit.alert.event_ids).toEqual([genuine.event_id]);
     expect((alerts[0] as unknown as { host: { name: string } }).host.name).toBe('web-1');
+  });
+
+  it('event.hash is the SHA-256 of the message bytes; a replayed record whose document an older pipeline hashed as JSON is still a duplicate, a rewrite still a conflict', async () => {
+    const es = createAwareEs();
+    const kafka = memoryKafka();
+    const deps = { bulk: es.bulk, fetchDocs: es.fetchDocs, producer: kafka, log, enrich: createEnricher({}), stages: primaryStages([]), now };
+    const old = record(7, { host: 'web-2' });
+    const bytes = encodeConnection(old);
+    await handleConnectionBatch(source([bytes]), deps);
+    const key = `${INDEX_CONNECTIONS}/${old.event_id}`;
+    expect((es.store.get(key)!.event as { hash?: string }).hash).toBe(createHash('sha256').update(bytes).digest('hex'));
+    // As an older pipeline stored it: the hash of the decoded document's JSON.
+    (es.store.get(key)!.event as { hash?: string }).hash = legacyContentHash(decodeConnectionDoc(bytes));
+    const replay = await handleConnectionBatch(source([bytes, encodeConnection({ ...old, dst_port: 4444 })], 300), deps);
+    expect(replay).toMatchObject({ messages: 2, docs: 0, duplicates: 1, conflicts: 1, dlqByReason: { id_conflict: 1 } });
   });
 
   it('a record dated ahead of the clock by more than the skew goes to the DLQ before any stage sees it, and never moves a stage clock', async () => {

@@ -1,6 +1,7 @@
 import type { AlertDoc } from '../lib/alert.js';
 import { DecodeError } from '../lib/avro.js';
 import type { ConnectionDoc } from '../lib/ecs.js';
+import { timestampMs } from '../lib/event-time.js';
 import { RecordCheckError } from '../lib/record-check.js';
 import { decodeConnectionDoc } from '../lib/record-decode.js';
 import type { Logger } from '../lib/log.js';
@@ -9,7 +10,7 @@ import { agentHealthCodec, type AgentHealth } from '../lib/agent-health.js';
 import { healthToDoc } from './agent-health.js';
 import { AlertOutbox } from './alert-outbox.js';
 import { bulkIndex, type BulkOp, type BulkOptions, type RawBulk } from './bulk.js';
-import { conflictAlert, contentHash, setContentHash, storedHash } from './integrity.js';
+import { conflictAlert, legacyContentHash, recordHash, setContentHash, storedHash } from './integrity.js';
 import { toDlqMessage, type DlqEntry, type DlqReason } from './dlq.js';
 import type { FetchDocs } from './es-sink.js';
 import type { Enricher } from './enrich/enrich.js';
@@ -120,6 +121,10 @@ async function settleConflicts(conflicts: Array<BulkOp<OpTag>>, sinks: BatchSink
         out.duplicates++;
         continue;
       }
+      if (theirs !== undefined && 'source' in op.tag && legacyHashOf(op.tag.source) === theirs) {
+        out.duplicates++;
+        continue;
+      }
       const error = `${op.index}/${op.id}: a document with this id exists with other content (stored event.hash ${theirs ?? 'unknown'}, this record ${mine ?? 'unknown'}); the stored document is kept`;
       sinks.log.error({ index: op.index, id: op.id, storedHash: theirs, recordHash: mine }, 'document id conflict: the record would rewrite a stored connection; sent to the DLQ and alerted');
       out.dlq.push('source' in op.tag ? { reason: 'id_conflict', error, source: op.tag.source } : { reason: 'id_conflict', error, document: op.doc });
@@ -127,6 +132,12 @@ async function settleConflicts(conflicts: Array<BulkOp<OpTag>>, sinks: BatchSink
     }
   }
   return out;
+}
+
+/** The pre-byte-hash event.hash of a message's record (integrity.ts legacyContentHash), or undefined when it does not decode. */
+function legacyHashOf(m: InMessage): string | undefined {
+  const d = decodeToDoc(m);
+  return isDlq(d) ? undefined : legacyContentHash(d);
 }
 
 export function decodeToDoc(m: InMessage): ConnectionDoc | DlqEntry {
@@ -171,18 +182,18 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
     // must not advance any stage's event-time clock, which would push every
     // genuine record after it out of the windows: it goes to the DLQ before
     // any stage sees it.
-    const future = futureTime(d, latestAccepted);
+    const t = timestampMs(d);
+    const future = futureTime(d, t, latestAccepted);
     if (future !== undefined) {
       const error = `record ${d.event.id}: ${future.field} ${future.value} is more than ${Math.round((latestAccepted - now.getTime()) / 1000)} s ahead of the pipeline clock (${ingested}); fix the host clock, or raise max_future_skew_s`;
       deps.log.warn({ topic: m.topic, partition: m.partition, offset: m.offset, host: d.host.name, [future.field]: future.value }, 'event time in the future; sent to the DLQ');
       dlq.push({ reason: 'future_event_time', error, source: m });
       continue;
     }
-    setContentHash(d, contentHash(d));
+    setContentHash(d, recordHash(m.value!));
     deps.enrich(d);
     alerts.push(...deps.stages.process(d));
     d.event.ingested = ingested;
-    const t = Date.parse(d['@timestamp']);
     if (!(t <= maxEventTimeMs)) maxEventTimeMs = t;
     ops.push({ index: INDEX_CONNECTIONS, id: d.event.id, doc: d, create: true, tag: { kind: 'doc', source: m } });
   }
@@ -210,8 +221,13 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
   return { messages: messages.length, docs: docs - done.rejectedDocs - done.duplicates - done.conflicts, alerts: alerts.length, dlq: dlq.length, rejected: done.rejected, rekeyed, duplicates: done.duplicates, conflicts: done.conflicts, dlqByReason: done.dlqByReason, maxEventTimeMs };
 }
 
-function futureTime(d: ConnectionDoc, latestMs: number): { field: string; value: string } | undefined {
-  for (const [field, value] of [['@timestamp', d['@timestamp']], ['event.start', d.event.start], ['event.end', d.event.end]] as const) {
+/** `t`: the document's event time (its @timestamp, parsed once by the caller). */
+function futureTime(d: ConnectionDoc, t: number, latestMs: number): { field: string; value: string } | undefined {
+  if (t > latestMs) return { field: '@timestamp', value: d['@timestamp'] };
+  // A decoded document's @timestamp is its event.end, and the record checks
+  // hold start <= end: then nothing else can be ahead. Anything else is parsed.
+  if (d['@timestamp'] === d.event.end && !(Date.parse(d.event.start) > t)) return undefined;
+  for (const [field, value] of [['event.start', d.event.start], ['event.end', d.event.end]] as const) {
     if (Date.parse(value) > latestMs) return { field, value };
   }
   return undefined;

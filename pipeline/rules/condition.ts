@@ -1,5 +1,5 @@
 import type { ConnectionDoc } from '../../lib/ecs.js';
-import { cidrMatcher } from '../../lib/cidr.js';
+import { cidrMatcher, parseCidr } from '../../lib/cidr.js';
 import type { FieldInfo } from './doc-fields.js';
 import { fieldGetter } from './field.js';
 import { compileRegex } from './safe-regex.js';
@@ -168,6 +168,11 @@ function fieldTest(node: Record<string, unknown>, path: Path, ctx: CompileCtx): 
     const arg = node[op];
     const keys = guardKeys(op, arg, ctx);
     if (keys) guards.push({ field: info?.path ?? field, keys });
+    else if (op === 'cidr') {
+      // leaf() parsed these already, so they are valid.
+      const items = isObj(arg) && typeof arg.list === 'string' ? ctx.lists.get(arg.list) : Array.isArray(arg) ? arg : [arg];
+      if (items) guards.push({ field: info?.path ?? field, cidrs: items.map((x) => parseCidr(String(x))) });
+    }
     const label = isObj(arg) && typeof arg.list === 'string' ? arg.list : shown(arg);
     parts.push({ test: (v) => (Array.isArray(v) ? v.some(t) : t(v)), text: `${field} ${op} ${label}` });
   }

@@ -2,7 +2,7 @@ import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import type { Logger } from '../../lib/log.js';
 import { moduleOf } from './engines/registry.js';
-import type { PivotMessage, PivotResult } from './engines/pivot-chain.js';
+import type { PivotEngine, PivotMessage, PivotResult } from './engines/pivot-chain.js';
 import type { AnyEngine } from './rule-type.js';
 import type { Engine } from './engines/engine.js';
 import type { RuleDef } from './types.js';
@@ -25,6 +25,14 @@ export class RuleRunner {
   engines = new Map<string, AnyEngine>();
   /** Engines that watch every document (Engine.see), kept apart so the hot path skips the rest. */
   private seers: Engine[] = [];
+  /**
+   * Pivot engines with a root decision waiting. Settling runs whenever a pivot
+   * rule observes a document and on every tick; walking every pivot engine
+   * each time made a library of many pivot rules cost per document in
+   * proportion to its size, while only the engines that took a root can have
+   * one due.
+   */
+  private waiting = new Set<PivotEngine>();
   /** States restored before their rule was loaded (or for a rule later re-enabled). */
   private parked = new Map<string, Saved>();
   private watermark = Number.NEGATIVE_INFINITY;
@@ -65,6 +73,7 @@ export class RuleRunner {
       next.set(r.id, e);
     }
     this.engines = next;
+    this.waiting = new Set([...next.values()].flatMap((en) => (en.kind === 'pivot' && en.e.nextDue() < Number.POSITIVE_INFINITY ? [en.e] : [])));
     this.seers = [...next.values()].flatMap((en) => (en.kind === 'doc' && en.e.see ? [en.e] : []));
   }
 
@@ -91,7 +100,9 @@ export class RuleRunner {
   pivotObserve(rule: RuleDef, doc: ConnectionDoc, key: string): PivotResult {
     const en = this.engines.get(rule.id);
     if (!en || en.kind !== 'pivot') return { alerts: [], forward: [] };
-    return en.e.observe(doc, key);
+    const r = en.e.observe(doc, key);
+    if (en.e.nextDue() < Number.POSITIVE_INFINITY) this.waiting.add(en.e);
+    return r;
   }
 
   /** A pivot message addressed to a key this stage owns; a message for a rule no longer loaded is dropped. */
@@ -104,11 +115,12 @@ export class RuleRunner {
   /** Pivot root decisions due at event time `t`. Runs every tick: a root waits only its grace, not the GC period. */
   pivotSettle(t: number): PivotResult {
     const out: PivotResult = { alerts: [], forward: [] };
-    for (const en of this.engines.values()) {
-      if (en.kind !== 'pivot') continue;
-      const r = en.e.settle(t);
+    for (const e of this.waiting) {
+      if (e.nextDue() > t) continue;
+      const r = e.settle(t);
       out.alerts.push(...r.alerts);
       out.forward.push(...r.forward);
+      if (e.nextDue() === Number.POSITIVE_INFINITY) this.waiting.delete(e);
     }
     return out;
   }
@@ -136,8 +148,10 @@ export class RuleRunner {
     if (!state || typeof state !== 'object') return;
     for (const [id, saved] of Object.entries(state as Record<string, Saved>)) {
       const en = this.engines.get(id);
-      if (en && en.e.rule.stateSignature === saved.sig) en.e.restore(saved.state);
-      else this.parked.set(id, saved);
+      if (en && en.e.rule.stateSignature === saved.sig) {
+        en.e.restore(saved.state);
+        if (en.kind === 'pivot' && en.e.nextDue() < Number.POSITIVE_INFINITY) this.waiting.add(en.e);
+      } else this.parked.set(id, saved);
     }
   }
 }

@@ -1,5 +1,6 @@
 import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
+import { timestampMs } from '../../lib/event-time.js';
 import type { Logger } from '../../lib/log.js';
 import { localRekey, type Rekeyer, type RekeyForward, type RekeyStage } from '../rekey.js';
 import type { Stage } from '../stage.js';
@@ -37,11 +38,25 @@ export type CrossHostRuleStage = RekeyStage & Required<Pick<RekeyStage, 'process
 };
 
 const eventMs = (doc: ConnectionDoc): number => {
-  const t = Date.parse(doc['@timestamp']);
+  const t = timestampMs(doc);
   return Number.isNaN(t) ? Date.parse(doc.event.end) : t;
 };
 
 const applies = (r: RuleDef, doc: ConnectionDoc): boolean => r.condition(doc) && !r.exceptions(doc);
+
+/** applies(), with the condition timed for the rule's cost figures (stats.ts samples 1 event in SAMPLE_EVERY). */
+function sampledApplies(stats: RuleStats, r: RuleDef, doc: ConnectionDoc): boolean {
+  const t0 = performance.now();
+  const held = r.condition(doc);
+  stats.sample(r, performance.now() - t0);
+  return held && !r.exceptions(doc);
+}
+
+/** Frozen, so a caller that tried to add to it would fail loudly instead of sharing state. */
+const NO_FORWARDS = Object.freeze([]) as unknown as RekeyForward[];
+
+/** The shared "no alerts" of the hot path: most documents raise none, and an empty array per document is garbage. */
+const NONE: AlertDoc[] = [];
 
 /**
  * Redelivered documents (at-least-once through the rekey topic) must not count
@@ -69,13 +84,21 @@ class RecentIds {
 
 export function createCrossHostRuleStage(ruleset: RuleSet, opts: { log?: Logger } = {}): CrossHostRuleStage {
   let rules: RuleDef[] = [];
-  let byRoute = new Map<string, RuleDef[]>();
+  // Each route's rules with their own index: a re-keyed document is tested only
+  // against the rules of its route whose indexed guard holds (rule-index.ts).
+  let byRoute = new Map<string, { rules: RuleDef[]; index: RuleIndex }>();
   const runner = new RuleRunner([], opts.log);
   const recent = new RecentIds();
   const setRules = (rs: RuleSet) => {
     rules = rs.rules.filter((r) => r.enabled && !isHostLocal(r));
-    byRoute = new Map();
-    for (const r of rules) byRoute.set(rekeyBy(r), [...(byRoute.get(rekeyBy(r)) ?? []), r]);
+    const lists = new Map<string, RuleDef[]>();
+    for (const r of rules) {
+      const by = rekeyBy(r);
+      const list = lists.get(by);
+      if (list) list.push(r);
+      else lists.set(by, [r]);
+    }
+    byRoute = new Map([...lists].map(([by, list]) => [by, { rules: list, index: new RuleIndex(list) }]));
     runner.reload(rules);
   };
   setRules(ruleset);
@@ -91,14 +114,15 @@ export function createCrossHostRuleStage(ruleset: RuleSet, opts: { log?: Logger 
     name: 'rules-cross-host',
     get ruleCount() { return rules.length; },
     processRekeyed(doc, by, key) {
-      const list = byRoute.get(by);
-      if (!list || !recent.add(`${by}\u0000${key}\u0000${doc.event.id}`)) return [];
+      const route = byRoute.get(by);
+      if (!route || !recent.add(`${by}\u0000${key}\u0000${doc.event.id}`)) return [];
       const t = eventMs(doc);
       runner.noteTime(t);
       if (t > maxSeen) maxSeen = t;
       const alerts: AlertDoc[] = [];
       let pivot = false;
-      for (const r of list) {
+      for (const i of route.index.candidates(doc)) {
+        const r = route.rules[i]!;
         if (!applies(r, doc)) continue;
         const en = runner.engines.get(r.id);
         if (en?.kind === 'pivot') {
@@ -116,6 +140,8 @@ export function createCrossHostRuleStage(ruleset: RuleSet, opts: { log?: Logger 
       return take(runner.pivotReceive(parsePivotMessage(body, key)));
     },
     drainForwards() {
+      // Asked after every re-keyed document in-process; most raise no forward.
+      if (forwards.length === 0) return NO_FORWARDS;
       const out = forwards;
       forwards = [];
       return out;
@@ -143,6 +169,7 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
   const rekey: Rekeyer = opts.rekey ?? inProcess!;
   const stats = new RuleStats(opts.budgetMs, opts.log);
   let index = new RuleIndex([]);
+  const ruleAt = (i: number): RuleDef => (i < local.length ? local[i]! : cross[i - local.length]!.rule);
   const setRules = (rs: RuleSet) => {
     local = rs.rules.filter((r) => r.enabled && isHostLocal(r));
     cross = rs.rules.filter((r) => r.enabled && !isHostLocal(r)).map((rule) => ({ rule, by: rekeyBy(rule), keys: rekeyKeys(rule) }));
@@ -161,27 +188,22 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
       const started = performance.now();
       const t = eventMs(doc);
       runner.noteDoc(doc, t);
-      const alerts: AlertDoc[] = [];
+      let alerts: AlertDoc[] = NONE;
       const sampled = stats.begin();
-      const check = (r: RuleDef): boolean => {
-        if (!sampled) return applies(r, doc);
-        const t0 = performance.now();
-        const held = r.condition(doc);
-        stats.sample(r, performance.now() - t0);
-        return held && !r.exceptions(doc);
-      };
       // Only the rules whose indexed guard holds (rule-index.ts), host-local ones first.
       let sent: Set<string> | undefined;
-      for (const i of index.candidates(doc)) {
+      const candidates = index.candidates(doc);
+      for (const i of candidates) {
         if (i < local.length) {
           const r = local[i]!;
-          if (!check(r)) continue;
+          if (!(sampled ? sampledApplies(stats, r, doc) : applies(r, doc))) continue;
           stats.matched(r);
-          alerts.push(...runner.observe(r, doc, t));
+          const raised = runner.observe(r, doc, t);
+          if (raised.length > 0) alerts = alerts === NONE ? raised.slice() : (alerts.push(...raised), alerts);
           continue;
         }
         const c = cross[i - local.length]!;
-        if (!check(c.rule)) continue;
+        if (!(sampled ? sampledApplies(stats, c.rule, doc) : applies(c.rule, doc))) continue;
         stats.matched(c.rule);
         for (const key of c.keys(doc)) {
           const id = `${c.by}\u0000${key}`;
@@ -191,9 +213,12 @@ export function createRuleStage(ruleset: RuleSet, opts: RuleStageOptions = {}): 
           rekey.request(doc, c.by, key);
         }
       }
-      if (inProcess) alerts.push(...inProcess.take());
-      stats.end(doc, performance.now() - started);
-      return alerts;
+      if (inProcess) {
+        const raised = inProcess.take();
+        if (raised.length > 0) alerts = alerts === NONE ? raised : (alerts.push(...raised), alerts);
+      }
+      stats.end(doc, performance.now() - started, candidates, ruleAt);
+      return alerts === NONE ? [] : alerts;
     },
     stats: () => stats.snapshot(),
     ruleStats: () => stats.snapshot().rules.map((r) => ({ stage: 'rules', rule: r.id, matches: r.matches, meanEvalSeconds: r.meanMs / 1000, budgetOverruns: r.overruns })),

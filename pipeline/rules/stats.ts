@@ -74,13 +74,21 @@ export class RuleStats {
     if (e) { e.sampled++; e.sampledMs += ms; }
   }
 
-  /** Called with the event's total evaluation time; on an overrun, finds and counts the slowest rule. */
-  end(doc: ConnectionDoc, ms: number): void {
+  /**
+   * Called with the event's total evaluation time; on an overrun, finds and
+   * counts the slowest of the rules that were evaluated for it (`evaluated`,
+   * resolved by `ruleAt`). Only those: re-running every loaded rule made each
+   * overrun (on a loaded machine, a GC pause is one) cost as much as the
+   * unindexed stage did, in proportion to the library's size.
+   */
+  end(doc: ConnectionDoc, ms: number, evaluated: readonly number[], ruleAt: (i: number) => RuleDef): void {
     if (ms <= this.budgetMs) return;
     this.overruns++;
     let worst: Entry | undefined;
     let worstMs = -1;
-    for (const e of this.entries.values()) {
+    for (const i of evaluated) {
+      const e = this.entries.get(ruleAt(i).id);
+      if (!e) continue;
       const t0 = performance.now();
       e.rule.condition(doc);
       const dt = performance.now() - t0;

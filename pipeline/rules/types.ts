@@ -1,4 +1,5 @@
 import type { RuleCategory } from '../../lib/alert.js';
+import type { Cidr } from '../../lib/cidr.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
 import { ConfigError, type Problem } from '../../lib/errors.js';
 
@@ -24,11 +25,14 @@ export interface Predicate {
   guards?: Guard[];
 }
 
-export interface Guard {
-  /** Document path. */
-  field: string;
-  keys: Set<string>;
-}
+/**
+ * A test that must hold: the field's value (its text, or any element's for an
+ * array) is one of `keys`, or, for a `cidr` guard, an address inside one of
+ * `cidrs`.
+ */
+export type Guard =
+  | { /** Document path. */ field: string; keys: Set<string>; cidrs?: undefined }
+  | { field: string; cidrs: readonly Cidr[]; keys?: undefined };
 
 /** One test of a condition tree and whether it held on a document. */
 export interface TraceLine {

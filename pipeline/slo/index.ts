@@ -1,5 +1,6 @@
 import type { AlertDoc } from '../../lib/alert.js';
 import type { ConnectionDoc } from '../../lib/ecs.js';
+import { timestampMs } from '../../lib/event-time.js';
 import type { Logger } from '../../lib/log.js';
 import type { Stage } from '../stage.js';
 import { alertSubject, annotateAlertAt, annotateOpened, annotation, RememberedEvents, uncounted } from './annotate.js';
@@ -81,7 +82,7 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
     const spec = findService(catalogue, doc);
     if (!spec) return [];
     const st = services.get(spec.name)!;
-    const t = Date.parse(doc['@timestamp']);
+    const t = timestampMs(doc);
     if (Number.isNaN(t)) {
       note('bad_timestamp', { eventId: doc.event?.id, field: '@timestamp' }, 'document without a valid @timestamp is not counted in any SLO');
       doc.slo = uncounted(st) as unknown as Record<string, unknown>;

@@ -34,6 +34,12 @@ describe('bench pipeline', () => {
     expect(Object.keys(r.stageShare!)).toEqual(['decode', 'enrich', 'stage:slo', 'stage:rules', 'batchRest']);
     for (const s of shares) expect(s).toBeGreaterThanOrEqual(0);
     expect(r.peakRssMiB).toBeGreaterThan(0);
+    // The rule stages timed alone, shipped set against shipped + generated, on the same documents.
+    const c = r.ruleStageCpuMicros!;
+    expect(c.events).toBe(2000 - 10);
+    expect(c.shipped).toBeGreaterThan(0);
+    expect(c.withGenerated).toBeGreaterThan(0);
+    expect(c.ratio).toBeCloseTo(c.withGenerated / c.shipped, 1);
   }, 60_000);
 
   it('the generated rules add no alert on the benchmark fleet', async () => {

@@ -75,6 +75,13 @@ export interface PipelineBenchResult {
   stageShare?: Record<string, number>;
   /** The same parts in microseconds of wall time per event (timed run). */
   stageMicrosPerEvent?: Record<string, number>;
+  /**
+   * CPU cost of the rule stages alone (host-local and cross-host, in-process),
+   * in microseconds per event, with the shipped rules and with the shipped plus
+   * the generated ones, and their ratio (absent with --rules 0, or without
+   * stageShares). Measured on the same prepared documents, runs interleaved.
+   */
+  ruleStageCpuMicros?: { shipped: number; withGenerated: number; ratio: number; events: number };
   /** Time to load and compile the rules and the catalogue, ms (first run). */
   setupMs: number;
   peakRssMiB: number;
@@ -154,6 +161,47 @@ function build(rulesDirs: string[], timers?: Timers): Built {
   };
 }
 
+/**
+ * Documents as the rule stage receives them (decoded, enriched, through the
+ * SLO stage), for timing the rule stages on their own. The SLO stage comes from
+ * a build whose rule stage is skipped.
+ */
+function ruleInput(messages: InMessage[], n: number): ConnectionDoc[] {
+  const b = build([]);
+  const out: ConnectionDoc[] = [];
+  for (const m of messages) {
+    if (out.length >= n) break;
+    const d = decodeToDoc(m);
+    if ('reason' in d && !('event' in d)) continue;
+    const doc = d as ConnectionDoc;
+    b.enrich(doc);
+    for (const s of b.stages) if (s.name !== 'rules') s.process(doc);
+    out.push(doc);
+  }
+  return out;
+}
+
+/** CPU microseconds per event of the rule stages of `b` (ticked per `batch` docs, as the batch loop does). */
+function ruleStagePass(docs: ConnectionDoc[], b: Built, batch: number): number {
+  const rules = b.stages.find((s) => s.name === 'rules');
+  if (!rules) throw new Error('bench pipeline: config/pipeline.yaml loads no rules');
+  const cpu0 = process.cpuUsage();
+  let maxT = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < docs.length; i++) {
+    const d = docs[i]!;
+    rules.process(d);
+    const t = Date.parse(d['@timestamp']);
+    if (t > maxT) maxT = t;
+    if ((i + 1) % batch === 0 || i === docs.length - 1) {
+      rules.tick?.(maxT);
+      b.local.tick(maxT);
+      b.local.take();
+    }
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return (cpu.user + cpu.system) / docs.length;
+}
+
 interface Pass { seconds: number; cpuSec: number; docs: number; dlq: number; dlqSent: number; alerts: number }
 
 async function pass(messages: InMessage[], b: Built, batch: number): Promise<Pass> {
@@ -226,6 +274,21 @@ export async function benchPipeline(o: PipelineBenchOptions): Promise<PipelineBe
       stageShare.batchRest = part(Math.max(0, total - decode - timers.enrich - stageMs));
       stageMicrosPerEvent = Object.fromEntries(Object.entries(stageShare).map(([k, v]) => [k, Number(((v * total * 1000) / o.records).toFixed(2))]));
     }
+    let ruleStageCpuMicros: PipelineBenchResult['ruleStageCpuMicros'];
+    if (o.stageShares && o.rules > 0) {
+      const docs = ruleInput(messages, Math.min(o.records, 50_000));
+      const shipped: number[] = [];
+      const withGenerated: number[] = [];
+      for (let r = 0; r < runs; r++) {
+        // Interleaved, each with fresh stages, so both see the same machine load.
+        shipped.push(ruleStagePass(docs, build([]), batch));
+        withGenerated.push(ruleStagePass(docs, build([rareDir]), batch));
+      }
+      const a = median(shipped);
+      const b = median(withGenerated);
+      ruleStageCpuMicros = { shipped: Number(a.toFixed(2)), withGenerated: Number(b.toFixed(2)), ratio: Number((b / a).toFixed(2)), events: docs.length };
+      say(`bench pipeline: rule stages alone, CPU µs per event: ${ruleStageCpuMicros.shipped} with the shipped rules, ${ruleStageCpuMicros.withGenerated} with ${o.rules} more (${ruleStageCpuMicros.ratio}×)`);
+    }
     return {
       records: o.records,
       rules: { shipped, generated: o.rules, loaded },
@@ -239,6 +302,7 @@ export async function benchPipeline(o: PipelineBenchOptions): Promise<PipelineBe
       alerts: first!.alerts,
       stageShare,
       stageMicrosPerEvent,
+      ...(ruleStageCpuMicros ? { ruleStageCpuMicros } : {}),
       setupMs,
       peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     };

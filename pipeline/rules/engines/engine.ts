@@ -26,6 +26,15 @@ export interface Group {
 
 export function groupOf(fields: string[]): (doc: ConnectionDoc) => Group | null {
   const getters = fields.map((f) => [f, fieldGetter(f)] as const);
+  if (getters.length === 1) {
+    // The common case, without the per-document text list and join (a key of one value is its text).
+    const [f, get] = getters[0]!;
+    return (doc) => {
+      const v = get(doc);
+      const key = valueText(v);
+      return key === null ? null : { key, fields: [[f, v]] };
+    };
+  }
   return (doc) => {
     const texts: string[] = [];
     const vals: Array<[string, unknown]> = [];

@@ -97,6 +97,8 @@ export interface PivotEngine {
   receive(msg: PivotMessage): PivotResult;
   /** Root decisions whose grace has passed at event time `watermarkMs`. */
   settle(watermarkMs: number): PivotResult;
+  /** Event time of the earliest root decision still waiting (Infinity: none), so callers settle only engines that have one due. */
+  nextDue(): number;
   gc(watermarkMs: number): void;
   snapshot(): unknown;
   restore(state: unknown): void;
@@ -250,6 +252,7 @@ export function pivotChainEngine(rule: PivotChainRule): PivotEngine {
       if (done > 0) pending = pending.slice(done);
       return out;
     },
+    nextDue: () => (pending.length > 0 ? pending[0]!.due : Number.POSITIVE_INFINITY),
     gc(w) {
       // Chains and hops stay while a hop could still join them, plus the lateness margin; roots leave only via settle.
       const horizon = w - 2 * span - LATENESS_MS - ROOT_GRACE_MS;
