@@ -12,14 +12,31 @@ import type { Stage } from './stage.js';
 // catalogue is configured, the rule stages when rules are. Both modules are
 // imported statically, so the type checker sees the whole path from a Kafka
 // message to an alert. Stage state is persisted only by the pipeline's
-// StateStore (snapshot()/restore()); the stages are given no state dir.
+// changelog (state-store.ts, via snapshot()/restore()).
+//
+// Rule stages keep windows per host (primary) or per re-key key (cross-host),
+// so the pipeline runs one instance of them per input partition (tasks.ts):
+// they come from the `partitioned` factories, which share one compiled rule
+// set. The SLO stage spans the instance and is built once.
 //
 // This is also the one rule-reload path: reloadRules() below, called by
-// rule-watch.ts on SIGHUP or a file change.
+// rule-watch.ts on SIGHUP or a file change, reaches every live instance.
+
+/** A fresh set of per-partition stages, and how to let go of it. */
+export interface StageInstances<S> {
+  own: S[];
+  dispose(): void;
+}
 
 export interface ComposedStages {
+  /** Stages that span the instance (one each; run before the per-partition ones). */
   primary: Stage[];
   crossHost: RekeyStage[];
+  /** Stages with state per input partition: one instance per partition (pipeline/tasks.ts). */
+  partitioned?: {
+    primary(): StageInstances<Stage>;
+    crossHost(): StageInstances<RekeyStage>;
+  };
   /** Set when an SLO stage runs: builds its hourly summary job for an ES client. */
   sloSummary?: (es: Client, opts: { schedule?: string; log?: Logger }) => SloSummaryJob;
   /** Re-reads the rule files; on any error the running rules stay and the errors are returned. */
@@ -57,12 +74,23 @@ export function composeStages(cfg: PipelineConfig, deps: ComposeDeps): ComposedS
     const load = () => loadRuleSet(rulesPath, { log: deps.log });
     const first = load();
     if (first.errors.length > 0) throw new StageLoadError(first.errors.map(formatRuleError));
-    const ruleStage = createRuleStage(first.ruleset, { log: deps.log, rekey: deps.rekey });
-    const cross = createCrossHostRuleStage(first.ruleset, { log: deps.log });
-    out.primary.push(ruleStage);
-    out.crossHost.push(cross);
+    let ruleset = first.ruleset;
+    const live = new Set<{ reload(rs: typeof ruleset): void }>();
+    // Instances are built with the rules in force and follow every reload until disposed.
+    const instances = <S extends { reload(rs: typeof ruleset): void }>(make: () => S): StageInstances<S> => {
+      const s = make();
+      live.add(s);
+      return { own: [s], dispose: () => live.delete(s) };
+    };
+    // The partition instances log the same "rule stage ready" line each; once is enough.
+    const quiet = deps.log.child({}, { level: 'warn' });
+    out.partitioned = {
+      primary: () => instances(() => createRuleStage(ruleset, { log: quiet, rekey: deps.rekey })),
+      crossHost: () => instances(() => createCrossHostRuleStage(ruleset, { log: quiet })),
+    };
+    const current = { reload: (rs: typeof ruleset) => { ruleset = rs; } };
     // Loaded completely first: any problem rejects the whole reload and the running rules stay.
-    out.reloadRules = () => reloadRules(load, [ruleStage, cross]);
+    out.reloadRules = () => reloadRules(load, [current, ...live]);
   }
   return out;
 }

@@ -5,8 +5,9 @@ import { Incidents, type Incident } from './incidents.js';
 import { SloTracker, type TrackerSnapshot } from './tracker.js';
 
 // What the SLO stage keeps per service, and its one serialized form. The
-// pipeline's StateStore saves snapshot() after each committed batch and hands
-// it back to restore() on start: the stage has no state file of its own.
+// pipeline writes snapshot() to its state changelog topic (pipeline/tasks.ts,
+// InstanceState) and hands it back to restore() on start: the stage has no
+// state file of its own.
 
 const MAX_EVIDENCE = 200;
 export const EVIDENCE_IN_ALERT = 20;
