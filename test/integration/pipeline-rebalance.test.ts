@@ -167,10 +167,18 @@ describe('window state follows its partition (two real pipeline instances, real 
     await es.close();
   });
 
-  const inProcess = (o: ReturnType<typeof optsFor>): { stop: AbortController; done: Promise<number> } => {
+  const inProcess = (o: ReturnType<typeof optsFor>): { stop: AbortController; done: Promise<number>; metrics: () => Promise<string> } => {
     const stop = new AbortController();
     stops.push(stop);
-    return { stop, done: runPipeline({ ...(o as PipelineOptions), log, signal: stop.signal }) };
+    let port: number | undefined;
+    const done = runPipeline({ ...(o as PipelineOptions), log, signal: stop.signal, metrics: { port: 0 }, onAdminServer: (srv) => { port = srv.port; } });
+    return { stop, done, metrics: async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text() };
+  };
+
+  /** A counter's value from a /metrics text (0 when absent). */
+  const metric = (text: string, name: string, labels: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && labels.split(',').every((kv) => l.includes(kv)));
+    return line ? Number(line.split(' ').pop()) : 0;
   };
 
   it('a fan-out whose events straddle a rebalance (instance b joins) raises exactly one alert per host', async (ctx) => {
@@ -189,6 +197,10 @@ describe('window state follows its partition (two real pipeline instances, real 
     expect(moved.length, 'some partitions moved to b').toBeGreaterThan(0);
     await produceHalf(s.topic, 'join', HALF, 2 * HALF, baseUs);
     await until('both instances committed the second half', () => committedAll(s.group, s.topic), 60_000);
+    // b found the state of every partition it was given in the changelog, and wrote its own.
+    const m = await b.metrics();
+    expect(metric(m, 'connaudit_pipeline_state_restores_total', `group="${s.group}",outcome="found"`)).toBeGreaterThanOrEqual(moved.length);
+    expect(metric(m, 'connaudit_pipeline_state_snapshot_bytes_total', `group="${s.group}"`)).toBeGreaterThan(0);
     a.stop.abort();
     b.stop.abort();
     expect(await Promise.all([a.done, b.done])).toEqual([0, 0]);
@@ -214,6 +226,7 @@ describe('window state follows its partition (two real pipeline instances, real 
     await owners(s.group, s.topic, (o) => o.size === PARTITIONS && [...o.values()].every((i) => i === 'b'), 'b owns every partition after a was killed');
     await produceHalf(s.topic, 'kill', HALF, 2 * HALF, baseUs);
     await until('b committed the second half', () => committedAll(s.group, s.topic), 60_000);
+    expect(metric(await b.metrics(), 'connaudit_pipeline_state_restores_total', `group="${s.group}",outcome="found"`), 'b restored a\'s partitions from the changelog').toBeGreaterThanOrEqual(ofA.length);
     b.stop.abort();
     expect(await b.done).toBe(0);
 
