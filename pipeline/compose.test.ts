@@ -26,7 +26,7 @@ describe('composeStages', () => {
     expect(c.primary, 'rule stages are per partition, not instance-wide').toEqual([]);
     const p0 = c.partitioned!.primary();
     const p1 = c.partitioned!.primary();
-    const x0 = c.partitioned!.crossHost();
+    const x0 = c.partitioned!.crossHost!();
     expect(p0.own.map((s) => s.name)).toEqual(['rules']);
     expect(x0.own.map((s) => s.name)).toEqual(['rules-cross-host']);
     expect(p0.own[0]).not.toBe(p1.own[0]);
@@ -79,9 +79,9 @@ describe('with the service catalogue', () => {
     expect(doc.service).toMatchObject({ name: 'order', environment: 'prod' });
     expect(doc.connaudit.service_owner).toBe('team-checkout');
     const c = await composeStages({ services, rules: repoRules }, { log, rekey: new RekeyBuffer(), catalogue });
-    // The SLO stage spans the instance; the pipeline runs it before each partition's rule stage.
-    expect(c.primary.map((s) => s.name)).toEqual(['slo']);
-    expect(c.partitioned!.primary().own.map((s) => s.name)).toEqual(['rules']);
+    // The SLO judgement spans the instance (its state: slo-instance); each partition counts through its own view, before its rules.
+    expect(c.primary.map((s) => s.name)).toEqual(['slo-instance']);
+    expect(c.partitioned!.primary().own.map((s) => s.name)).toEqual(['slo', 'rules']);
   });
 });
 
@@ -91,9 +91,9 @@ describe('without --config', () => {
     const { loadServiceLookup } = await import('./enrich/catalogue-lookup.js');
     const cfg = shippedConfig();
     const c = composeStages(cfg, { log, rekey: new RekeyBuffer(), catalogue: loadServiceLookup(cfg.services!).catalogue });
-    expect(c.primary.map((s) => s.name)).toEqual(['slo']);
-    expect(c.partitioned!.primary().own.map((s) => s.name)).toEqual(['rules']);
-    expect(c.partitioned!.crossHost().own.map((s) => s.name)).toEqual(['rules-cross-host']);
+    expect(c.primary.map((s) => s.name)).toEqual(['slo-instance']);
+    expect(c.partitioned!.primary().own.map((s) => s.name)).toEqual(['slo', 'rules']);
+    expect(c.partitioned!.crossHost!().own.map((s) => s.name)).toEqual(['rules-cross-host']);
     expect(c.reloadRules!().rules).toBeGreaterThan(0);
   });
 });

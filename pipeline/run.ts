@@ -92,7 +92,7 @@ function buildStages(o: PipelineOptions): Stages {
   if (o.config.services) ({ lookup, catalogue } = loadServiceLookup(o.config.services));
   const rekey = new RekeyBuffer();
   const composed = o.stages ? o.stages(rekey) : composeStages(o.config, { log: o.log, rekey, catalogue });
-  const crossHost = composed.crossHost.length > 0 || composed.partitioned !== undefined;
+  const crossHost = composed.crossHost.length > 0 || composed.partitioned?.crossHost !== undefined;
   const sample = composed.partitioned?.primary();
   sample?.dispose();
   o.log.info({ stages: composed.primary.map((s) => s.name), perPartition: sample?.own.map((s) => s.name) ?? [], crossHost }, 'stages ready');

@@ -92,13 +92,14 @@ export interface StateFile {
   }>;
 }
 
-export function snapshotServices(services: Map<string, ServiceState>): StateFile['services'] {
+/** counts false: without the trackers' window counts (the pipeline keeps those per partition, slo/ledger.ts). */
+export function snapshotServices(services: Map<string, ServiceState>, counts = true): StateFile['services'] {
   const out: StateFile['services'] = {};
   for (const [name, st] of services) {
     out[name] = {
       incidents: st.incidents.list.map((i) => ({ ...i })),
       evidence: st.evidence.items.map(([t, id]) => [t, id]),
-      slos: Object.fromEntries(st.trackers.map((t) => [t.slo.name, t.snapshot()])),
+      slos: counts ? Object.fromEntries(st.trackers.map((t) => [t.slo.name, t.snapshot()])) : {},
     };
   }
   return out;
