@@ -7,6 +7,14 @@ export const TOPIC_AGENT_HEALTH = 'connaudit.agent-health';
 /** Internal re-key topic: records re-keyed by the field a cross-host rule groups on. */
 export const TOPIC_REKEY = 'connaudit.rekey';
 
+/**
+ * Compacted topic with the stage state (rule windows, SLO windows) of one
+ * consumer group: key `<input topic>:<partition>` (or `instance:<name>` for
+ * state that spans an instance), value the snapshot and the offset it covers.
+ * Named after the group, as Kafka Streams names `<application.id>-<store>-changelog`.
+ */
+export const stateChangelogTopic = (group: string): string => `${group}-state-changelog`;
+
 export const INDEX_CONNECTIONS = 'connaudit-connections';
 export const INDEX_ALERTS = 'connaudit-alerts';
 export const INDEX_AGENT_HEALTH = 'connaudit-agent-health';

@@ -1,5 +1,5 @@
 import type { Admin, ITopicConfig } from 'kafkajs';
-import { TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS, TOPIC_DLQ, TOPIC_REKEY } from './names.js';
+import { stateChangelogTopic, TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS, TOPIC_DLQ, TOPIC_REKEY } from './names.js';
 
 // The topics connaudit reads and writes, and one way to create them. Both
 // `services up` and the pipeline call ensureTopics: the broker a test or the
@@ -15,6 +15,25 @@ export const TOPIC_LAYOUT: ReadonlyArray<{ topic: string; numPartitions: number 
   { topic: TOPIC_AGENT_HEALTH, numPartitions: 1 },
   { topic: TOPIC_DLQ, numPartitions: 1 },
 ];
+
+/**
+ * The stage-state changelog of one consumer group (lib/names.ts). Compacted:
+ * only the newest snapshot per key matters, and compaction keeps the topic at
+ * the size of the state. One partition: it is read in full by every instance
+ * (pipeline/state-store.ts). A snapshot of busy rule windows can pass the
+ * broker's 1 MB default, hence the larger message limit.
+ */
+export const changelogTopicConfig = (group: string): ITopicConfig => ({
+  topic: stateChangelogTopic(group),
+  numPartitions: 1,
+  configEntries: [
+    { name: 'cleanup.policy', value: 'compact' },
+    { name: 'max.message.bytes', value: String(64 * 1024 * 1024) },
+    // Compact soon after a segment fills, so a restore reads little more than the newest snapshots.
+    { name: 'segment.bytes', value: String(64 * 1024 * 1024) },
+    { name: 'min.cleanable.dirty.ratio', value: '0.1' },
+  ],
+});
 
 export interface TopicChanges {
   created: string[];

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -19,22 +19,37 @@ describe('composeStages', () => {
     expect(c.reloadRules).toBeUndefined();
   });
 
-  it('loads the shipped rules as a primary and a cross-host stage; a bad edit is rejected with file:line and the rules stay', async () => {
+  it('builds rule stages per partition from one rule set; a reload reaches every live instance; a bad edit is rejected with file:line and the rules stay', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ca-rules-'));
     cpSync(repoRules, dir, { recursive: true });
     const c = await composeStages({ rules: dir }, { log, rekey: new RekeyBuffer() });
-    expect(c.primary.map((s) => s.name)).toHaveLength(1);
-    expect(c.crossHost).toHaveLength(1);
-    const before = c.reloadRules!();
-    expect(before.ok).toBe(true);
-    const ruleCount = () => (c.primary[0] as unknown as { ruleCount: number }).ruleCount + (c.crossHost[0] as unknown as { ruleCount: number }).ruleCount;
-    const running = ruleCount();
+    expect(c.primary, 'rule stages are per partition, not instance-wide').toEqual([]);
+    const p0 = c.partitioned!.primary();
+    const p1 = c.partitioned!.primary();
+    const x0 = c.partitioned!.crossHost!();
+    expect(p0.own.map((s) => s.name)).toEqual(['rules']);
+    expect(x0.own.map((s) => s.name)).toEqual(['rules-cross-host']);
+    expect(p0.own[0]).not.toBe(p1.own[0]);
+    const count = (s: unknown) => (s as { ruleCount: number }).ruleCount;
+    const running = count(p0.own[0]) + count(x0.own[0]);
+    const primaryBefore = count(p0.own[0]);
     expect(running).toBeGreaterThan(0);
+    // One rule fewer: every live instance, and instances built later, run without it.
+    const gone = readdirSync(dir).find((f) => f.endsWith('.yaml') && !f.startsWith('_'))!;
+    rmSync(join(dir, gone));
+    p1.dispose();
+    const fewer = c.reloadRules!();
+    expect(fewer.ok).toBe(true);
+    // The primary stage routes every enabled rule (host-local ones itself, cross-host ones to the re-key hop).
+    expect(count(p0.own[0])).toBe(primaryBefore - 1);
+    expect(count(p1.own[0]), 'a disposed instance is no longer reloaded').toBe(primaryBefore);
+    const later = c.partitioned!.primary();
+    expect(count(later.own[0])).toBe(count(p0.own[0]));
     writeFileSync(join(dir, 'zz_broken.yaml'), '- rule: broken\n  id: not-a-uuid\n  condition: [\n');
     const after = c.reloadRules!();
     expect(after.ok).toBe(false);
     expect(after.errors.join('\n')).toMatch(/zz_broken\.yaml:\d+:\d+/);
-    expect(ruleCount()).toBe(running);
+    expect(count(p0.own[0])).toBe(primaryBefore - 1);
   });
 
   it('refuses to start on a bad rule file, naming it', async () => {
@@ -64,8 +79,9 @@ describe('with the service catalogue', () => {
     expect(doc.service).toMatchObject({ name: 'order', environment: 'prod' });
     expect(doc.connaudit.service_owner).toBe('team-checkout');
     const c = await composeStages({ services, rules: repoRules }, { log, rekey: new RekeyBuffer(), catalogue });
-    expect(c.primary).toHaveLength(2);
-    expect(c.primary[0]!.name).toMatch(/slo/i);
+    // The SLO judgement spans the instance (its state: slo-instance); each partition counts through its own view, before its rules.
+    expect(c.primary.map((s) => s.name)).toEqual(['slo-instance']);
+    expect(c.partitioned!.primary().own.map((s) => s.name)).toEqual(['slo', 'rules']);
   });
 });
 
@@ -75,8 +91,9 @@ describe('without --config', () => {
     const { loadServiceLookup } = await import('./enrich/catalogue-lookup.js');
     const cfg = shippedConfig();
     const c = composeStages(cfg, { log, rekey: new RekeyBuffer(), catalogue: loadServiceLookup(cfg.services!).catalogue });
-    expect(c.primary).toHaveLength(2);
-    expect(c.crossHost).toHaveLength(1);
+    expect(c.primary.map((s) => s.name)).toEqual(['slo-instance']);
+    expect(c.partitioned!.primary().own.map((s) => s.name)).toEqual(['slo', 'rules']);
+    expect(c.partitioned!.crossHost!().own.map((s) => s.name)).toEqual(['rules-cross-host']);
     expect(c.reloadRules!().rules).toBeGreaterThan(0);
   });
 });

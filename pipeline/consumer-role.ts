@@ -27,8 +27,22 @@ export interface RoleOptions {
   maxBatch: number;
   log: Logger;
   handle(topic: string, messages: InMessage[]): Promise<BatchStats>;
-  /** After each committed chunk (stage-state persistence). */
-  afterCommit?(): void;
+  /**
+   * Before a fetched batch: restores the partition's stage state if needed and
+   * says where reading must resume for the state and the offsets to agree
+   * (pipeline/tasks.ts). Later than the batch's first offset: the messages
+   * before it are skipped (the state has seen them); earlier: the partition
+   * is re-read from there.
+   */
+  prepare?(topic: string, partition: number, firstOffset: string): Promise<string | undefined>;
+  /** After a chunk was handled and before its offsets are committed (stage-state snapshot). */
+  beforeCommit?(topic: string, partition: number, lastOffset: string): Promise<void>;
+  /** Messages skipped because the restored state already covers them. */
+  skipped?(topic: string, partition: number, lastOffset: string): void;
+  /** A chunk failed after its stages may have run on it. */
+  failed?(topic: string, partition: number): void;
+  /** Every (re)join of the group, with this member's new assignment. */
+  assigned?(assignment: Record<string, number[]>): void;
   /** kafkajs restart policy: false -> the member stays down and onCrash fires. */
   restartOnFailure: boolean;
   onCrash(err: Error): void;
@@ -82,6 +96,7 @@ export async function startRole(o: RoleOptions): Promise<Role> {
     role.joined = true;
     role.lastActivity = Date.now();
     role.assigned = e.payload.memberAssignment;
+    o.assigned?.(e.payload.memberAssignment);
     o.log.info({ group: o.groupId, assigned: e.payload.memberAssignment }, 'joined consumer group');
   });
   consumer.on(consumer.events.CRASH, (e) => {
@@ -96,9 +111,42 @@ export async function startRole(o: RoleOptions): Promise<Role> {
     autoCommit: false,
     eachBatchAutoResolve: false,
     eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
-      for (let i = 0; i < batch.messages.length; i += o.maxBatch) {
+      const commit = (last: string) =>
+        // Explicit offsets: with autoCommit off and no interval/threshold,
+        // kafkajs's argument-less commitOffsetsIfNecessary() never commits.
+        // Kafka's committed offset is the NEXT message to read.
+        commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }] });
+      let messages = batch.messages;
+      if (o.prepare && messages.length > 0) {
+        let resume: string | undefined;
+        try {
+          resume = await o.prepare(batch.topic, batch.partition, messages[0]!.offset);
+        } catch (err) {
+          o.log.error({ group: o.groupId, topic: batch.topic, partition: batch.partition, err: (err as Error).message }, 'cannot restore the partition state; retrying the batch in 5 s');
+          consumer.seek({ topic: batch.topic, partition: batch.partition, offset: messages[0]!.offset });
+          await new Promise((r) => setTimeout(r, 5000));
+          return;
+        }
+        if (resume !== undefined && BigInt(resume) < BigInt(messages[0]!.offset)) {
+          o.log.info({ group: o.groupId, topic: batch.topic, partition: batch.partition, from: resume, committed: messages[0]!.offset }, 'the restored state is older than the committed offset; re-reading the partition from the state\'s offset');
+          consumer.seek({ topic: batch.topic, partition: batch.partition, offset: resume });
+          return;
+        }
+        if (resume !== undefined) {
+          const skip = messages.filter((m) => BigInt(m.offset) < BigInt(resume));
+          messages = messages.slice(skip.length);
+          if (skip.length > 0) {
+            const last = skip[skip.length - 1]!.offset;
+            o.skipped?.(batch.topic, batch.partition, last);
+            resolveOffset(last);
+            await commit(last);
+            o.log.info({ group: o.groupId, topic: batch.topic, partition: batch.partition, skipped: skip.length, through: last }, 'skipped messages the restored state already covers');
+          }
+        }
+      }
+      for (let i = 0; i < messages.length; i += o.maxBatch) {
         if (!isRunning() || isStale()) break;
-        const chunk = batch.messages.slice(i, i + o.maxBatch);
+        const chunk = messages.slice(i, i + o.maxBatch);
         // A slow Elasticsearch must not make the broker think we died and rebalance mid-chunk.
         const beat = setInterval(() => { heartbeat().catch(() => undefined); }, 3000);
         let stats: BatchStats;
@@ -106,6 +154,8 @@ export async function startRole(o: RoleOptions): Promise<Role> {
         try {
           if (halted) return;
           stats = await o.handle(batch.topic, chunk.map((m) => toIn(batch.topic, batch.partition, m)));
+          // The state must be on record before the offsets it covers are committed.
+          await o.beforeCommit?.(batch.topic, batch.partition, chunk[chunk.length - 1]!.offset);
           failures = 0;
         } catch (err) {
           // Not thrown to kafkajs: it would re-run the chunk under the client's
@@ -114,6 +164,7 @@ export async function startRole(o: RoleOptions): Promise<Role> {
           // partition is re-read from its first message after a backoff, so
           // no later message of the partition is handled (or committed) first.
           failures++;
+          o.failed?.(batch.topic, batch.partition);
           const delay = Math.min(30_000, 1000 * 2 ** (failures - 1));
           const offset = chunk[0]!.offset;
           o.log.error({ group: o.groupId, topic: batch.topic, partition: batch.partition, offset, failures, err: (err as Error).message }, o.restartOnFailure ? `batch failed; nothing committed, re-reading from offset ${offset} in ${delay / 1000} s` : 'batch failed; nothing committed, stopping');
@@ -132,16 +183,12 @@ export async function startRole(o: RoleOptions): Promise<Role> {
         }
         const last = chunk[chunk.length - 1]!.offset;
         resolveOffset(last);
-        // Explicit offsets: with autoCommit off and no interval/threshold,
-        // kafkajs's argument-less commitOffsetsIfNecessary() never commits.
-        // Kafka's committed offset is the NEXT message to read.
-        await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }] });
+        await commit(last);
         addStats(role.totals, stats);
         // highWatermark is the offset the next produced message will get.
         o.onLag?.(batch.topic, batch.partition, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n)));
         role.lastActivity = Date.now();
         o.log.debug({ group: o.groupId, topic: batch.topic, partition: batch.partition, lastOffset: last, ...stats }, 'batch committed');
-        o.afterCommit?.();
         await heartbeat();
       }
     },

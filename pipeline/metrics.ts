@@ -20,6 +20,9 @@ export const PIPELINE_METRICS = {
   ruleMatches: 'connaudit_pipeline_rule_matches_total',
   regexOverruns: 'connaudit_pipeline_regex_budget_overruns_total',
   waiting: 'connaudit_pipeline_waiting_for',
+  stateRestores: 'connaudit_pipeline_state_restores_total',
+  stateSnapshots: 'connaudit_pipeline_state_snapshots_total',
+  stateSnapshotBytes: 'connaudit_pipeline_state_snapshot_bytes_total',
 } as const;
 
 export class PipelineMetrics {
@@ -33,6 +36,10 @@ export class PipelineMetrics {
   private readonly stageErrors: Gauge;
   readonly bulkSeconds: Histogram<'outcome'>;
   readonly waiting: Gauge<'service'>;
+  /** Partition states set up on assignment, by group and whether the changelog had one (found) or not (empty). */
+  readonly stateRestores: Counter<'group' | 'outcome'>;
+  readonly stateSnapshots: Counter<'group'>;
+  readonly stateSnapshotBytes: Counter<'group'>;
 
   constructor(registry: Registry, stageStats: () => { errors: number; stats: StageStat[] }) {
     const registers = [registry];
@@ -45,6 +52,9 @@ export class PipelineMetrics {
     this.lag = new Gauge({ name: PIPELINE_METRICS.lag, help: 'Messages between the last committed offset and the end of the partition', labelNames: ['group', 'topic', 'partition'], registers });
     this.bulkSeconds = new Histogram({ name: PIPELINE_METRICS.bulkSeconds, help: 'Elasticsearch bulk request duration', labelNames: ['outcome'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers });
     this.waiting = new Gauge({ name: PIPELINE_METRICS.waiting, help: '1 while the pipeline waits for this service at start', labelNames: ['service'], registers });
+    this.stateRestores = new Counter({ name: PIPELINE_METRICS.stateRestores, help: 'Partition stage states set up when a partition was assigned: restored from the changelog (found) or started empty (empty)', labelNames: ['group', 'outcome'], registers });
+    this.stateSnapshots = new Counter({ name: PIPELINE_METRICS.stateSnapshots, help: 'Stage-state snapshots written to the changelog topic', labelNames: ['group'], registers });
+    this.stateSnapshotBytes = new Counter({ name: PIPELINE_METRICS.stateSnapshotBytes, help: 'Bytes of stage-state snapshots written to the changelog topic', labelNames: ['group'], registers });
     this.stageErrors = new Gauge({ name: PIPELINE_METRICS.stageErrors, help: 'Documents a stage failed on (skipped for that stage)', registers, collect: () => this.stageErrors.set(stageStats().errors) });
     // The rule stage reports per-rule figures through Stage.ruleStats(); counters
     // are set from its running totals at scrape time.

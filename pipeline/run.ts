@@ -1,8 +1,8 @@
 import { describeEndpoints } from '../lib/connect.js';
 import type { Logger } from '../lib/log.js';
 import { createRegistry, startAdminServer, type AdminServer, type Health } from '../lib/metrics.js';
-import { CONSUMER_GROUP, REKEY_GROUP, TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS, TOPIC_REKEY } from '../lib/names.js';
-import { TOPIC_LAYOUT } from '../lib/topics.js';
+import { CONSUMER_GROUP, REKEY_GROUP, stateChangelogTopic, TOPIC_AGENT_HEALTH, TOPIC_CONNECTIONS, TOPIC_REKEY } from '../lib/names.js';
+import { changelogTopicConfig, TOPIC_LAYOUT } from '../lib/topics.js';
 import { AlertOutbox } from './alert-outbox.js';
 import { handleAgentHealthBatch, handleConnectionBatch, handleRekeyBatch, type BatchSinks } from './batch.js';
 import type { BulkOptions } from './bulk.js';
@@ -22,7 +22,8 @@ import { primaryStages, rekeyStages, type StageSet } from './stage-set.js';
 import type { RekeyStage } from './rekey.js';
 import type { Stage, StageStat } from './stage.js';
 import { StartAborted } from './startup.js';
-import { StateStore } from './state-store.js';
+import { ChangelogStore } from './state-store.js';
+import { RoleState } from './role-state.js';
 
 // Assembles and runs one pipeline instance: the primary consumer
 // (connections + agent health), and when cross-host rules exist, the rekey
@@ -36,8 +37,7 @@ export interface PipelineOptions {
   maxBatch?: number;
   /** Stop after this many seconds without a message on any role (after joining). */
   exitWhenIdleS?: number;
-  stateDir?: string;
-  /** Distinguishes instances sharing a state dir. */
+  /** Distinguishes instances of one group (client ids, the changelog key of instance-wide state). */
   instance?: string;
   log: Logger;
   env?: NodeJS.ProcessEnv;
@@ -80,8 +80,8 @@ class HealthState {
 
 interface Stages {
   composed: ComposedStages;
-  primary: StageSet<Stage, []>;
-  cross?: StageSet<RekeyStage, [string, string]>;
+  /** Whether the cross-host half (rekey consumer) runs. */
+  crossHost: boolean;
   lookup?: ServiceLookup;
   rekey: RekeyBuffer;
 }
@@ -92,17 +92,11 @@ function buildStages(o: PipelineOptions): Stages {
   if (o.config.services) ({ lookup, catalogue } = loadServiceLookup(o.config.services));
   const rekey = new RekeyBuffer();
   const composed = o.stages ? o.stages(rekey) : composeStages(o.config, { log: o.log, rekey, catalogue });
-  const primary = primaryStages(composed.primary, o.log);
-  const cross = composed.crossHost.length > 0 ? rekeyStages(composed.crossHost, o.log) : undefined;
-  o.log.info({ stages: primary.names, crossHostStages: cross?.names ?? [] }, 'stages ready');
-  return { composed, primary, cross, lookup, rekey };
-}
-
-function restoreState(store: StateStore, set: { restore(s: Record<string, unknown>): string[] }, log: Logger): void {
-  const snap = store.load();
-  if (!snap) return;
-  const restored = set.restore(snap.stages);
-  log.info({ file: store.file, savedAt: snap.savedAt, partitions: snap.partitions, restored }, 'stage state restored');
+  const crossHost = composed.crossHost.length > 0 || composed.partitioned?.crossHost !== undefined;
+  const sample = composed.partitioned?.primary();
+  sample?.dispose();
+  o.log.info({ stages: composed.primary.map((s) => s.name), perPartition: sample?.own.map((s) => s.name) ?? [], crossHost }, 'stages ready');
+  return { composed, crossHost, lookup, rekey };
 }
 
 async function startMetrics(o: PipelineOptions, health: HealthState, stages: () => Array<{ errors: number; stats(): StageStat[] }>) {
@@ -124,7 +118,7 @@ async function startMetrics(o: PipelineOptions, health: HealthState, stages: () 
 }
 
 /** Waits for Elasticsearch, then Kafka; undefined when stopped while waiting. */
-async function connectServices(o: PipelineOptions, instance: string, topics: { connections: string; agentHealth: string }, health: HealthState, metrics: PipelineMetrics): Promise<{ es: EsSide; kafkaSide: KafkaSide } | undefined> {
+async function connectServices(o: PipelineOptions, instance: string, topics: { connections: string; agentHealth: string }, changelogs: { primary: string; rekey: string }, crossHost: boolean, health: HealthState, metrics: PipelineMetrics): Promise<{ es: EsSide; kafkaSide: KafkaSide } | undefined> {
   const wait = (service: string) => ({
     log: o.log, signal: o.signal, timeoutMs: o.waitTimeoutMs,
     onWaiting: (waiting: boolean, err?: string) => {
@@ -136,7 +130,11 @@ async function connectServices(o: PipelineOptions, instance: string, topics: { c
   let es: EsSide | undefined;
   try {
     es = await connectElasticsearch(o.env, wait('Elasticsearch'), lifecycleSettings(o.config.lifecycle));
-    const layout = TOPIC_LAYOUT.map((t) => ({ ...t, topic: t.topic === TOPIC_CONNECTIONS ? topics.connections : t.topic === TOPIC_AGENT_HEALTH ? topics.agentHealth : t.topic }));
+    const layout = [
+      ...TOPIC_LAYOUT.map((t) => ({ ...t, topic: t.topic === TOPIC_CONNECTIONS ? topics.connections : t.topic === TOPIC_AGENT_HEALTH ? topics.agentHealth : t.topic })),
+      { ...changelogTopicConfig(o.group ?? CONSUMER_GROUP), topic: changelogs.primary },
+      ...(crossHost ? [{ ...changelogTopicConfig(o.group ?? CONSUMER_GROUP), topic: changelogs.rekey }] : []),
+    ];
     return { es, kafkaSide: await connectKafka(`connaudit-pipeline-${instance}`, o.env, wait('Kafka'), layout) };
   } catch (err) {
     await es?.close();
@@ -152,17 +150,19 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   const log = o.log;
   const group = o.group ?? CONSUMER_GROUP;
   const rekeyGroup = o.group ? `${o.group}-rekey` : REKEY_GROUP;
-  const stateDir = o.stateDir ?? o.config.state_dir ?? `.run/state/${group}`;
   const instance = o.instance ?? 'default';
   const offsetReset: OffsetReset = o.offsetReset ?? o.config.offset_reset ?? 'earliest';
   const topics = { connections: o.topics?.connections ?? TOPIC_CONNECTIONS, agentHealth: o.topics?.agentHealth ?? TOPIC_AGENT_HEALTH };
-  log.info({ ...describeEndpoints(o.env), group, stateDir, instance, offsetReset }, 'starting pipeline');
+  const changelogs = { primary: stateChangelogTopic(group), rekey: stateChangelogTopic(rekeyGroup) };
+  log.info({ ...describeEndpoints(o.env), group, instance, offsetReset, stateChangelogs: Object.values(changelogs) }, 'starting pipeline');
+  if (o.config.state_dir) log.warn({ state_dir: o.config.state_dir, changelogs }, 'state_dir is no longer used: stage state lives in the Kafka changelog topics; remove it from the config');
 
   const stages = buildStages(o);
-  const { primary, cross, composed } = stages;
+  const { composed } = stages;
   const health = new HealthState();
-  const { metrics, server } = await startMetrics(o, health, () => (cross ? [primary, cross] : [primary]));
-  const connected = await connectServices(o, instance, topics, health, metrics).catch(async (err: unknown) => {
+  const states: Array<RoleState<Stage, StageSet<Stage, []>> | RoleState<RekeyStage, StageSet<RekeyStage, [string, string]>>> = [];
+  const { metrics, server } = await startMetrics(o, health, () => states);
+  const connected = await connectServices(o, instance, topics, changelogs, stages.crossHost, health, metrics).catch(async (err: unknown) => {
     await server?.close();
     throw err;
   });
@@ -173,9 +173,32 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   const { es, kafkaSide } = connected;
 
   const snapshotEveryMs = (o.config.snapshot_interval_s ?? 5) * 1000;
-  const stores = { primary: new StateStore(stateDir, `${instance}.primary`, snapshotEveryMs), rekey: new StateStore(stateDir, `${instance}.rekey`, snapshotEveryMs) };
-  restoreState(stores.primary, primary, log);
-  if (cross) restoreState(stores.rekey, cross, log);
+  const store = (topic: string) => new ChangelogStore({ kafka: kafkaSide.kafka, producer: kafkaSide.producer, topic, instance, log });
+  const primaryState = new RoleState<Stage, StageSet<Stage, []>>({
+    group, instance, store: store(changelogs.primary), stateful: [topics.connections], shared: composed.primary, build: composed.partitioned?.primary,
+    combine: (s) => primaryStages(s, log), snapshotEveryMs, metrics, log,
+  });
+  states.push(primaryState);
+  const rekeyState = stages.crossHost
+    ? new RoleState<RekeyStage, StageSet<RekeyStage, [string, string]>>({
+      group: rekeyGroup, instance, store: store(changelogs.rekey), stateful: [TOPIC_REKEY], shared: composed.crossHost, build: composed.partitioned?.crossHost,
+      combine: (s) => rekeyStages(s, log), snapshotEveryMs, metrics, log,
+    })
+    : undefined;
+  if (rekeyState) states.push(rekeyState);
+  // The changelog readers run before the consumers, so the first assignment can restore at once.
+  try {
+    for (const st of states) {
+      await st.store.start();
+      await st.instanceState.restore();
+    }
+  } catch (err) {
+    for (const st of states) await st.store.stop().catch(() => undefined);
+    await es.close();
+    await kafkaSide.disconnect();
+    await server?.close();
+    throw err;
+  }
 
   const sinks: BatchSinks = {
     bulk: esRawBulk(es.bulk),
@@ -190,7 +213,7 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   summaryJob?.start();
 
   // Everything started from here on is undone by stop(), in reverse order.
-  const cleanups: Array<() => void | Promise<void>> = [() => server?.close(), () => es!.close(), () => kafkaSide!.disconnect()];
+  const cleanups: Array<() => void | Promise<void>> = [() => server?.close(), () => es!.close(), () => kafkaSide!.disconnect(), ...states.map((st) => () => st.store.stop())];
   if (summaryJob) {
     // A last summary, so a short run (a test, a backfill) leaves its SLO picture in connaudit-slo.
     cleanups.push(async () => { await summaryJob.runOnce().catch((err: Error) => log.warn({ err: err.message }, 'final SLO summary failed')); });
@@ -213,7 +236,7 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
       for (const undo of cleanups.reverse()) await Promise.resolve(undo()).catch((err: Error) => log.warn({ err: err.message }, 'shutdown step failed'));
       const totals = emptyStats();
       for (const r of roles) addStats(totals, r.role.totals);
-      log.info({ ...totals, stageErrors: primary.errors + (cross?.errors ?? 0) }, 'pipeline stopped');
+      log.info({ ...totals, stageErrors: states.reduce((n, st) => n + st.errors, 0) }, 'pipeline stopped');
       resolveDone(code);
       return code;
     })();
@@ -221,12 +244,15 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   };
 
   const consumers = { kafka: kafkaSide.kafka, offsetReset, maxBatch: o.maxBatch ?? 500, log, restartOnFailure: o.restartOnFailure ?? true, onCrash: (err: Error) => { void stop(`consumer crashed: ${err.message}`, 1); } };
-  roles.push(await startPrimary(consumers, { group, topics, sinks, metrics, store: stores.primary, stages, enrich: createEnricher(o.config, stages.lookup) }));
-  if (cross) roles.push(await startRekey(consumers, { group: rekeyGroup, sinks, metrics, store: stores.rekey, cross }));
+  roles.push(await startPrimary(consumers, { group, topics, sinks, metrics, state: primaryState, stages, enrich: createEnricher(o.config, stages.lookup) }));
+  if (rekeyState) roles.push(await startRekey(consumers, { group: rekeyGroup, sinks, metrics, state: rekeyState }));
   for (const r of roles) {
-    // Consumers leave the group first (finishing their batch); then their state is written for the next start.
-    cleanups.push(() => { r.store.save({ group: r.group, partitions: r.role.assigned, stages: r.set.snapshot() }, Date.now(), true); });
+    // Run in reverse: the consumer stops fetching (finishing its batch), the
+    // state is written while this member still owns its partitions (no new
+    // owner can have restored an older snapshot yet), then it leaves the group.
     cleanups.push(() => r.role.consumer.disconnect());
+    cleanups.push(() => r.state.flush());
+    cleanups.push(() => r.role.consumer.stop());
   }
   health.roles = roles.map((r) => r.role);
   cleanups.push(watchLag(kafkaSide.kafka, roles.map((r) => ({ groupId: r.group, topics: r.topics })), (g, t, p, lag) => metrics.setLag(g, t, p, lag), log, o.lagIntervalMs ?? 15_000));
@@ -245,15 +271,14 @@ interface RoleEntry {
   role: Role;
   group: string;
   topics: string[];
-  store: StateStore;
-  set: { snapshot(): Record<string, unknown> };
+  state: { flush(): Promise<void> };
 }
 
 type ConsumerCommon = Pick<RoleOptions, 'kafka' | 'offsetReset' | 'maxBatch' | 'log' | 'restartOnFailure' | 'onCrash'>;
 
 /** The primary consumer: connections (decode, enrich, stages, index) and agent health. */
-async function startPrimary(common: ConsumerCommon, c: { group: string; topics: { connections: string; agentHealth: string }; sinks: BatchSinks; metrics: PipelineMetrics; store: StateStore; stages: Stages; enrich: ReturnType<typeof createEnricher> }): Promise<RoleEntry> {
-  const { primary, cross, rekey } = c.stages;
+async function startPrimary(common: ConsumerCommon, c: { group: string; topics: { connections: string; agentHealth: string }; sinks: BatchSinks; metrics: PipelineMetrics; state: RoleState<Stage, StageSet<Stage, []>>; stages: Stages; enrich: ReturnType<typeof createEnricher> }): Promise<RoleEntry> {
+  const { crossHost, rekey } = c.stages;
   // Alerts of a batch whose delivery failed are owed to the next attempt (alert-outbox.ts).
   const alertOutbox = new AlertOutbox();
   const topics = [c.topics.connections, c.topics.agentHealth];
@@ -262,18 +287,18 @@ async function startPrimary(common: ConsumerCommon, c: { group: string; topics: 
     groupId: c.group,
     topics,
     handle: async (topic, msgs) => {
-      const s = topic === c.topics.agentHealth ? await handleAgentHealthBatch(msgs, c.sinks) : await handleConnectionBatch(msgs, { ...c.sinks, enrich: c.enrich, stages: primary, rekey: cross ? rekey : undefined, alertOutbox });
+      const s = topic === c.topics.agentHealth ? await handleAgentHealthBatch(msgs, c.sinks) : await handleConnectionBatch(msgs, { ...c.sinks, enrich: c.enrich, stages: c.state.setFor(topic, msgs[0]!.partition), rekey: crossHost ? rekey : undefined, alertOutbox });
       c.metrics.batch(topic, s);
       return s;
     },
+    ...c.state.hooks(),
     onLag: (topic, partition, lag) => c.metrics.setLag(c.group, topic, partition, lag),
-    afterCommit: () => c.store.save({ group: c.group, partitions: role.assigned, stages: primary.snapshot() }),
   });
-  return { role, group: c.group, topics, store: c.store, set: primary };
+  return { role, group: c.group, topics, state: c.state };
 }
 
 /** The cross-host consumer: re-keyed documents and forwards through the cross-host rule stages. */
-async function startRekey(common: ConsumerCommon, c: { group: string; sinks: BatchSinks; metrics: PipelineMetrics; store: StateStore; cross: StageSet<RekeyStage, [string, string]> }): Promise<RoleEntry> {
+async function startRekey(common: ConsumerCommon, c: { group: string; sinks: BatchSinks; metrics: PipelineMetrics; state: RoleState<RekeyStage, StageSet<RekeyStage, [string, string]>> }): Promise<RoleEntry> {
   // One outbox for all rekey batches: forwards of a failed batch go out with the next one.
   const outbox = new ForwardOutbox();
   const alertOutbox = new AlertOutbox();
@@ -282,14 +307,14 @@ async function startRekey(common: ConsumerCommon, c: { group: string; sinks: Bat
     groupId: c.group,
     topics: [TOPIC_REKEY],
     handle: async (topic, msgs) => {
-      const s = await handleRekeyBatch(msgs, { ...c.sinks, stages: c.cross, outbox, alertOutbox });
+      const s = await handleRekeyBatch(msgs, { ...c.sinks, stages: c.state.setFor(topic, msgs[0]!.partition), outbox, alertOutbox });
       c.metrics.batch(topic, s);
       return s;
     },
+    ...c.state.hooks(),
     onLag: (topic, partition, lag) => c.metrics.setLag(c.group, topic, partition, lag),
-    afterCommit: () => c.store.save({ group: c.group, partitions: role.assigned, stages: c.cross.snapshot() }),
   });
-  return { role, group: c.group, topics: [TOPIC_REKEY], store: c.store, set: c.cross };
+  return { role, group: c.group, topics: [TOPIC_REKEY], state: c.state };
 }
 
 /** With --exit-when-idle: calls `idle` once every role joined and saw no message for that long. */

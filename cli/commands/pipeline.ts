@@ -1,7 +1,7 @@
 import { parse, UserError, type Command } from '../command.js';
 
 const help = `Usage: connaudit pipeline [--config FILE] [--group ID] [--offset-reset earliest|latest]
-                          [--max-batch N] [--exit-when-idle S] [--state-dir DIR]
+                          [--max-batch N] [--exit-when-idle S]
                           [--instance NAME] [--metrics-port N|off] [--wait-timeout S]
 
 The stream processor. Joins the Kafka consumer group, decodes each record of
@@ -29,7 +29,7 @@ it waits for) instead of exiting.
 Options:
   --config FILE        pipeline YAML (schema: schemas/pipeline-config.schema.json):
                        internal_cidrs, zones, node_groups, environments,
-                       rules, services, state_dir, offset_reset,
+                       rules, services, snapshot_interval_s, offset_reset,
                        max_future_skew_s, metrics
   --group ID           consumer group (default connaudit-pipeline; the
                        cross-host consumer uses ID-rekey)
@@ -39,8 +39,9 @@ Options:
   --from-beginning     same as --offset-reset earliest (kept for old scripts)
   --max-batch N        messages per bulk request (default 500)
   --exit-when-idle S   stop after S seconds without messages (tests, demos)
-  --state-dir DIR      where stage state is kept (default .run/state/<group>)
-  --instance NAME      name of this instance when several share a state dir
+  --instance NAME      name of this instance (client id; key of its SLO state
+                       in the changelog topic <group>-state-changelog)
+  --state-dir DIR      ignored: stage state lives in Kafka (kept for old scripts)
   --metrics-port N     serve /metrics and /healthz on 127.0.0.1:N (default:
                        the config's metrics.port, else 9466; off: none)
   --wait-timeout S     give up when Kafka or Elasticsearch stays unreachable
@@ -109,7 +110,7 @@ const command: Command = {
     process.once('SIGTERM', onTerm);
     try {
       return await runPipeline({
-        config, group: values.group, offsetReset: reset as 'earliest' | 'latest' | undefined, maxBatch, exitWhenIdleS, stateDir: values['state-dir'],
+        config, group: values.group, offsetReset: reset as 'earliest' | 'latest' | undefined, maxBatch, exitWhenIdleS,
         instance: values.instance, log, signal: ac.signal, metrics, waitTimeoutMs: waitTimeoutS !== undefined ? waitTimeoutS * 1000 : undefined,
       });
     } catch (err) {

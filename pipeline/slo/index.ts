@@ -9,6 +9,7 @@ import { docNodeGroup, findService, matchDestinationService, type Catalogue } fr
 import { anomalyCause, recordKind, verdict } from './causes.js';
 import { EventClock } from './clock.js';
 import { Judge, type Opened } from './judge.js';
+import type { SloLedger } from './ledger.js';
 import { emptyCounters, restoreServices, serviceStates, snapshotServices, STATE_VERSION, type SloCounters, type StateFile } from './state.js';
 import { serviceStatus, type ServiceStatus } from './status.js';
 import { RETAINED_MS, type SloTracker } from './tracker.js';
@@ -38,6 +39,8 @@ export interface SloStageOptions {
 }
 
 export interface SloStage extends Stage {
+  /** Observe one document; what it counted is also noted in `ledger` (its partition's share). */
+  process(doc: ConnectionDoc, ledger?: SloLedger): AlertDoc[];
   tick(eventTimeMs: number): AlertDoc[];
   /**
    * For callers that know every document up to `tMs` has been seen (the
@@ -47,8 +50,13 @@ export interface SloStage extends Stage {
   /** End of input (a backtest's file): no later document can change what was seen, so judge up to the newest. */
   flush(): AlertDoc[];
   annotateAlert(alert: AlertDoc): void;
-  snapshot(): unknown;
+  /** counts false: everything but the window counts (they are kept per partition, in ledgers). */
+  snapshot(opts?: { counts?: boolean }): unknown;
   restore(state: unknown): void;
+  /** Adds a partition's counts to the windows (its partition was assigned here); the minutes they touch are judged again. */
+  attach(ledger: SloLedger): void;
+  /** Takes a partition's counts out of the windows (its partition went elsewhere). */
+  detach(ledger: SloLedger): void;
   /** Newest event time counted (ms), or null before the first document. */
   eventTimeMs(): number | null;
   status(service: string): ServiceStatus | undefined;
@@ -78,7 +86,7 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
 
   const finish = (opened: Opened[]): AlertDoc[] => opened.map(annotateOpened);
 
-  function process(doc: ConnectionDoc): AlertDoc[] {
+  function process(doc: ConnectionDoc, ledger?: SloLedger): AlertDoc[] {
     const spec = findService(catalogue, doc);
     if (!spec) return [];
     const st = services.get(spec.name)!;
@@ -112,10 +120,12 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
       const v = verdict(doc, tr.slo);
       if (v === 'not_counted') continue;
       const isBad = v === 'bad';
-      if (!tr.record(t, isBad, isBad ? cellKey(cause ?? 'other', group, destination) : undefined)) {
+      const cell = isBad ? cellKey(cause ?? 'other', group, destination) : undefined;
+      if (!tr.record(t, isBad, cell)) {
         note('too_late', { eventId: doc.event.id, '@timestamp': doc['@timestamp'], retainedMs: RETAINED_MS }, 'document is older than the SLO windows keep; not counted');
         continue;
       }
+      ledger?.note(spec.name, tr.slo.name, t, isBad, cell);
       counted = true;
       if (isBad) badFor.push(tr);
     }
@@ -169,7 +179,7 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
     annotateAlertAt(alert, subject.st, subject, Number.isNaN(at) ? (now ?? 0) : now === null ? at : Math.min(at, now));
   }
 
-  function snapshot(): StateFile {
+  function snapshot(opts: { counts?: boolean } = {}): StateFile {
     return {
       version: STATE_VERSION,
       nowMs: clock.newestMs(),
@@ -177,8 +187,23 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
       dirtyFrom: judge.dirtyFrom,
       clock: clock.snapshot(),
       counters: { ...counters },
-      services: snapshotServices(services),
+      services: snapshotServices(services, opts.counts ?? true),
     };
+  }
+
+  function merge(ledger: SloLedger, sign: 1 | -1): void {
+    for (const [service, slo, counts] of ledger.entries()) {
+      // A service or SLO removed from the catalogue since: nothing to add to.
+      const tr = services.get(service)?.trackers.find((x) => x.slo.name === slo);
+      tr?.merge(counts, sign);
+    }
+    if (sign === 1) {
+      const oldest = ledger.oldestMs();
+      if (oldest !== null) {
+        if (firstMs === null || oldest < firstMs) firstMs = oldest;
+        judge.counted(oldest);
+      }
+    }
   }
 
   function restore(state: unknown): void {
@@ -208,6 +233,8 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
     flush,
     snapshot,
     restore,
+    attach: (l) => merge(l, 1),
+    detach: (l) => merge(l, -1),
     annotateAlert,
     eventTimeMs: () => clock.newestMs(),
     status: (name) => {

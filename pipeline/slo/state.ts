@@ -5,8 +5,9 @@ import { Incidents, type Incident } from './incidents.js';
 import { SloTracker, type TrackerSnapshot } from './tracker.js';
 
 // What the SLO stage keeps per service, and its one serialized form. The
-// pipeline's StateStore saves snapshot() after each committed batch and hands
-// it back to restore() on start: the stage has no state file of its own.
+// pipeline writes snapshot() to its state changelog topic (pipeline/tasks.ts,
+// InstanceState) and hands it back to restore() on start: the stage has no
+// state file of its own.
 
 const MAX_EVIDENCE = 200;
 export const EVIDENCE_IN_ALERT = 20;
@@ -91,13 +92,14 @@ export interface StateFile {
   }>;
 }
 
-export function snapshotServices(services: Map<string, ServiceState>): StateFile['services'] {
+/** counts false: without the trackers' window counts (the pipeline keeps those per partition, slo/ledger.ts). */
+export function snapshotServices(services: Map<string, ServiceState>, counts = true): StateFile['services'] {
   const out: StateFile['services'] = {};
   for (const [name, st] of services) {
     out[name] = {
       incidents: st.incidents.list.map((i) => ({ ...i })),
       evidence: st.evidence.items.map(([t, id]) => [t, id]),
-      slos: Object.fromEntries(st.trackers.map((t) => [t.slo.name, t.snapshot()])),
+      slos: counts ? Object.fromEntries(st.trackers.map((t) => [t.slo.name, t.snapshot()])) : {},
     };
   }
   return out;

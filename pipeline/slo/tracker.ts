@@ -1,4 +1,5 @@
 import type { SloSpec } from './catalogue.js';
+import type { LedgerCounts } from './ledger.js';
 import { BucketRing, CellRing, PAIRS, WINDOW_MINUTES, WINDOWS, type Counts, type Pair, type RingSnapshot, type WindowName } from './windows.js';
 
 // One SLO of one service: minute buckets for the burn-rate windows (up to 3d),
@@ -156,6 +157,29 @@ export class SloTracker {
       if (long.total < this.slo.minEvents) return false;
       return burnsFaster(p.long, p.factor) && burnsFaster(p.short, p.factor);
     });
+  }
+
+  /**
+   * Adds (sign 1) or takes out (sign -1) one partition's counts
+   * (ledger.ts): the tracker then holds the sum of the partitions its
+   * instance owns. Buckets older than the rings keep are ignored either way.
+   */
+  merge(c: LedgerCounts, sign: 1 | -1): void {
+    for (const [b, total, bad] of c.minutes) {
+      const t = b * MINUTE;
+      if (total - bad !== 0) this.minutes.add(t, false, sign * (total - bad));
+      if (bad !== 0) this.minutes.add(t, true, sign * bad);
+      if (sign === 1 && (this.first === null || t < this.first)) this.first = t;
+      if (sign === 1 && (this.nowMs === null || t + MINUTE - 1 > this.nowMs)) this.nowMs = t + MINUTE - 1;
+    }
+    for (const [b, total, bad] of c.hours) {
+      const t = b * HOUR;
+      if (total - bad !== 0) this.hours.add(t, false, sign * (total - bad));
+      if (bad !== 0) this.hours.add(t, true, sign * bad);
+    }
+    for (const [b, key, n] of c.cells) this.cells.add(b * CELL_BUCKET, key, sign * n);
+    this.version++;
+    this.view = null;
   }
 
   cellTotals(windowMs: number, atMs?: number): Map<string, number> {

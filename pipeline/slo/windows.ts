@@ -242,7 +242,8 @@ export class CellRing {
     if (target > this.head) this.head = target;
   }
 
-  add(tMs: number, key: string): void {
+  /** Counts `n` bad events in `key` (negative: takes a partition's counts back out; a cell never goes below 0). */
+  add(tMs: number, key: string, n = 1): void {
     this.advance(tMs);
     const b = Math.floor(tMs / this.bucketMs);
     if (b <= this.head! - this.size) return;
@@ -250,7 +251,9 @@ export class CellRing {
     const m = this.buckets[s] ?? new Map<string, number>();
     this.buckets[s] = m;
     const k = m.has(key) || m.size < this.maxCells ? key : CellRing.OVERFLOW;
-    m.set(k, (m.get(k) ?? 0) + 1);
+    const v = (m.get(k) ?? 0) + n;
+    if (v > 0) m.set(k, v);
+    else m.delete(k);
   }
 
   /**

@@ -1,10 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { Writable } from 'node:stream';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -30,7 +27,7 @@ const kafka = new Kafka({ ...kafkaConfig(`itest-faults-${run}`), logLevel: logLe
 const es = esClient();
 
 const pipe = (topic: string, group: string, extra: Partial<Parameters<typeof runPipeline>[0]> = {}) =>
-  runPipeline({ config: {}, group, topics: { connections: topic, agentHealth: healthTopic }, exitWhenIdleS: 3, stateDir: mkdtempSync(join(tmpdir(), 'ca-faults-')), log, restartOnFailure: false, bulkOptions: { attempts: 2, baseDelayMs: 50 }, ...extra });
+  runPipeline({ config: {}, group, topics: { connections: topic, agentHealth: healthTopic }, exitWhenIdleS: 3, log, restartOnFailure: false, bulkOptions: { attempts: 2, baseDelayMs: 50 }, ...extra });
 
 // Each case reads a topic of its own: any other pipeline running on this
 // machine reads connaudit.connections too, and would index (or overwrite) a

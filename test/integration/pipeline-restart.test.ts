@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -92,7 +91,7 @@ describe('pipeline killed before its first commit on some partitions (real Kafka
 
     // Phase 1: only partition 0 has records; the pipeline commits there.
     await send(0, 100);
-    const first = startChild({ PIPE_OPTS: JSON.stringify({ ...opts, stateDir: mkdtempSync(join(tmpdir(), 'ca-restart-')) }) });
+    const first = startChild({ PIPE_OPTS: JSON.stringify(opts) });
     children.push(first);
     await until('the first commit on partition 0', async () => (await committed(group, topic))[0] === 100, 90_000);
     // Records arrive on the other five partitions; the pipeline is killed before (or while) it gets to them.
@@ -106,7 +105,7 @@ describe('pipeline killed before its first commit on some partitions (real Kafka
     expect(n).toBe(600);
 
     // Phase 2: restart; it must read every partition from its commit, or from the earliest offset where there is none.
-    const second = startChild({ PIPE_OPTS: JSON.stringify({ ...opts, exitWhenIdleS: 4, stateDir: mkdtempSync(join(tmpdir(), 'ca-restart-')) }) });
+    const second = startChild({ PIPE_OPTS: JSON.stringify({ ...opts, exitWhenIdleS: 4 }) });
     children.push(second);
     expect(await exited(second)).toBe(0);
 

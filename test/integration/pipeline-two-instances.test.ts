@@ -1,7 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from '@elastic/elasticsearch';
 import { AssignerProtocol, Kafka, Partitioners, logLevel } from 'kafkajs';
 import pino from 'pino';
@@ -109,7 +106,6 @@ describe('two pipeline instances with the re-key hop', () => {
     const start = (name: 'a' | 'b', ac: AbortController) =>
       runPipeline({
         config: {}, group, instance: name, log, exitWhenIdleS: 6, signal: ac.signal,
-        stateDir: mkdtempSync(join(tmpdir(), 'ca-two-')),
         stages: (rekey) => ({ primary: [asker(seen[name], rekey)], crossHost: [fanIn(name)] }),
       });
     const acA = new AbortController();

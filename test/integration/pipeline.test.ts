@@ -1,9 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from '@elastic/elasticsearch';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import pino from 'pino';
@@ -72,7 +69,7 @@ async function findInDlq(from: Array<{ partition: number; offset: string }>, pre
 }
 
 const pipe = (group: string, env: NodeJS.ProcessEnv = process.env, extra: Partial<Parameters<typeof runPipeline>[0]> = {}) =>
-  runPipeline({ config: {}, group, exitWhenIdleS: 3, stateDir: mkdtempSync(join(tmpdir(), 'ca-itest-')), log, env, ...extra });
+  runPipeline({ config: {}, group, exitWhenIdleS: 3, log, env, ...extra });
 
 describe('connaudit pipeline over real Kafka and Elasticsearch', () => {
   let ready = false;

@@ -1,7 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from '@elastic/elasticsearch';
 import { AssignerProtocol, Kafka, Partitioners, logLevel } from 'kafkajs';
 import pino from 'pino';
@@ -196,7 +193,6 @@ describe('shipped rules on two pipeline instances', () => {
       runPipeline({
         // The attack is dated up to 20 min ahead of now (see clock()); the pipeline's future-skew guard must let it through.
         config: { max_future_skew_s: 3600 }, group, instance: name, log, exitWhenIdleS: 8, signal: ac.signal,
-        stateDir: mkdtempSync(join(tmpdir(), 'ca-rules2-')),
         stages: (rekey) => ({ primary: [recorder(seen[name]), createRuleStage(ruleset, { rekey, log })], crossHost: [crossRecorder(createCrossHostRuleStage(ruleset, { log }), rekeyed[name], forwards[name])] }),
       });
     const a = start('a', new AbortController());
