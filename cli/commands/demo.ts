@@ -166,7 +166,9 @@ const command: Command = {
       const rows = [['host.name', 'dir', 'process.name', 'destination', 'state', 'reason', 'latency_ms', 'bytes out/in']];
       const all = (await es.search<ConnectionDoc>({ index: INDEX_CONNECTIONS, size: 50, query: hostFilter, sort: [{ '@timestamp': 'asc' }] })).hits.hits.map((h) => h._source!);
       for (const d of all.length ? all : docs) {
-        rows.push([d.host.name, d.network.direction, d.process?.name ?? '-', `${d.destination.ip}:${d.destination.port}`, d.connaudit.conn_state,
+        // UDP flows and DNS lookups sit beside the TCP connections; a destination the process resolved shows its name.
+        const dest = `${d.destination.ip}:${d.destination.port}/${d.network.transport}${d.destination.domain ? ` (${d.destination.domain})` : ''}${d.dns?.question?.name ? ` dns ${d.dns.question.name} -> ${d.dns.response_code ?? 'no answer'}` : ''}`;
+        rows.push([d.host.name, d.network.direction, d.process?.name ?? '-', dest, d.connaudit.conn_state,
           d.connaudit.close_reason, d.connaudit.connect_latency_ms?.toFixed(3) ?? '-', `${d.source.bytes ?? '-'}/${d.destination.bytes ?? '-'}`]);
       }
       process.stdout.write(`\nConnections indexed in ${INDEX_CONNECTIONS} from the demo hosts:\n${table(rows)}\n`);

@@ -25,7 +25,7 @@ function doc(over: Partial<ConnectionRecord> & { src?: string; dst?: string }): 
 describe('matching connections to services', () => {
   it('finds the owner by process name, the upstream by CIDR and port, the node group by host pattern', () => {
     const d = doc({});
-    expect(matchService(cat, d)).toEqual({ name: 'order', owner: 'team-checkout', environment: 'prod' });
+    expect(matchService(cat, d)).toEqual({ name: 'order', owner: 'team-checkout', environment: 'prod', dependencyDomains: ['paygw.example'] });
     expect(matchDestinationService(cat, d)?.name).toBe('inventory');
     expect(nodeGroupOf(cat, 'order-b-2')).toBe('pool-b');
     expect(nodeGroupOf(cat, 'db-7')).toBe('data');

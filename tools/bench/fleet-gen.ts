@@ -4,7 +4,8 @@ import { rng } from '../gen/rng.js';
 
 // A realistic input for the backtest throughput benchmark: a 200-host fleet
 // over four days (service calls, database traffic, internet egress, DNS,
-// Prometheus scraping every host, bastion SSH, resets and slow connects), with
+// Prometheus scraping every host, bastion SSH, resets and slow connects; DNS
+// lookups and NTP over UDP), with
 // a few attacks mixed in (fan-out, scan, pivot chain, odd egress) so every
 // rule type does real work. Deterministic (seeded), so runs are comparable.
 // Run: node dist/tools/bench/fleet-gen.js OUT.jsonl [events=1000000]
@@ -24,7 +25,14 @@ export function benchSpec(i: number, n: number, r: () => number): ConnSpec {
   if (x < 0.55) return { t, host, src, dst: `10.40.0.${Math.floor(r() * 20)}`, dport: [5432, 8080, 8443, 6379][Math.floor(r() * 4)]!, proc: 'order-svc', service: 'order', nodeGroup, latencyMs: r() < 0.001 ? 800 : 1 + r() * 5, state: r() < 0.01 ? 'RSTR' : 'SF', seq };
   if (x < 0.7) return { t, host: `db-${h % 10}`, dir: 'ingress', src, dst: `10.40.0.${h % 10}`, dport: 5432, proc: 'postgres', nodeGroup: 'data', seq };
   if (x < 0.8) return { t, host, src, dst: `93.184.${Math.floor(r() * 4)}.${Math.floor(r() * 50)}`, dport: 443, proc: r() < 0.9 ? 'order-svc' : 'curl', service: 'order', external: true, nodeGroup, seq };
-  if (x < 0.88) return { t, host, src, dst: r() < 0.5 ? '10.0.0.53' : '10.0.1.53', dport: 53, proc: 'systemd-resolve', nodeGroup, seq };
+  if (x < 0.88) {
+    // A third each: DNS over TCP, DNS lookups over UDP (DNS records), NTP flows over UDP. Chosen by seq, not by
+    // a random draw, so the rest of the stream is the same as before UDP and DNS records existed.
+    const resolver = r() < 0.5 ? '10.0.0.53' : '10.0.1.53';
+    if (seq % 3 === 1) return { t, host, src, dst: resolver, dport: 53, proc: 'order-svc', service: 'order', nodeGroup, seq, dns: { qname: `api${seq % 7}.paygw.example`, ips: [`198.51.100.${seq % 7}`] } };
+    if (seq % 3 === 2) return { t, host, src, dst: '10.0.3.1', dport: 123, sport: 123, transport: 'udp', domain: 'ntp.corp.example', proc: 'chronyd', nodeGroup, seq, srcBytes: 48, dstBytes: 48 };
+    return { t, host, src, dst: resolver, dport: 53, proc: 'systemd-resolve', nodeGroup, seq };
+  }
   if (x < 0.96) return { t, host: 'mon-1', src: '10.0.2.1', dst: src, dport: 9100, proc: 'prometheus', seq };
   if (x < 0.99) return { t, host: 'bastion-1', src: '10.0.0.5', dst: src, dport: 22, proc: 'ssh', durationMs: 60_000, seq };
   // attacks and oddities: fan-out / scan / pivot / unusual egress from a few hosts
