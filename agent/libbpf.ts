@@ -1,4 +1,4 @@
-import { readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import koffi from 'koffi';
 
 // Thin koffi bindings to the system libbpf (libbpf.so.1). Only the calls the
@@ -48,6 +48,7 @@ function bind() {
     prog_fd: so.func('int bpf_program__fd(void *prog)'),
     prog_set_autoload: so.func('int bpf_program__set_autoload(void *prog, bool autoload)'),
     prog_attach: so.func('void *bpf_program__attach(void *prog)'),
+    prog_attach_cgroup: so.func('void *bpf_program__attach_cgroup(void *prog, int cgroup_fd)'),
     link_destroy: so.func('int bpf_link__destroy(void *link)'),
     map_get_next_key: so.func('int bpf_map_get_next_key(int fd, const uint8_t *key, _Out_ uint8_t *next_key)'),
     map_lookup: so.func('int bpf_map_lookup_elem(int fd, const uint8_t *key, _Out_ uint8_t *value)'),
@@ -86,7 +87,8 @@ export type LibbpfLevel = (typeof LEVELS)[number];
  */
 export function setLibbpfPrint(sink: (level: LibbpfLevel, msg: string) => void): void {
   const l = L();
-  const buf = Buffer.alloc(8192);
+  // A verifier log arrives as one message and runs to many KiB; a short buffer cut off its end, where the error is.
+  const buf = Buffer.alloc(1 << 20);
   const cb = koffi.register((level: number, fmt: string, args: bigint) => {
     const n = l.vsnprintf(buf, buf.length, fmt, args) as number;
     const text = buf.subarray(0, Math.max(0, Math.min(n, buf.length - 1))).toString('utf8').trimEnd();
@@ -185,6 +187,26 @@ export class BpfObject {
   }
 
   /**
+   * Attaches a cgroup program (cgroup_skb, cgroup/connect4 ...) to the cgroup
+   * v2 directory at `path` through a bpf_link, which is multi-attach: other
+   * programs on the same cgroup keep running. The link holds the cgroup, so
+   * the directory fd is closed at once.
+   */
+  attachCgroup(name: string, path: string): void {
+    let fd: number;
+    try { fd = openSync(path, 'r'); } catch (e) {
+      throw new LibbpfError('open', 2, `cgroup ${path} (${(e as NodeJS.ErrnoException).code}): set sensor.cgroup to the cgroup v2 mount`);
+    }
+    try {
+      const link = L().prog_attach_cgroup(this.prog(name), fd) as Ptr;
+      if (!link) throw new LibbpfError('bpf_program__attach_cgroup', koffi.errno(), `${name} at ${path}`);
+      this.links.push(link);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
    * Runs an iterator program once in the network namespace of the calling
    * thread and returns everything it wrote. setns(CLONE_NEWNET) moves only
    * this thread, so the worker can visit each namespace and come back.
@@ -245,7 +267,9 @@ export class BpfObject {
 }
 
 export const HOOKS = ['on_set_state', 'on_destroy', 'on_retransmit', 'on_send_reset', 'on_receive_reset'] as const;
-export const ALL_PROGRAMS = [...HOOKS, 'refresh_bytes', 'seed_tcp'] as const;
+/** DNS programs, attached at the root cgroup (agent/dns-*.ts reads what they emit). */
+export const DNS_CGROUP_HOOKS = ['dns_connect4', 'dns_connect6', 'dns_sendmsg4', 'dns_sendmsg6', 'dns_egress', 'dns_ingress'] as const;
+export const ALL_PROGRAMS = [...HOOKS, ...DNS_CGROUP_HOOKS, 'refresh_bytes', 'seed_tcp'] as const;
 
 const CLONE_NEWNET = 0x40000000;
 

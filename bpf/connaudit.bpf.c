@@ -736,3 +736,5 @@ int seed_tcp(struct bpf_iter__tcp *ctx)
 	bpf_seq_write(seq, &mark, 1);
 	return 0;
 }
+
+#include "dns.bpf.c"
