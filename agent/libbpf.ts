@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import koffi from 'koffi';
 
 // Thin koffi bindings to the system libbpf (libbpf.so.1). Only the calls the
@@ -48,7 +48,6 @@ function bind() {
     prog_fd: so.func('int bpf_program__fd(void *prog)'),
     prog_set_autoload: so.func('int bpf_program__set_autoload(void *prog, bool autoload)'),
     prog_attach: so.func('void *bpf_program__attach(void *prog)'),
-    prog_attach_cgroup: so.func('void *bpf_program__attach_cgroup(void *prog, int cgroup_fd)'),
     link_destroy: so.func('int bpf_link__destroy(void *link)'),
     map_get_next_key: so.func('int bpf_map_get_next_key(int fd, const uint8_t *key, _Out_ uint8_t *next_key)'),
     map_lookup: so.func('int bpf_map_lookup_elem(int fd, const uint8_t *key, _Out_ uint8_t *value)'),
@@ -184,26 +183,6 @@ export class BpfObject {
     const link = L().prog_attach(this.prog(name)) as Ptr;
     if (!link) throw new LibbpfError('bpf_program__attach', koffi.errno(), name);
     this.links.push(link);
-  }
-
-  /**
-   * Attaches a cgroup program (cgroup_skb, cgroup/connect4 ...) to the cgroup
-   * v2 directory at `path` through a bpf_link, which is multi-attach: other
-   * programs on the same cgroup keep running. The link holds the cgroup, so
-   * the directory fd is closed at once.
-   */
-  attachCgroup(name: string, path: string): void {
-    let fd: number;
-    try { fd = openSync(path, 'r'); } catch (e) {
-      throw new LibbpfError('open', 2, `cgroup ${path} (${(e as NodeJS.ErrnoException).code}): set sensor.cgroup to the cgroup v2 mount`);
-    }
-    try {
-      const link = L().prog_attach_cgroup(this.prog(name), fd) as Ptr;
-      if (!link) throw new LibbpfError('bpf_program__attach_cgroup', koffi.errno(), `${name} at ${path}`);
-      this.links.push(link);
-    } finally {
-      closeSync(fd);
-    }
   }
 
   /**
