@@ -1,4 +1,4 @@
-import { readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import koffi from 'koffi';
 
 // Thin koffi bindings to the system libbpf (libbpf.so.1). Only the calls the
@@ -48,6 +48,7 @@ function bind() {
     prog_fd: so.func('int bpf_program__fd(void *prog)'),
     prog_set_autoload: so.func('int bpf_program__set_autoload(void *prog, bool autoload)'),
     prog_attach: so.func('void *bpf_program__attach(void *prog)'),
+    prog_attach_cgroup: so.func('void *bpf_program__attach_cgroup(void *prog, int cgroup_fd)'),
     link_destroy: so.func('int bpf_link__destroy(void *link)'),
     map_get_next_key: so.func('int bpf_map_get_next_key(int fd, const uint8_t *key, _Out_ uint8_t *next_key)'),
     map_lookup: so.func('int bpf_map_lookup_elem(int fd, const uint8_t *key, _Out_ uint8_t *value)'),
@@ -183,6 +184,31 @@ export class BpfObject {
     const link = L().prog_attach(this.prog(name)) as Ptr;
     if (!link) throw new LibbpfError('bpf_program__attach', koffi.errno(), name);
     this.links.push(link);
+  }
+
+  /**
+   * Attaches a cgroup program (cgroup/connect4, cgroup_skb/ingress, ...) to the
+   * cgroup v2 directory at `path` as a bpf_link: it runs for every process in
+   * that cgroup and all below it, so the root covers the host and the
+   * processes of other network namespaces alike. The link holds its own
+   * reference to the cgroup, so the directory fd is closed right away; the
+   * link goes with detach() like the others.
+   */
+  attachCgroup(name: string, path: string): void {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new LibbpfError('open', Math.abs(err.errno ?? 2), `${path} (the cgroup v2 directory for ${name}): ${err.code ?? err.message}; set sensor.cgroup_path to where cgroup2 is mounted`);
+    }
+    try {
+      const link = L().prog_attach_cgroup(this.prog(name), fd) as Ptr;
+      if (!link) throw new LibbpfError('bpf_program__attach_cgroup', koffi.errno(), `${name} at ${path}`);
+      this.links.push(link);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /**
