@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { loadYamlConfig, parseYamlConfig, type YamlFile } from '../lib/config-file.js';
 import { ConfigError } from '../lib/errors.js';
@@ -32,7 +32,13 @@ export interface AgentConfig {
   /** Run as this user once the programs are attached (null: stay as started). */
   user: string | null;
   bpfObject: string;
-  sensor: { maxConnections: number; maxListeners: number; ringBufferBytes: number; scanExistingSockets: boolean };
+  sensor: { maxConnections: number; maxListeners: number; ringBufferBytes: number; scanExistingSockets: boolean; cgroupPath: string };
+  dns: { enabled: boolean; timeoutS: number; maxPending: number; cacheEntries: number; cacheMinTtlS: number; ringBufferBytes: number };
+}
+
+/** Where cgroup2 is mounted: /sys/fs/cgroup on unified hosts, /sys/fs/cgroup/unified on hybrid ones. */
+export function defaultCgroupPath(): string {
+  return existsSync('/sys/fs/cgroup/cgroup.controllers') || !existsSync('/sys/fs/cgroup/unified/cgroup.controllers') ? '/sys/fs/cgroup' : '/sys/fs/cgroup/unified';
 }
 
 /** One encoded record is ~180 bytes plus framing; below this the spool drops everything. */
@@ -52,7 +58,8 @@ interface Raw {
   metrics?: { enabled?: boolean; host?: string; port?: number };
   user?: string;
   bpf_object?: string;
-  sensor?: { max_connections?: number; max_listeners?: number; ring_buffer_bytes?: number; scan_existing_sockets?: boolean; only_netns?: Array<string | number> };
+  sensor?: { max_connections?: number; max_listeners?: number; ring_buffer_bytes?: number; scan_existing_sockets?: boolean; only_netns?: Array<string | number>; cgroup_path?: string };
+  dns?: { enabled?: boolean; timeout_s?: number; max_pending?: number; cache_entries?: number; cache_min_ttl_s?: number; ring_buffer_bytes?: number };
 }
 
 const fail = (src: YamlFile, path: Array<string | number>, message: string, key?: string): never => {
@@ -93,6 +100,8 @@ function build(src: YamlFile, raw: Raw, defaults: { hostname?: string }): AgentC
   if (maxBytes !== undefined && maxBytes < MIN_SPOOL_BYTES) {
     fail(src, ['spool', 'max_bytes'], `${maxBytes} cannot hold even one record; use at least ${MIN_SPOOL_BYTES} (the default is 268435456)`);
   }
+  const dnsRing = raw.dns?.ring_buffer_bytes ?? 1 << 20;
+  if ((dnsRing & (dnsRing - 1)) !== 0) fail(src, ['dns', 'ring_buffer_bytes'], `${dnsRing} is not a power of two; the kernel requires one (e.g. 1048576)`);
   const rl = raw.rate_limit ?? {};
   const ringBytes = raw.sensor?.ring_buffer_bytes ?? 8 << 20;
   if ((ringBytes & (ringBytes - 1)) !== 0) {
@@ -127,6 +136,15 @@ function build(src: YamlFile, raw: Raw, defaults: { hostname?: string }): AgentC
       maxListeners: raw.sensor?.max_listeners ?? 16_384,
       ringBufferBytes: ringBytes,
       scanExistingSockets: raw.sensor?.scan_existing_sockets ?? true,
+      cgroupPath: raw.sensor?.cgroup_path ?? defaultCgroupPath(),
+    },
+    dns: {
+      enabled: raw.dns?.enabled ?? true,
+      timeoutS: raw.dns?.timeout_s ?? 5,
+      maxPending: raw.dns?.max_pending ?? 65_536,
+      cacheEntries: raw.dns?.cache_entries ?? 100_000,
+      cacheMinTtlS: raw.dns?.cache_min_ttl_s ?? 1,
+      ringBufferBytes: dnsRing,
     },
   };
 }
