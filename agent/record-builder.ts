@@ -121,6 +121,9 @@ export function buildRecord(ev: CaEvent, kind: 'final' | 'interim', ctx: BuildCo
     sampled: (ev.flags & F_SAMPLED) !== 0,
     started_before_agent: (ev.flags & F_PREEXISTING) !== 0,
     process_unknown_reason: unknownReason,
+    // A TCP connection has no packet counts, resolved name or DNS fields (yet).
+    transport: 'tcp', src_packets: null, dst_packets: null, dst_domain: null, dst_registered_domain: null,
+    dns_id: null, dns_qname: null, dns_qtype: null, dns_registered_domain: null, dns_rcode: null, dns_resolved_ips: [], dns_answers: [],
   } satisfies Partial<ConnectionRecord>;
   // Every other record field is a counter the kernel fills and the record
   // carries as it is (EVENT_LAYOUT `record`); the type says so, so a record

@@ -31,7 +31,7 @@ export interface ConnectionDoc {
     kind: 'event';
     category: ['network'];
     type: string[];
-    action: 'connection-closed' | 'connection-interim';
+    action: 'connection-closed' | 'connection-interim' | 'dns-query';
     outcome: 'success' | 'failure' | 'unknown';
     start: string;
     end: string;
@@ -53,14 +53,25 @@ export interface ConnectionDoc {
   };
   user?: { id: string };
   container?: { id: string };
-  source: { ip: string; port: number; bytes?: number };
-  destination: { ip: string; port: number; bytes?: number };
+  source: { ip: string; port: number; bytes?: number; packets?: number };
+  /** domain / registered_domain: the name the process resolved to this address (the agent's DNS cache), when known. */
+  destination: { ip: string; port: number; bytes?: number; packets?: number; domain?: string; registered_domain?: string };
   network: {
-    transport: 'tcp';
-    iana_number: '6';
+    transport: 'tcp' | 'udp';
+    iana_number: '6' | '17';
     type: 'ipv4' | 'ipv6';
     direction: 'egress' | 'ingress';
     community_id: string;
+    /** 'dns' on DNS records (connaudit.record_kind dns). */
+    protocol?: 'dns';
+  };
+  /** DNS records only: the query and its answer. */
+  dns?: {
+    id?: string;
+    question?: { name?: string; type?: string; registered_domain?: string };
+    response_code?: string;
+    resolved_ip?: string[];
+    answers?: Array<{ name: string; type: string; ttl: number; data: string }>;
   };
   /** ECS pivot fields: every address, host name and user the document names. */
   related: { ip: string[]; hosts: string[]; user?: string[] };
@@ -101,6 +112,20 @@ export function newDoc(): ConnectionDoc {
 }
 
 const GOOD_STATES: ReadonlySet<string> = new Set(['SF', 'S1']);
+const IANA = { tcp: '6', udp: '17' } as const;
+
+/**
+ * event.outcome. A DNS transaction succeeded when it was answered with
+ * NOERROR (NXDOMAIN, SERVFAIL, REFUSED and no answer at all are failures). A
+ * UDP flow with no packet back (S0) is not a failure in itself: syslog, statsd
+ * and NTP broadcasts never get one, so its outcome is unknown.
+ */
+function outcome(doc: ConnectionDoc): ConnectionDoc['event']['outcome'] {
+  const c = doc.connaudit;
+  if (c.record_kind === 'dns') return doc.dns?.response_code === 'NOERROR' ? 'success' : 'failure';
+  if (GOOD_STATES.has(c.conn_state)) return 'success';
+  return doc.network.transport === 'udp' && c.conn_state === 'S0' ? 'unknown' : 'failure';
+}
 
 /**
  * The fields derived from several record fields, once every table field is in.
@@ -109,15 +134,23 @@ const GOOD_STATES: ReadonlySet<string> = new Set(['SF', 'S1']);
  */
 export function finishDoc(doc: ConnectionDoc, startUs: number, endUs: number, srcIp: Buffer, dstIp: Buffer): ConnectionDoc {
   const ev = doc.event;
-  const final = doc.connaudit.record_kind === 'final';
+  const kind = doc.connaudit.record_kind;
   doc['@timestamp'] = ev.end;
-  ev.type = final ? ['connection', 'end'] : ['connection', 'info'];
-  ev.action = final ? 'connection-closed' : 'connection-interim';
-  ev.outcome = GOOD_STATES.has(doc.connaudit.conn_state) ? 'success' : 'failure';
+  if (kind === 'dns') {
+    ev.type = ['protocol'];
+    ev.action = 'dns-query';
+    doc.network.protocol = 'dns';
+  } else {
+    ev.type = kind === 'final' ? ['connection', 'end'] : ['connection', 'info'];
+    ev.action = kind === 'final' ? 'connection-closed' : 'connection-interim';
+  }
+  ev.outcome = outcome(doc);
   ev.duration = Math.max(0, endUs - startUs) * 1000;
   const src = doc.source;
   const dst = doc.destination;
-  doc.network.community_id = communityIdFromBytes(6, srcIp, dstIp, src.port, dst.port);
+  const net = doc.network;
+  net.iana_number = IANA[net.transport];
+  net.community_id = communityIdFromBytes(net.transport === 'udp' ? 17 : 6, srcIp, dstIp, src.port, dst.port);
   // The local end of the socket is this host's address (egress: we are the source).
   doc.host.ip = [doc.network.direction === 'egress' ? src.ip : dst.ip];
   doc.related.ip = src.ip === dst.ip ? [src.ip] : [src.ip, dst.ip];
@@ -150,7 +183,32 @@ function get(doc: Json, path: string): unknown {
 
 const JS_KIND: Record<FieldSpec['type'], string> = {
   string: 'string', enum: 'string', int: 'number', long: 'number', boolean: 'boolean', bytes: 'string', timestamp_us: 'string', string_map: 'object',
+  bytes_array: 'array', record_array: 'array',
 };
+
+/** An array field back from its document form: addresses from text, records item by item. */
+function readArray(spec: FieldSpec, v: unknown): unknown[] {
+  if (!Array.isArray(v)) throw new DocError(spec.ecs, `must be an array, got ${JSON.stringify(v)}`);
+  return v.map((x, i) => {
+    if (spec.type === 'bytes_array') {
+      if (typeof x !== 'string') throw new DocError(`${spec.ecs}[${i}]`, `must be a string, got ${JSON.stringify(x)}`);
+      try {
+        return ipToBytes(x);
+      } catch (err) {
+        throw new DocError(`${spec.ecs}[${i}]`, (err as Error).message);
+      }
+    }
+    if (x === null || typeof x !== 'object' || Array.isArray(x)) throw new DocError(`${spec.ecs}[${i}]`, `must be an object, got ${JSON.stringify(x)}`);
+    const out: Record<string, unknown> = {};
+    for (const it of spec.items ?? []) {
+      const val = (x as Json)[it.name];
+      const want = it.type === 'long' ? 'number' : 'string';
+      if (typeof val !== want) throw new DocError(`${spec.ecs}[${i}].${it.name}`, `must be a ${want}, got ${JSON.stringify(val)}`);
+      out[it.name] = val;
+    }
+    return out;
+  });
+}
 
 /**
  * Values a document written before a record field existed stands for.
@@ -169,6 +227,7 @@ function fallback(spec: FieldSpec, d: Json, agentVersion: string, src: Buffer): 
 function readField(spec: FieldSpec, d: Json, agentVersion: string, src: Buffer): unknown {
   let v = spec.display ? get(d, rawPath(spec.ecs)) ?? get(d, spec.ecs) : get(d, spec.ecs);
   if (v === undefined || v === null || (spec.omitWhen !== undefined && v === spec.omitWhen)) return fallback(spec, d, agentVersion, src);
+  if (JS_KIND[spec.type] === 'array') return readArray(spec, v);
   const want = spec.conv === 'text' || spec.conv === 'iso' || spec.conv === 'ip' ? 'string' : spec.conv === 'ms' ? 'number' : JS_KIND[spec.type];
   if (want === 'object') {
     if (typeof v !== 'object' || Array.isArray(v)) throw new DocError(spec.ecs, `must be an object, got ${JSON.stringify(v)}`);

@@ -15,8 +15,8 @@ export function connUid(host: string, bootId: string, sockId: bigint | string, s
   return `C${h(host, bootId, sockId.toString(), startNs.toString())}`;
 }
 
-/** One record of a connection: the final record, or the interim at a given time. */
-export function eventId(connUidValue: string, kind: 'final' | 'interim', endUs: number): string {
+/** One record of a connection: the final record, or the interim (or DNS transaction) at a given time. */
+export function eventId(connUidValue: string, kind: 'final' | 'interim' | 'dns', endUs: number): string {
   return h(connUidValue, kind, kind === 'final' ? 'end' : endUs);
 }
 

@@ -1,5 +1,5 @@
 import type { ConnectionRecord } from './record.js';
-import { RECORD_FIELDS, type FieldSpec } from './record-fields.js';
+import { RECORD_FIELDS, type FieldSpec, type ItemSpec } from './record-fields.js';
 
 // Every range check on a connection record, in one place. The agent runs it on
 // what it built, `agent --replay` on each line it reads, and the pipeline on
@@ -17,9 +17,35 @@ export interface RecordProblem {
 
 const SPECS = RECORD_FIELDS as readonly FieldSpec[];
 
+type Range = Pick<FieldSpec, 'min' | 'max' | 'maxBytes' | 'symbols'>;
+
 /** What is wrong with one field's value, or null when it is fine. Used by checkRecord and the pipeline's straight decoder. */
 export function checkField(spec: FieldSpec, value: unknown): string | null {
   if (value === null || value === undefined) return spec.nullable ? null : 'is missing';
+  if (Array.isArray(value)) return checkArray(spec, value);
+  return checkValue(spec, value);
+}
+
+/** The first bad element of an array field, named by its index (and item field). */
+function checkArray(spec: FieldSpec, value: unknown[]): string | null {
+  for (let i = 0; i < value.length; i++) {
+    const x = value[i];
+    if (spec.type === 'bytes_array') {
+      if (!Buffer.isBuffer(x) || (x.length !== 4 && x.length !== 16)) return `[${i}] must be a 4- or 16-byte address, got ${Buffer.isBuffer(x) ? `${x.length} bytes` : JSON.stringify(x)}`;
+    } else if (spec.items) {
+      if (x === null || typeof x !== 'object') return `[${i}] must be an object`;
+      for (const it of spec.items as readonly ItemSpec[]) {
+        const v = (x as Record<string, unknown>)[it.name];
+        if (typeof v !== (it.type === 'long' ? 'number' : 'string')) return `[${i}].${it.name} must be a ${it.type === 'long' ? 'number' : 'string'}, got ${JSON.stringify(v)}`;
+        const msg = checkValue(it, v);
+        if (msg) return `[${i}].${it.name} ${msg}`;
+      }
+    }
+  }
+  return null;
+}
+
+function checkValue(spec: Range, value: unknown): string | null {
   if (typeof value === 'number') {
     if (!Number.isFinite(value) || !Number.isInteger(value)) return `must be a whole number, got ${value}`;
     if (spec.min !== undefined && value < spec.min) return `must be at least ${spec.min}, got ${value}`;
@@ -27,7 +53,7 @@ export function checkField(spec: FieldSpec, value: unknown): string | null {
   } else if (typeof value === 'string') {
     if (spec.maxBytes !== undefined && Buffer.byteLength(value) > spec.maxBytes) return `must be at most ${spec.maxBytes} bytes long, got ${Buffer.byteLength(value)}`;
     if (spec.symbols && !spec.symbols.includes(value)) return `must be one of ${spec.symbols.join(', ')}, got ${JSON.stringify(value)}`;
-  } else if (Buffer.isBuffer(value) && spec.type === 'bytes') {
+  } else if (Buffer.isBuffer(value)) {
     if (value.length !== 4 && value.length !== 16) return `must be a 4- or 16-byte address, got ${value.length} bytes`;
   }
   return null;

@@ -20,8 +20,9 @@ import { RECORD_FIELDS, type FieldSpec } from './record-fields.js';
 // The Avro binary encoding read here (Avro 1.11 specification, "Binary
 // Encoding"): int and long are zig-zag varints; a string or bytes is a long
 // length and that many bytes; boolean one byte; enum the symbol's index; a
-// union the branch index then the value; a map blocks of (count, [byte size
-// when count < 0], entries) ending with a count of 0.
+// union the branch index then the value; a map or an array blocks of (count,
+// [byte size when count < 0], entries) ending with a count of 0; a record its
+// fields in order.
 
 class Truncated extends Error {}
 
@@ -124,6 +125,21 @@ class Reader implements BodyReader {
         const k = this.string();
         out[k] = this.string();
       }
+    }
+  }
+
+  array<T>(item: () => T): T[] {
+    const out: T[] = [];
+    for (;;) {
+      let n = this.long();
+      if (n === 0) return out;
+      if (n < 0) {
+        n = -n;
+        this.long(); // block size in bytes, for readers that skip
+      }
+      // Each element takes at least one byte: a count past what is left is a broken body, not a reason to loop.
+      if (n > this.buf.length - this.pos) throw new Truncated();
+      for (let i = 0; i < n; i++) out.push(item());
     }
   }
 

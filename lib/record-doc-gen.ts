@@ -1,7 +1,7 @@
 import type { ConnectionDoc } from './ecs.js';
 import { isoFromMicros } from './iso-micros.js';
 import { ipToString } from './ip.js';
-import { RECORD_FIELDS, rawPath, type FieldSpec } from './record-fields.js';
+import { RECORD_FIELDS, rawPath, type FieldSpec, type ItemSpec } from './record-fields.js';
 import { checkField, checkRelations, type RecordProblem } from './record-check.js';
 import { escapeDisplay } from './sanitize.js';
 
@@ -50,23 +50,60 @@ function readExpr(spec: FieldSpec, i: number): string {
     case 'timestamp_us': return 'r.long()';
     case 'string_map': return 'r.map()';
     case 'enum': return `r.symbol(SYMBOLS[${i}], ${i})`;
+    case 'bytes_array': return 'r.array(() => r.bytes())';
+    case 'record_array': return `r.array(() => ({ ${itemsOf(spec).map((it) => `${it.name}: r.${it.type}()`).join(', ')} }))`;
   }
+}
+
+function itemsOf(spec: FieldSpec): readonly ItemSpec[] {
+  const items = spec.items ?? [];
+  if (items.length === 0) throw new Error(`record-fields: record_array ${spec.name} lists no items`);
+  for (const it of items) if (!IDENT.test(it.name)) throw new Error(`record-fields: item ${spec.name}.${it.name} is not a plain identifier`);
+  return items;
+}
+
+/** The range tests of one value (`x`) against min/max/maxBytes, joined with ||. */
+function rangeTests(x: string, r: { min?: number; max?: number; maxBytes?: number }): string[] {
+  const tests: string[] = [];
+  if (r.min !== undefined) tests.push(`${x} < ${r.min}`);
+  if (r.max !== undefined) tests.push(`${x} > ${r.max}`);
+  // UTF-8 needs at most 3 bytes per UTF-16 unit, so byteLength runs only for long strings.
+  if (r.maxBytes !== undefined) tests.push(`(${x}.length * 3 > ${r.maxBytes} && Buffer.byteLength(${x}) > ${r.maxBytes})`);
+  return tests;
 }
 
 /** The range test of a field as an expression that is true when the value is out of range, or null. */
 function badExpr(spec: FieldSpec): string | null {
-  const tests: string[] = [];
-  if (spec.min !== undefined) tests.push(`v < ${spec.min}`);
-  if (spec.max !== undefined) tests.push(`v > ${spec.max}`);
-  // UTF-8 needs at most 3 bytes per UTF-16 unit, so byteLength runs only for long strings.
-  if (spec.maxBytes !== undefined) tests.push(`(v.length * 3 > ${spec.maxBytes} && Buffer.byteLength(v) > ${spec.maxBytes})`);
+  if (spec.type === 'bytes_array') return 'v.some((b) => b.length !== 4 && b.length !== 16)';
+  if (spec.type === 'record_array') {
+    const each = itemsOf(spec).flatMap((it) => rangeTests(`x.${it.name}`, it));
+    return each.length ? `v.some((x) => ${each.join(' || ')})` : null;
+  }
+  const tests = rangeTests('v', spec);
   if (spec.type === 'bytes') tests.push('(v.length !== 4 && v.length !== 16)');
   return tests.length ? tests.join(' || ') : null;
+}
+
+/**
+ * Arrays are written only when they have elements (a TCP record has no DNS
+ * answers), as copies. Display items are escaped; when any was, the original
+ * array goes under connaudit.raw, as a display field's original does.
+ */
+function arrayWriteCode(spec: FieldSpec, to: string): string {
+  if (spec.type === 'bytes_array') return `if (v && v.length > 0) ${to} = v.map((x) => ${CONVERT[spec.conv ?? 'copy']!('x')});`;
+  const items = itemsOf(spec);
+  const copy = (f: (it: ItemSpec) => string): string => `({ ${items.map((it) => `${it.name}: ${f(it)}`).join(', ')} })`;
+  const shown = items.filter((it) => it.display);
+  if (shown.length === 0) return `if (v && v.length > 0) ${to} = v.map((x) => ${copy((it) => `x.${it.name}`)});`;
+  const changed = shown.map((it) => `o.${it.name} !== x.${it.name}`).join(' || ');
+  return `if (v && v.length > 0) { let s = false; const e = v.map((x) => { const o = ${copy((it) => (it.display ? `esc(x.${it.name})` : `x.${it.name}`))}; if (${changed}) s = true; return o; }); `
+    + `if (s) { ${target(rawPath(spec.ecs))} = v.map((x) => ${copy((it) => `x.${it.name}`)}); doc.connaudit.sanitized = true; } ${to} = e; }`;
 }
 
 function writeCode(spec: FieldSpec): string {
   const to = target(spec.ecs);
   if (spec.type === 'string_map') return `for (const k in v) { ${to} = { ...v }; break; }`;
+  if (spec.type === 'bytes_array' || spec.type === 'record_array') return arrayWriteCode(spec, to);
   const conv = CONVERT[spec.conv ?? 'copy']!('v');
   const omit = spec.omitWhen !== undefined ? `if (v !== ${JSON.stringify(spec.omitWhen)}) ` : '';
   if (!spec.display) return `${omit}${to} = ${conv};`;
@@ -136,6 +173,8 @@ export interface BodyReader {
   symbol(symbols: readonly string[], field: number): string;
   /** The branch of a ["null", T] union: 0 or 1, or a decode error naming the field. */
   branch(field: number): number;
+  /** An Avro array, each element read by `item`. */
+  array<T>(item: () => T): T[];
 }
 
 /** Fills `doc` from an Avro body, checking every range; returns the problems instead when there are any. */

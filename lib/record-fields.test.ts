@@ -17,17 +17,21 @@ function avroTypeOf(f: FieldSpec): unknown {
       case 'timestamp_us': return { type: 'long', logicalType: 'timestamp-micros' };
       case 'string_map': return { type: 'map', values: 'string' };
       case 'enum': return { type: 'enum', symbols: f.symbols };
+      case 'bytes_array': return { type: 'array', items: 'bytes' };
+      case 'record_array': return { type: 'array', items: { type: 'record', fields: (f.items ?? []).map((it) => ({ name: it.name, type: it.type })) } };
       default: return f.type;
     }
   })();
   return f.nullable ? ['null', base] : base;
 }
 
-/** The .avsc type without names, docs and enum defaults, which the table does not carry. */
+/** The .avsc type without type names, docs and enum defaults, which the table does not carry (record field names stay). */
 function shape(t: unknown): unknown {
   if (Array.isArray(t)) return t.map(shape);
   if (t && typeof t === 'object') {
     const { name: _n, doc: _d, default: _def, ...rest } = t as Record<string, unknown>;
+    if (rest.items !== undefined) rest.items = shape(rest.items);
+    if (Array.isArray(rest.fields)) rest.fields = (rest.fields as AvscField[]).map((f) => ({ name: f.name, type: shape(f.type) }));
     return rest;
   }
   return t;
@@ -55,6 +59,10 @@ describe('field table and connection.avsc', () => {
     expectTypeOf<ConnectionRecord['src_ip']>().toEqualTypeOf<Buffer>();
     expectTypeOf<ConnectionRecord['conn_state']>().toEqualTypeOf<'S0' | 'S1' | 'SF' | 'REJ' | 'S2' | 'S3' | 'RSTO' | 'RSTR' | 'RSTOS0' | 'RSTRH' | 'SH' | 'SHR' | 'OTH'>();
     expectTypeOf<ConnectionRecord['connect_latency_us']>().toEqualTypeOf<number | null>();
+    expectTypeOf<ConnectionRecord['transport']>().toEqualTypeOf<'tcp' | 'udp'>();
+    expectTypeOf<ConnectionRecord['dns_resolved_ips']>().toEqualTypeOf<Buffer[]>();
+    expectTypeOf<ConnectionRecord['dns_answers']>().toEqualTypeOf<Array<{ name: string; type: string; ttl: number; data: string }>>();
+    expectTypeOf<ConnectionRecord['dns_id']>().toEqualTypeOf<number | null>();
     expectTypeOf<keyof ConnectionRecord>().toEqualTypeOf<(typeof RECORD_FIELDS)[number]['name']>();
   });
 

@@ -10,22 +10,40 @@
 // Adding a field: put it in connection.avsc (with a default) and here. Nothing
 // else in the user-space path needs to change.
 
-export const RECORD_KINDS = ['final', 'interim'] as const;
+export const RECORD_KINDS = ['final', 'interim', 'dns'] as const;
+export const TRANSPORTS = ['tcp', 'udp'] as const;
 export const DIRECTIONS = ['egress', 'ingress'] as const;
 export const FAMILIES = ['ipv4', 'ipv6'] as const;
 export const CONN_STATES = ['S0', 'S1', 'SF', 'REJ', 'S2', 'S3', 'RSTO', 'RSTR', 'RSTOS0', 'RSTRH', 'SH', 'SHR', 'OTH'] as const;
-export const CLOSE_REASONS = ['fin', 'refused', 'syn_timeout', 'rst_sent', 'rst_received', 'aborted', 'open', 'unknown'] as const;
+export const CLOSE_REASONS = ['fin', 'refused', 'syn_timeout', 'rst_sent', 'rst_received', 'aborted', 'open', 'unknown', 'idle', 'released', 'answered', 'timeout'] as const;
 
 /** The ECS version whose field definitions the documents follow (written as ecs.version). */
 export const ECS_VERSION = '8.17.0';
 
-/** The Avro type of a field. timestamp_us is a long with logicalType timestamp-micros. */
-export type AvroKind = 'string' | 'int' | 'long' | 'boolean' | 'bytes' | 'timestamp_us' | 'enum' | 'string_map';
+/**
+ * The Avro type of a field. timestamp_us is a long with logicalType
+ * timestamp-micros; bytes_array an array of bytes (addresses); record_array an
+ * array of a record whose fields `items` lists.
+ */
+export type AvroKind = 'string' | 'int' | 'long' | 'boolean' | 'bytes' | 'timestamp_us' | 'enum' | 'string_map' | 'bytes_array' | 'record_array';
+
+/** One field of the record inside a record_array (string or long only: all the arrays need). */
+export interface ItemSpec {
+  readonly name: string;
+  readonly type: 'string' | 'long';
+  readonly es: EsType;
+  /** Free text from the wire: escaped like a display field (see FieldSpec.display). */
+  readonly display?: boolean;
+  readonly min?: number;
+  readonly max?: number;
+  readonly maxBytes?: number;
+}
 
 /**
  * How the Avro value becomes the document value:
  * copy as is; ip: 4/16 bytes -> text; iso: micros -> ISO-8601 with microseconds;
  * ms: micros -> milliseconds; text: integer -> decimal string (ECS ids are keywords).
+ * On a bytes_array, ip converts each element. Empty arrays are left out of the document.
  */
 export type DocConversion = 'copy' | 'ip' | 'iso' | 'ms' | 'text';
 
@@ -41,6 +59,8 @@ export interface FieldSpec {
   readonly nullable?: boolean;
   /** The Avro field default (what a record from an older agent gets). */
   readonly default?: unknown;
+  /** The fields of each element of a record_array, in Avro order. */
+  readonly items?: readonly ItemSpec[];
   /** Dotted path of the document field this one fills. */
   readonly ecs: string;
   readonly es: EsType;
@@ -63,6 +83,9 @@ export interface FieldSpec {
 }
 
 const U32 = 0xffff_ffff;
+// A DNS name is at most 255 bytes on the wire (RFC 1035 3.1); the agent writes
+// names as text no longer than that.
+const DNS_NAME = { maxBytes: 255 } as const;
 const PORT = { min: 0, max: 65535 } as const;
 const COUNT = { min: 0, max: 0x7fff_ffff } as const;
 const NONNEG = { min: 0, max: Number.MAX_SAFE_INTEGER } as const;
@@ -110,6 +133,27 @@ export const RECORD_FIELDS = [
   { name: 'sampled', type: 'boolean', default: false, ecs: 'connaudit.sampled', es: 'boolean' },
   { name: 'started_before_agent', type: 'boolean', default: false, ecs: 'connaudit.started_before_agent', es: 'boolean' },
   { name: 'process_unknown_reason', type: 'string', nullable: true, default: null, ecs: 'connaudit.process_unknown_reason', es: 'keyword' },
+  // UDP flows and DNS (schema 3): every field has a default, so TCP-only agents' records resolve.
+  { name: 'transport', type: 'enum', symbols: TRANSPORTS, default: 'tcp', ecs: 'network.transport', es: 'keyword' },
+  { name: 'src_packets', type: 'long', nullable: true, default: null, ecs: 'source.packets', es: 'long', ...NONNEG },
+  { name: 'dst_packets', type: 'long', nullable: true, default: null, ecs: 'destination.packets', es: 'long', ...NONNEG },
+  { name: 'dst_domain', type: 'string', nullable: true, default: null, ecs: 'destination.domain', es: 'keyword', display: true, ...DNS_NAME },
+  { name: 'dst_registered_domain', type: 'string', nullable: true, default: null, ecs: 'destination.registered_domain', es: 'keyword', display: true, ...DNS_NAME },
+  { name: 'dns_id', type: 'int', nullable: true, default: null, ecs: 'dns.id', es: 'keyword', conv: 'text', ...PORT },
+  { name: 'dns_qname', type: 'string', nullable: true, default: null, ecs: 'dns.question.name', es: 'keyword', display: true, ...DNS_NAME },
+  { name: 'dns_qtype', type: 'string', nullable: true, default: null, ecs: 'dns.question.type', es: 'keyword', maxBytes: 16 },
+  { name: 'dns_registered_domain', type: 'string', nullable: true, default: null, ecs: 'dns.question.registered_domain', es: 'keyword', display: true, ...DNS_NAME },
+  { name: 'dns_rcode', type: 'string', nullable: true, default: null, ecs: 'dns.response_code', es: 'keyword', maxBytes: 16 },
+  { name: 'dns_resolved_ips', type: 'bytes_array', default: [], ecs: 'dns.resolved_ip', es: 'ip', conv: 'ip' },
+  {
+    name: 'dns_answers', type: 'record_array', default: [], ecs: 'dns.answers', es: 'object', display: true,
+    items: [
+      { name: 'name', type: 'string', es: 'keyword', display: true, ...DNS_NAME },
+      { name: 'type', type: 'string', es: 'keyword', maxBytes: 16 },
+      { name: 'ttl', type: 'long', es: 'long', min: 0, max: U32 },
+      { name: 'data', type: 'string', es: 'keyword', display: true, ...DNS_NAME },
+    ],
+  },
 ] as const satisfies readonly FieldSpec[];
 
 export type RecordFieldName = (typeof RECORD_FIELDS)[number]['name'];
@@ -126,7 +170,12 @@ type BaseTs<F> = F extends { type: 'enum'; symbols: readonly (infer S)[] }
           ? Buffer
           : F extends { type: 'string_map' }
             ? Record<string, string>
-            : never;
+            : F extends { type: 'bytes_array' }
+              ? Buffer[]
+              : F extends { type: 'record_array'; items: readonly ItemSpec[] }
+                ? Array<ItemTs<F['items']>>
+                : never;
+type ItemTs<I extends readonly ItemSpec[]> = { -readonly [E in I[number] as E['name']]: E extends { type: 'long' } ? number : string };
 type FieldTs<F> = F extends { nullable: true } ? BaseTs<F> | null : BaseTs<F>;
 
 /** The TypeScript shape of a record described by a field table. */
@@ -165,7 +214,7 @@ export const DERIVED_FIELDS: ReadonlyArray<{ readonly ecs: string; readonly es: 
   { ecs: 'event.module', es: 'keyword' },
   { ecs: 'ecs.version', es: 'keyword' },
   { ecs: 'host.ip', es: 'ip' },
-  { ecs: 'network.transport', es: 'keyword' },
+  { ecs: 'network.protocol', es: 'keyword' },
   { ecs: 'network.iana_number', es: 'keyword' },
   { ecs: 'network.community_id', es: 'keyword' },
   { ecs: 'related.ip', es: 'ip' },

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { AlertDoc } from '../lib/alert.js';
 import { recordToDoc } from '../lib/ecs.js';
 import { DERIVED_FIELDS, RECORD_FIELDS, rawPath, type FieldSpec } from '../lib/record-fields.js';
-import { record } from '../test/helpers/records.js';
+import { dnsRecord, record, udpFlow } from '../test/helpers/records.js';
 import { generateStorm } from '../tools/gen/slo-storm.js';
 import { createEnricher } from './enrich/enrich.js';
 import { healthToDoc } from './agent-health.js';
@@ -34,7 +34,7 @@ const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
 /** The type a leaf should have, from what it means. */
 /** Address fields whose name does not end in .ip. */
-const IP_FIELDS = new Set(['connaudit.alert.hops.source', 'connaudit.alert.hops.destination']);
+const IP_FIELDS = new Set(['connaudit.alert.hops.source', 'connaudit.alert.hops.destination', 'dns.resolved_ip']);
 
 function intendedType(path: string, value: unknown): string {
   if (path.endsWith('.ip') || IP_FIELDS.has(path)) return 'ip';
@@ -68,6 +68,21 @@ describe('connaudit-connections template', () => {
   });
 
   it.each(fields)('maps %s with its intended type', (path, value) => {
+    const f = fieldMapping(m, path);
+    expect(f, `${path} is not in schemas/elasticsearch (connaudit-connections)`).toBeDefined();
+    expect(f!.type, path).toBe(intendedType(path, value));
+  });
+
+  // DNS and UDP documents write fields a TCP one never has (dns.*, packets, domains).
+  const hostileDns = dnsRecord(1, { dns_qname: 'x\u202e.example', dns_answers: [{ name: 'x\u202e.example', type: 'A', ttl: 1, data: '10.0.0.1\u0000' }], dst_domain: 'r\u200b.example', dst_registered_domain: 'example' });
+  const dnsFields = [...leaves(recordToDoc(hostileDns)), ...leaves(recordToDoc(udpFlow(2)))].filter(([p]) => !p.startsWith('labels.') && !fields.some(([q]) => q === p));
+  it('the DNS and UDP documents add their own fields', () => {
+    const paths = dnsFields.map(([p]) => p);
+    for (const p of ['dns.id', 'dns.question.name', 'dns.question.registered_domain', 'dns.response_code', 'dns.resolved_ip', 'dns.answers.ttl', 'dns.answers.data', 'connaudit.raw.dns.answers.name', 'connaudit.raw.dns.question.name', 'network.protocol', 'source.packets', 'destination.domain', 'destination.registered_domain']) {
+      expect(paths, p).toContain(p);
+    }
+  });
+  it.each(dnsFields)('maps %s (DNS/UDP) with its intended type', (path, value) => {
     const f = fieldMapping(m, path);
     expect(f, `${path} is not in schemas/elasticsearch (connaudit-connections)`).toBeDefined();
     expect(f!.type, path).toBe(intendedType(path, value));

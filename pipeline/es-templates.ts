@@ -92,6 +92,14 @@ export function recordMappings(): Map<string, Mapping> {
   const out = new Map<string, Mapping>([[RECORD_COMPONENT, {}], [NETWORK_COMPONENT, {}]]);
   const put = (path: string, leaf: Mapping): void => putPath(out.get(path.startsWith('connaudit.') ? RECORD_COMPONENT : NETWORK_COMPONENT)!, path, leaf);
   for (const f of RECORD_FIELDS as readonly FieldSpec[]) {
+    if (f.items) {
+      // An array of records (dns.answers) is an object field with the items' fields, as ECS maps it
+      // (no explicit type: an object is what Elasticsearch makes of properties).
+      const m: Mapping = { properties: Object.fromEntries(f.items.map((it) => [it.name, leafMapping(it.es)])) };
+      put(f.ecs, m);
+      if (f.display) put(rawPath(f.ecs), structuredClone(m));
+      continue;
+    }
     if (f.es === 'object') continue;
     put(f.ecs, leafMapping(f.es, f.text));
     if (f.display) put(rawPath(f.ecs), leafMapping(f.es));

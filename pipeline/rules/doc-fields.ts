@@ -1,4 +1,5 @@
 import { CLOSE_REASONS, CONN_STATES } from '../../lib/record.js';
+import { RECORD_KINDS, TRANSPORTS } from '../../lib/record-fields.js';
 import { effectiveMappings, type Mapping } from '../es-templates.js';
 import { INDEX_CONNECTIONS } from '../../lib/names.js';
 
@@ -24,7 +25,8 @@ export interface FieldInfo {
 const ALLOWED: Record<string, readonly string[]> = {
   'connaudit.conn_state': CONN_STATES,
   'connaudit.close_reason': CLOSE_REASONS,
-  'connaudit.record_kind': ['final', 'interim'],
+  'connaudit.record_kind': RECORD_KINDS,
+  'network.transport': TRANSPORTS,
   'network.direction': ['egress', 'ingress'],
   'network.type': ['ipv4', 'ipv6'],
 };

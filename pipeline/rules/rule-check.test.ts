@@ -38,7 +38,7 @@ describe('rule fields are checked against the connection document', () => {
     ['{field: source.ip, cidr: [10.0.0.0/33]}', 'not a CIDR: "10.0.0.0/33" (prefix must be 0..32)'],
     ['{field: process.name, cidr: [10.0.0.0/8]}', 'cidr works on IP address fields; process.name is keyword'],
     ['{field: connaudit.conn_state, in: [SF, SYN_SENT]}', '"SYN_SENT" is not a connaudit.conn_state value; use one of S0, S1, SF'],
-    ['{field: connaudit.close_reason, eq: timeout}', '"timeout" is not a connaudit.close_reason value; use one of fin, refused, syn_timeout'],
+    ['{field: connaudit.close_reason, eq: timed_out}', '"timed_out" is not a connaudit.close_reason value; use one of fin, refused, syn_timeout'],
     ['{field: destination.port, prefix: "44"}', 'prefix works on text; destination.port is a number'],
     ['{field: connaudit.destination_external, eq: yes}', '"yes" is not true or false'],
     ['{field: host.name, gt: 3}', 'gt compares numbers; host.name is keyword'],

@@ -57,3 +57,63 @@ export function record(n: number, over: Partial<ConnectionRecord> = {}): Connect
     ...over,
   };
 }
+
+/** A UDP flow record (both ways, SF) from the same host and process as record(n). */
+export function udpFlow(n: number, over: Partial<ConnectionRecord> = {}): ConnectionRecord {
+  const base = record(n, over.host === undefined ? {} : { host: over.host });
+  return {
+    ...base,
+    event_id: eventId(`U${base.conn_uid}`, 'final', base.end_us),
+    conn_uid: `U${base.conn_uid}`,
+    transport: 'udp',
+    dst_port: 123,
+    conn_state: 'SF',
+    close_reason: 'idle',
+    connect_latency_us: null,
+    srtt_us: null,
+    retransmits: 0,
+    src_bytes: 48,
+    dst_bytes: 48,
+    src_packets: 1,
+    dst_packets: 1,
+    dst_domain: 'time.example.org',
+    dst_registered_domain: 'example.org',
+    ...over,
+  };
+}
+
+/** A DNS transaction record: `comm` asked the resolver 10.2.0.53 for api.example.com A and got two addresses. */
+export function dnsRecord(n: number, over: Partial<ConnectionRecord> = {}): ConnectionRecord {
+  const base = record(n, over.host === undefined ? {} : { host: over.host });
+  return {
+    ...base,
+    event_id: eventId(`D${base.conn_uid}`, 'dns', base.end_us),
+    conn_uid: `D${base.conn_uid}`,
+    kind: 'dns',
+    transport: 'udp',
+    end_us: base.start_us + 1_800,
+    dst_ip: ipToBytes('10.2.0.53'),
+    dst_port: 53,
+    conn_state: 'SF',
+    close_reason: 'answered',
+    connect_latency_us: null,
+    srtt_us: null,
+    retransmits: 0,
+    src_bytes: 33,
+    dst_bytes: 81,
+    src_packets: 1,
+    dst_packets: 1,
+    dns_id: 4660 + (n % 1000),
+    dns_qname: 'api.example.com',
+    dns_qtype: 'A',
+    dns_registered_domain: 'example.com',
+    dns_rcode: 'NOERROR',
+    dns_resolved_ips: [ipToBytes('93.184.216.34'), ipToBytes('93.184.216.35')],
+    dns_answers: [
+      { name: 'api.example.com', type: 'CNAME', ttl: 300, data: 'edge.example.com' },
+      { name: 'edge.example.com', type: 'A', ttl: 60, data: '93.184.216.34' },
+      { name: 'edge.example.com', type: 'A', ttl: 60, data: '93.184.216.35' },
+    ],
+    ...over,
+  };
+}
