@@ -58,6 +58,7 @@ export const DNS_STAT_ENUM = {
   CA_DNS_STAT_PARSE_ERRORS: 3,
   CA_DNS_STAT_TCP_SKIPPED: 4,
   CA_DNS_STAT_OWNER_NOMEM: 5,
+  CA_DNS_STAT_FILTERED: 6,
   CA_DNS_STAT_MAX: 8,
 } as const;
 
@@ -69,6 +70,7 @@ export const DNS_STAT = {
   parseErrors: DNS_STAT_ENUM.CA_DNS_STAT_PARSE_ERRORS,
   tcpSkipped: DNS_STAT_ENUM.CA_DNS_STAT_TCP_SKIPPED,
   ownerNomem: DNS_STAT_ENUM.CA_DNS_STAT_OWNER_NOMEM,
+  filtered: DNS_STAT_ENUM.CA_DNS_STAT_FILTERED,
 } as const;
 
 export interface DnsEvent {

@@ -71,3 +71,13 @@ describe('parseDnsMessage', () => {
     expect(() => parseDnsMessage(Buffer.alloc(12))).toThrow(/no question/);
   });
 });
+
+describe('readName limits', () => {
+  it('cuts an escaped name to the 255 bytes a record field holds', () => {
+    const label = Buffer.alloc(63, 0x01); // 63 control bytes -> 252 characters escaped
+    const m = Buffer.concat([Buffer.alloc(12), Buffer.from([63]), label, Buffer.from([63]), label, Buffer.from([0])]);
+    const { name } = readName(m, 12);
+    expect(name.length).toBe(255);
+    expect(name.startsWith('\\001\\001')).toBe(true);
+  });
+});

@@ -60,7 +60,11 @@ export function readName(m: Buffer, off: number): { name: string; next: number }
     const len = m[pos]!;
     if (len === 0) {
       if (next < 0) next = pos + 1;
-      return { name: labels.length ? labels.join('.') : '.', next };
+      // Escapes can make the text longer than the 255 wire bytes the record
+      // allows; the cut keeps the leading labels, which is where a tunnel's
+      // payload is, rather than losing the record.
+      const text = labels.length ? labels.join('.') : '.';
+      return { name: text.length > MAX_NAME ? text.slice(0, MAX_NAME) : text, next };
     }
     if ((len & 0xc0) === 0xc0) {
       if (pos + 1 >= m.length) throw new DnsParseError(`compression pointer at ${pos} is cut`);

@@ -384,6 +384,11 @@ static __noinline int capture(struct __sk_buff *skb, __u32 l4off, __u32 is_tcp, 
 			goto discard;
 	}
 	fill_owner_and_ns(e, skb);
+	if (netns_ignored(e->netns)) {
+		bpf_ringbuf_discard(e, 0);
+		dns_stat_inc(CA_DNS_STAT_FILTERED);
+		return 0;
+	}
 	bpf_ringbuf_submit(e, 0);
 	dns_stat_inc(ingress ? CA_DNS_STAT_ANSWERS : CA_DNS_STAT_QUERIES);
 	return 1;

@@ -32,8 +32,11 @@ enum ca_dns_flag {
 };
 
 /* Indexes of the per-CPU dns_stats array: every DNS message seen on port 53
- * ends as exactly one of QUERIES, ANSWERS, RINGBUF_DROPS or a *_SKIPPED/PARSE
- * counter. */
+ * ends as exactly one of QUERIES, ANSWERS, RINGBUF_DROPS, PARSE_ERRORS,
+ * TCP_SKIPPED or FILTERED (OWNER_NOMEM counts sockets, not messages). Only
+ * the namespace filter applies to DNS: the address filters would hide the
+ * query to a local stub resolver (127.0.0.53), the one that names the
+ * process. */
 enum ca_dns_stat {
 	CA_DNS_STAT_QUERIES = 0,        /* query events emitted */
 	CA_DNS_STAT_ANSWERS = 1,        /* answer events emitted */
@@ -41,6 +44,7 @@ enum ca_dns_stat {
 	CA_DNS_STAT_PARSE_ERRORS = 3,   /* port 53 payload that is not a DNS message we can read */
 	CA_DNS_STAT_TCP_SKIPPED = 4,    /* TCP segment on port 53 not starting a message (continuation) */
 	CA_DNS_STAT_OWNER_NOMEM = 5,    /* could not remember the querying process (sk storage full) */
+	CA_DNS_STAT_FILTERED = 6,       /* in a namespace sensor.only_netns leaves out (by design, not loss) */
 	CA_DNS_STAT_MAX = 8,
 };
 
