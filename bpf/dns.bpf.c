@@ -55,6 +55,7 @@ struct ca_dns_btf_anchor {
 	enum ca_dns_flag flag;
 	enum ca_dns_stat stat;
 	struct ca_dns_owner owner;
+	struct ca_dns_event event;
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
