@@ -100,8 +100,8 @@ function build(src: YamlFile, raw: Raw, defaults: { hostname?: string }): AgentC
   if (maxBytes !== undefined && maxBytes < MIN_SPOOL_BYTES) {
     fail(src, ['spool', 'max_bytes'], `${maxBytes} cannot hold even one record; use at least ${MIN_SPOOL_BYTES} (the default is 268435456)`);
   }
-  const dnsRing = raw.dns?.ring_buffer_bytes ?? 1 << 20;
-  if ((dnsRing & (dnsRing - 1)) !== 0) fail(src, ['dns', 'ring_buffer_bytes'], `${dnsRing} is not a power of two; the kernel requires one (e.g. 1048576)`);
+  const dnsRing = raw.dns?.ring_buffer_bytes ?? 4 << 20;
+  if ((dnsRing & (dnsRing - 1)) !== 0) fail(src, ['dns', 'ring_buffer_bytes'], `${dnsRing} is not a power of two; the kernel requires one (e.g. 4194304)`);
   const rl = raw.rate_limit ?? {};
   const ringBytes = raw.sensor?.ring_buffer_bytes ?? 8 << 20;
   if ((ringBytes & (ringBytes - 1)) !== 0) {

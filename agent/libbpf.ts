@@ -386,6 +386,17 @@ export class MappedRing {
     }
   }
 
+  /** Blocks until any of `rings` has data signalled or timeoutMs passes (one poll over all their fds). */
+  static waitAny(rings: MappedRing[], timeoutMs: number): void {
+    const fds = Buffer.alloc(8 * rings.length);
+    rings.forEach((r, i) => { fds.writeInt32LE(r.mapFd, 8 * i); fds.writeInt16LE(POLLIN, 8 * i + 4); });
+    const rc = L().poll(fds, rings.length, timeoutMs) as number;
+    if (rc < 0) {
+      const e = koffi.errno();
+      if (e !== 4 /* EINTR: a signal, not an error */) throw new LibbpfError('poll', e, 'ring buffers');
+    }
+  }
+
   /**
    * Copies up to `max` records of exactly `recSize` bytes into `out` (record
    * i at i * recSize) and releases their space to the kernel. Stops at the

@@ -242,8 +242,10 @@ function main(): void {
       if (queued >= data.maxQueued) {
         // The main thread is behind: leave records in the kernel ring until it catches up.
         Atomics.wait(shared, QUEUED, queued, data.pollTimeoutMs);
-      } else if (ring.pending() === 0) {
-        ring.wait(data.pollTimeoutMs);
+      } else if (ring.pending() === 0 && (dnsRing?.pending() ?? 0) === 0) {
+        // DNS answers wake us at once: the ring is small next to the record ring and a burst must not fill it.
+        if (dnsRing) MappedRing.waitAny([ring, dnsRing], data.pollTimeoutMs);
+        else ring.wait(data.pollTimeoutMs);
       }
       while (readDns() === DNS_BATCH) { /* a burst of DNS: take it all before the records that may follow it */ }
       while (readBatch() === data.maxBatch) { /* keep going while full batches come */ }

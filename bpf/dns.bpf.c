@@ -32,7 +32,7 @@ extern void *bpf_cast_to_kern_ctx(void *) __ksym;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20); /* default; the agent sets sensor.dns_ring_buffer_bytes */
+	__uint(max_entries, 4 << 20); /* default; the agent sets dns.ring_buffer_bytes */
 } dns_events SEC(".maps");
 
 struct {
