@@ -36,6 +36,13 @@ interim_interval_s: 2
     expect(c.filters).toEqual({ ignoreLoopback: false, ignorePorts: [22], ignoreCidrs: ['169.254.0.0/16'], ratePerSec: 500, burst: 500, sampleN: 10 });
   });
 
+  it('UDP settings: defaults, values, and a clear error for a timeout that is not positive', () => {
+    expect(parseConfig('', 'agent.yaml').sensor).toMatchObject({ udpIdleTimeoutS: 60, maxUdpFlows: 65_536, cgroupPath: '/sys/fs/cgroup/unified' });
+    const c = parseConfig('sensor:\n  udp_idle_timeout_s: 2.5\n  max_udp_flows: 1024\n  cgroup_path: /sys/fs/cgroup\n', 'agent.yaml');
+    expect(c.sensor).toMatchObject({ udpIdleTimeoutS: 2.5, maxUdpFlows: 1024, cgroupPath: '/sys/fs/cgroup' });
+    expectError('sensor:\n  udp_idle_timeout_s: 0\n', /^agent\.yaml:2:\d+: sensor\.udp_idle_timeout_s: must be > 0/);
+  });
+
   it('names file, line and key of a wrong type', () => {
     expectError('host: a\nfilters:\n  ignore_ports: [22, "ssh"]\n', /^agent\.yaml:3:\d+: filters\.ignore_ports\.1: must be integer/);
   });

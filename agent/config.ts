@@ -32,7 +32,7 @@ export interface AgentConfig {
   /** Run as this user once the programs are attached (null: stay as started). */
   user: string | null;
   bpfObject: string;
-  sensor: { maxConnections: number; maxListeners: number; ringBufferBytes: number; scanExistingSockets: boolean; cgroupPath: string };
+  sensor: { maxConnections: number; maxListeners: number; ringBufferBytes: number; scanExistingSockets: boolean; maxUdpFlows: number; udpIdleTimeoutS: number; cgroupPath: string };
   dns: { enabled: boolean; timeoutS: number; maxPending: number; cacheEntries: number; cacheMinTtlS: number; ringBufferBytes: number };
 }
 
@@ -58,7 +58,7 @@ interface Raw {
   metrics?: { enabled?: boolean; host?: string; port?: number };
   user?: string;
   bpf_object?: string;
-  sensor?: { max_connections?: number; max_listeners?: number; ring_buffer_bytes?: number; scan_existing_sockets?: boolean; only_netns?: Array<string | number>; cgroup_path?: string };
+  sensor?: { max_connections?: number; max_listeners?: number; ring_buffer_bytes?: number; scan_existing_sockets?: boolean; only_netns?: Array<string | number>; max_udp_flows?: number; udp_idle_timeout_s?: number; cgroup_path?: string };
   dns?: { enabled?: boolean; timeout_s?: number; max_pending?: number; cache_entries?: number; cache_min_ttl_s?: number; ring_buffer_bytes?: number };
 }
 
@@ -136,6 +136,8 @@ function build(src: YamlFile, raw: Raw, defaults: { hostname?: string }): AgentC
       maxListeners: raw.sensor?.max_listeners ?? 16_384,
       ringBufferBytes: ringBytes,
       scanExistingSockets: raw.sensor?.scan_existing_sockets ?? true,
+      maxUdpFlows: raw.sensor?.max_udp_flows ?? 65_536,
+      udpIdleTimeoutS: raw.sensor?.udp_idle_timeout_s ?? 60,
       cgroupPath: raw.sensor?.cgroup_path ?? defaultCgroupPath(),
     },
     dns: {

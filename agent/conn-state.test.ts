@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classify, ECONNREFUSED, ETIMEDOUT, type StateFacts } from './conn-state.js';
-import { F_ACTIVE, F_RST_SENT_FIRST, TCP } from './event-decoder.js';
+import { F_ACTIVE, F_CLOSED, F_RST_SENT_FIRST, F_UDP, TCP } from './event-decoder.js';
 
 const S = (...states: number[]): number => states.reduce((m, s) => m | (1 << s), 0);
 const EST = [TCP.SYN_SENT, TCP.ESTABLISHED];
@@ -30,11 +30,16 @@ const table: Row[] = [
   ['retransmission timeout', { states: S(...EST, TCP.CLOSE), flags: F_ACTIVE, sk_err: ETIMEDOUT }, 'final', 'S1', 'aborted'],
   ['passive child never established', { states: S(TCP.SYN_RECV, TCP.CLOSE) }, 'final', 'OTH', 'unknown'],
   ['interim snapshot', { states: S(...EST), flags: F_ACTIVE }, 'interim', 'S1', 'open'],
+  ['UDP: we sent, the peer answered, socket closed', { states: 0, flags: F_UDP | F_ACTIVE | F_CLOSED, pkts_sent: 3n, pkts_received: 3n }, 'final', 'SF', 'released'],
+  ['UDP: we sent, never an answer, idle', { states: 0, flags: F_UDP | F_ACTIVE, pkts_sent: 2n }, 'final', 'S0', 'idle'],
+  ['UDP: the peer sent first, we answered', { states: 0, flags: F_UDP, pkts_sent: 1n, pkts_received: 1n }, 'final', 'SF', 'idle'],
+  ['UDP: the peer sent first, we never answered', { states: 0, flags: F_UDP | F_CLOSED, pkts_received: 4n }, 'final', 'S0', 'released'],
+  ['UDP interim: state so far, open', { states: 0, flags: F_UDP | F_ACTIVE, pkts_sent: 5n, pkts_received: 1n }, 'interim', 'SF', 'open'],
 ];
 
 describe('classify (Zeek conn_state, close_reason)', () => {
   it.each(table)('%s', (_name, facts, kind, state, reason) => {
-    const full: StateFacts = { flags: 0, rst_sent: 0, rst_received: 0, sk_err: 0, ...facts };
+    const full: StateFacts = { flags: 0, rst_sent: 0, rst_received: 0, sk_err: 0, pkts_sent: 0n, pkts_received: 0n, ...facts };
     expect(classify(full, kind)).toEqual({ connState: state, closeReason: reason });
   });
 });

@@ -1,5 +1,5 @@
 import type { CloseReason, ConnState } from '../lib/record.js';
-import { F_ACTIVE, F_RST_SENT_FIRST, TCP, visited, type CaEvent } from './event-decoder.js';
+import { F_ACTIVE, F_CLOSED, F_RST_SENT_FIRST, F_UDP, TCP, visited, type CaEvent } from './event-decoder.js';
 
 // Zeek conn_state and connaudit close_reason from the raw facts the kernel
 // side records (visited states, RST counters and who reset first, sk_err).
@@ -42,9 +42,26 @@ export interface Outcome {
 export const ETIMEDOUT = 110;
 export const ECONNREFUSED = 111;
 
-export type StateFacts = Pick<CaEvent, 'states' | 'flags' | 'rst_sent' | 'rst_received' | 'sk_err'>;
+export type StateFacts = Pick<CaEvent, 'states' | 'flags' | 'rst_sent' | 'rst_received' | 'sk_err' | 'pkts_sent' | 'pkts_received'>;
+
+// UDP has neither handshake nor close, so Zeek labels a UDP flow by whether
+// the responder ever sent anything (again from the originator's view: on an
+// ingress flow the responder is us):
+//   the responder sent at least one datagram        -> SF
+//   it did not                                      -> S0
+// An interim record carries the state so far. close_reason: released (the
+// socket was closed: the kernel's sock_release record, CA_F_CLOSED), idle
+// (no datagram either way for the idle timeout: the agent's walk), or open
+// (interim).
+export function classifyUdp(ev: Pick<StateFacts, 'flags' | 'pkts_sent' | 'pkts_received'>, kind: 'final' | 'interim'): Outcome {
+  const responderPkts = (ev.flags & F_ACTIVE) !== 0 ? ev.pkts_received : ev.pkts_sent;
+  const connState: ConnState = responderPkts > 0n ? 'SF' : 'S0';
+  if (kind === 'interim') return { connState, closeReason: 'open' };
+  return { connState, closeReason: (ev.flags & F_CLOSED) !== 0 ? 'released' : 'idle' };
+}
 
 export function classify(ev: StateFacts, kind: 'final' | 'interim'): Outcome {
+  if ((ev.flags & F_UDP) !== 0) return classifyUdp(ev, kind);
   if (kind === 'interim') return { connState: 'S1', closeReason: 'open' };
   const active = (ev.flags & F_ACTIVE) !== 0;
   const anyRst = ev.rst_sent + ev.rst_received > 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEvent, EVENT_LAYOUT as L, EVENT_SIZE, EventDecodeError, F_ACTIVE, TCP, visited } from './event-decoder.js';
+import { decodeEvent, EVENT_LAYOUT as L, EVENT_SIZE, EventDecodeError, F_ACTIVE, TCP, udpKeyAt, udpKeyOf, visited } from './event-decoder.js';
 
 // A buffer laid out by hand from bpf/connaudit.h, independent of the decoder.
 function handBuilt(family: number): Buffer {
@@ -32,6 +32,9 @@ function handBuilt(family: number): Buffer {
   if (family === 2) { Buffer.from([10, 200, 0, 1]).copy(b, 128); Buffer.from([10, 200, 0, 2]).copy(b, 144); }
   else { Buffer.from('fd000200000000000000000000000001', 'hex').copy(b, 128); Buffer.from('fd000200000000000000000000000002', 'hex').copy(b, 144); }
   b.write('curl\0garbage', 160, 'latin1');
+  b.writeBigUInt64LE(5n, 176); // pkts_sent
+  b.writeBigUInt64LE(6n, 184); // pkts_received
+  b.writeBigUInt64LE(2_500_000_000n, 192); // last_ns
   return b;
 }
 
@@ -42,7 +45,7 @@ describe('decodeEvent', () => {
       sock_id: 0xffff888812345678n, start_ns: 1_000_000_000n, established_ns: 1_000_250_000n, end_ns: 3_000_000_000n,
       cgroup_id: 4242n, bytes_acked: 1001n, bytes_received: 2001n, netns: 4026531840, pid: 77, tid: 78, ppid: 1, uid: 1000,
       srtt_us: 250, retransmits: 2, syn_retransmits: 1, rst_sent: 0, rst_received: 1, flags: F_ACTIVE,
-      sport: 40000, dport: 443, family: 2, sk_err: 104, comm: 'curl',
+      sport: 40000, dport: 443, family: 2, sk_err: 104, comm: 'curl', pkts_sent: 5n, pkts_received: 6n, last_ns: 2_500_000_000n,
     });
     expect([...ev.saddr]).toEqual([10, 200, 0, 1]);
     expect([...ev.daddr]).toEqual([10, 200, 0, 2]);
@@ -70,5 +73,19 @@ describe('decodeEvent', () => {
     expect(() => decodeEvent(new Uint8Array(100))).toThrow(EventDecodeError);
     expect(() => decodeEvent(handBuilt(2), 100)).toThrow(EventDecodeError);
     expect(() => decodeEvent(handBuilt(7))).toThrow(`ca_event.family (offset ${L.family.offset}) is 7`);
+  });
+
+  it('rebuilds the udp_flows key (cookie, peer address, peer port, family) from the raw bytes and from a decoded event alike', () => {
+    for (const family of [2, 10]) {
+      const raw = handBuilt(family);
+      const key = udpKeyAt(raw, 0);
+      expect(key.equals(udpKeyOf(decodeEvent(raw))), `family ${family}`).toBe(true);
+      // By hand from struct ca_udp_key: u64 cookie, u8 addr[16], u16 port, u16 family, u32 pad.
+      expect(key.readBigUInt64LE(0)).toBe(0xffff888812345678n);
+      expect(key.subarray(8, 24).toString('hex')).toBe(family === 2 ? '0ac80002000000000000000000000000' : 'fd000200000000000000000000000002');
+      expect(key.readUInt16LE(24)).toBe(443);
+      expect(key.readUInt16LE(26)).toBe(family);
+      expect(key.readUInt32LE(28)).toBe(0);
+    }
   });
 });

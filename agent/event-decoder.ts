@@ -47,6 +47,18 @@ export const EVENT_LAYOUT = {
   saddr: { offset: 128, size: 16 },
   daddr: { offset: 144, size: 16 },
   comm: { offset: 160, size: 16 },
+  pkts_sent: { offset: 176, size: 8 },
+  pkts_received: { offset: 184, size: 8 },
+  last_ns: { offset: 192, size: 8 },
+} as const satisfies Record<string, FieldLayout>;
+
+/** struct ca_udp_key: the key of udp_flows, rebuilt from a flow's event to delete it. */
+export const UDP_KEY_LAYOUT = {
+  cookie: { offset: 0, size: 8 },
+  addr: { offset: 8, size: 16 },
+  port: { offset: 24, size: 2 },
+  family: { offset: 26, size: 2 },
+  pad: { offset: 28, size: 4 },
 } as const satisfies Record<string, FieldLayout>;
 
 /** struct ca_owner: what the agent writes into seed_owners (and the kernel into listeners). */
@@ -63,10 +75,11 @@ export const OWNER_SIZE = 48;
 
 /** enum ca_sizes */
 export const SIZES = {
-  CA_COMM_LEN: 16, CA_ADDR_LEN: 16, CA_EVENT_SIZE: 176, CA_CONFIG_SIZE: 312,
+  CA_COMM_LEN: 16, CA_ADDR_LEN: 16, CA_EVENT_SIZE: 200, CA_UDP_KEY_SIZE: 32, CA_CONFIG_SIZE: 312,
   CA_MAX_IGNORED_PORTS: 16, CA_MAX_IGNORED_CIDRS4: 8, CA_MAX_IGNORED_CIDRS6: 8, CA_MAX_NETNS: 8,
 } as const;
 export const EVENT_SIZE = SIZES.CA_EVENT_SIZE;
+export const UDP_KEY_SIZE = SIZES.CA_UDP_KEY_SIZE;
 
 /** enum ca_flag */
 export const FLAG = {
@@ -81,11 +94,13 @@ export const FLAG = {
   CA_F_PREEXISTING: 1 << 9,
   CA_F_DIR_GUESSED: 1 << 10,
   CA_F_OWNER_GONE: 1 << 11,
+  CA_F_UDP: 1 << 12,
 } as const;
 export const {
   CA_F_ACTIVE: F_ACTIVE, CA_F_NO_OWNER: F_NO_OWNER, CA_F_SAMPLED: F_SAMPLED, CA_F_CLOSED: F_CLOSED,
   CA_F_RST_SENT_FIRST: F_RST_SENT_FIRST, CA_F_BYTES_FRESH: F_BYTES_FRESH, CA_F_PEER_FIN: F_PEER_FIN,
   CA_F_ALL_ACKED: F_ALL_ACKED, CA_F_PREEXISTING: F_PREEXISTING, CA_F_DIR_GUESSED: F_DIR_GUESSED, CA_F_OWNER_GONE: F_OWNER_GONE,
+  CA_F_UDP: F_UDP,
 } = FLAG;
 
 /** enum ca_stat: the per-CPU counters of the `stats` map. */
@@ -163,6 +178,10 @@ export interface CaEvent {
   saddr: Buffer;
   daddr: Buffer;
   comm: string;
+  /** UDP flows only: datagrams each way and the boot time of the last one (0 for TCP). */
+  pkts_sent: bigint;
+  pkts_received: bigint;
+  last_ns: bigint;
   /** The fields marked `record` in EVENT_LAYOUT, under their record names. */
   passthrough: Record<string, number>;
 }
@@ -243,9 +262,36 @@ export function decodeEvent(bytes: Uint8Array, offset = 0): CaEvent {
     saddr: Buffer.from(b.subarray(o + F.saddr.offset, o + F.saddr.offset + alen)),
     daddr: Buffer.from(b.subarray(o + F.daddr.offset, o + F.daddr.offset + alen)),
     comm: cString(b, o + F.comm.offset, F.comm.size),
+    pkts_sent: b.readBigUInt64LE(o + F.pkts_sent.offset),
+    pkts_received: b.readBigUInt64LE(o + F.pkts_received.offset),
+    last_ns: b.readBigUInt64LE(o + F.last_ns.offset),
     passthrough: readPassthrough(b, o),
   };
 }
+
+/** The udp_flows key of a UDP flow's event: the socket cookie and the peer, as the kernel keyed it. */
+export function udpKeyOf(ev: Pick<CaEvent, 'sock_id' | 'daddr' | 'dport' | 'family'>): Buffer {
+  const k = Buffer.alloc(UDP_KEY_SIZE);
+  const K = UDP_KEY_LAYOUT;
+  k.writeBigUInt64LE(ev.sock_id, K.cookie.offset);
+  ev.daddr.copy(k, K.addr.offset, 0, Math.min(ev.daddr.length, K.addr.size));
+  k.writeUInt16LE(ev.dport, K.port.offset);
+  k.writeUInt16LE(ev.family, K.family.offset);
+  return k;
+}
+
+/** The same key read straight from a flow's raw event bytes at `o` (the worker's map walk). */
+export function udpKeyAt(b: Buffer, o: number): Buffer {
+  const k = Buffer.alloc(UDP_KEY_SIZE);
+  const K = UDP_KEY_LAYOUT;
+  b.copy(k, K.cookie.offset, o + F.sock_id.offset, o + F.sock_id.offset + 8);
+  b.copy(k, K.addr.offset, o + F.daddr.offset, o + F.daddr.offset + K.addr.size);
+  b.copy(k, K.port.offset, o + F.dport.offset, o + F.dport.offset + 2);
+  b.copy(k, K.family.offset, o + F.family.offset, o + F.family.offset + 2);
+  return k;
+}
+
+export const isUdp = (ev: Pick<CaEvent, 'flags'>): boolean => (ev.flags & F_UDP) !== 0;
 
 /** True if the socket ever entered `state` (bit (1 << state) of ca_event.states). */
 export const visited = (ev: Pick<CaEvent, 'states'>, state: number): boolean => (ev.states & (1 << state)) !== 0;

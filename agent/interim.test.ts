@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { F_CLOSED, TCP, type CaEvent } from './event-decoder.js';
+import { F_ACTIVE, F_CLOSED, F_UDP, TCP, type CaEvent } from './event-decoder.js';
 import { InterimScheduler, type Walk } from './interim.js';
 
 const S = 1_000_000_000n;
@@ -35,5 +35,20 @@ describe('InterimScheduler', () => {
     expect(s.due(snap(14n * S, [closed]))).toEqual([]);
     expect(s.due(snap(15n * S, [closed])).map((d) => [d.kind, d.atNs])).toEqual([['final', 5n * S]]);
     expect(s.due(snap(16n * S, [closed]))).toEqual([]);
+  });
+
+  it('closes a UDP flow idle for the timeout with a final record at its last datagram', () => {
+    const s = new InterimScheduler(60n * S, 10n * S, 5n * S);
+    const flow = { sock_id: 7n, start_ns: 10n * S, last_ns: 12n * S, end_ns: 0n, flags: F_UDP | F_ACTIVE, states: 0, dport: 53 } as CaEvent;
+    expect(s.due(snap(16n * S, [flow]))).toEqual([]);
+    expect(s.due(snap(17n * S, [flow])).map((d) => [d.kind, d.atNs])).toEqual([['final', 12n * S]]);
+  });
+
+  it('gives a busy UDP flow interim records (no handshake needed) and keeps peers of one socket apart', () => {
+    const s = new InterimScheduler(2n * S, 10n * S, 60n * S);
+    const a = { sock_id: 7n, start_ns: 10n * S, last_ns: 12n * S, end_ns: 0n, flags: F_UDP, states: 0, dport: 53 } as CaEvent;
+    const b = { ...a, dport: 123 } as CaEvent;
+    expect(s.due(snap(12n * S, [a, b])).map((d) => [d.kind, d.ev.dport])).toEqual([['interim', 53], ['interim', 123]]);
+    expect(s.due(snap(13n * S, [a, b]))).toEqual([]);
   });
 });

@@ -272,9 +272,14 @@ export class BpfObject {
 }
 
 export const HOOKS = ['on_set_state', 'on_destroy', 'on_retransmit', 'on_send_reset', 'on_receive_reset'] as const;
+/** UDP flows (bpf/udp.bpf.c): attached with attachCgroup at the cgroup v2 root. */
+export const UDP_CGROUP_HOOKS = [
+  'udp_connect4', 'udp_connect6', 'udp_sendmsg4', 'udp_sendmsg6', 'udp_recvmsg4', 'udp_recvmsg6',
+  'udp_egress', 'udp_ingress', 'udp_release',
+] as const;
 /** DNS programs, attached at the root cgroup (agent/dns-*.ts reads what they emit). */
 export const DNS_CGROUP_HOOKS = ['dns_connect4', 'dns_connect6', 'dns_sendmsg4', 'dns_sendmsg6', 'dns_egress', 'dns_ingress'] as const;
-export const ALL_PROGRAMS = [...HOOKS, ...DNS_CGROUP_HOOKS, 'refresh_bytes', 'seed_tcp'] as const;
+export const ALL_PROGRAMS = [...HOOKS, ...UDP_CGROUP_HOOKS, ...DNS_CGROUP_HOOKS, 'refresh_bytes', 'seed_tcp'] as const;
 
 const CLONE_NEWNET = 0x40000000;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { passthroughOf, EVENT_SIZE, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_DIR_GUESSED, F_NO_OWNER, F_OWNER_GONE, F_PEER_FIN, F_PREEXISTING, F_SAMPLED, TCP, type CaEvent } from './event-decoder.js';
+import { passthroughOf, EVENT_SIZE, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_CLOSED, F_DIR_GUESSED, F_NO_OWNER, F_OWNER_GONE, F_PEER_FIN, F_PREEXISTING, F_SAMPLED, F_UDP, TCP, type CaEvent } from './event-decoder.js';
 import { buildRecord, payloadBytes, PROCESS_UNKNOWN, processUnknownReason, type BuildContext } from './record-builder.js';
 
 const S = (...states: number[]): number => states.reduce((m, s) => m | (1 << s), 0);
@@ -9,7 +9,7 @@ function ev(over: Partial<CaEvent>): CaEvent {
     sock_id: 0xffff0000n, start_ns: 10_000_000_000n, syn_ns: 10_000_000_000n, established_ns: 10_000_400_000n, end_ns: 12_000_000_000n,
     cgroup_id: 9n, bytes_acked: 0n, bytes_received: 0n, netns: 111, pid: 50, tid: 51, ppid: 1, uid: 0, srtt_us: 300,
     retransmits: 0, syn_retransmits: 0, rst_sent: 0, rst_received: 0, states: 0, flags: 0, handshake_us: 0, sport: 40000, dport: 80,
-    family: 2, sk_err: 0, saddr: Buffer.from([10, 0, 0, 1]), daddr: Buffer.from([10, 0, 0, 2]), comm: 'curl',
+    family: 2, sk_err: 0, saddr: Buffer.from([10, 0, 0, 1]), daddr: Buffer.from([10, 0, 0, 2]), comm: 'curl', pkts_sent: 0n, pkts_received: 0n, last_ns: 0n,
     ...over,
   };
   return { ...e, passthrough: over.passthrough ?? passthroughOf(e) };
@@ -64,8 +64,47 @@ describe('buildRecord', () => {
   });
 });
 
+describe('UDP flows', () => {
+  const flow = (over: Partial<CaEvent>): CaEvent => ev({
+    flags: F_UDP | F_ACTIVE, states: 0, syn_ns: 0n, established_ns: 0n, end_ns: 0n, srtt_us: 0, sport: 40000, dport: 53,
+    bytes_acked: 120n, bytes_received: 480n, pkts_sent: 2n, pkts_received: 2n, last_ns: 11_500_000_000n, ...over,
+  });
+
+  it('egress, released: transport udp, payload bytes and packets as counted, no TCP timings, ends at the last datagram', () => {
+    const r = buildRecord(flow({ flags: F_UDP | F_ACTIVE | F_CLOSED, end_ns: 11_500_000_000n }), 'final', ctx);
+    expect(r).toMatchObject({
+      transport: 'udp', direction: 'egress', conn_state: 'SF', close_reason: 'released', src_port: 40000, dst_port: 53,
+      src_bytes: 120, dst_bytes: 480, src_packets: 2, dst_packets: 2, connect_latency_us: null, srtt_us: null, pid: 50, comm: 'curl',
+      end_us: 1_700_000_011_500_000,
+    });
+  });
+
+  it('ingress, idle: the peer is the source and its counters are the source\'s', () => {
+    const r = buildRecord(flow({ flags: F_UDP, sport: 53, dport: 40000, pkts_sent: 0n, bytes_acked: 0n, pkts_received: 3n, bytes_received: 90n }), 'final', ctx);
+    expect(r).toMatchObject({ direction: 'ingress', conn_state: 'S0', close_reason: 'idle', src_port: 40000, dst_port: 53, src_bytes: 90, src_packets: 3, dst_bytes: 0, dst_packets: 0 });
+  });
+
+  it('two peers of one socket are two connections; interim and final of one flow share conn_uid', () => {
+    const a = flow({});
+    const b = flow({ dport: 123 });
+    expect(buildRecord(a, 'final', ctx).conn_uid).not.toBe(buildRecord(b, 'final', ctx).conn_uid);
+    const interim = buildRecord(a, 'interim', ctx, 11_000_000_000n);
+    expect(interim).toMatchObject({ kind: 'interim', close_reason: 'open', src_bytes: 120, src_packets: 2 });
+    expect(interim.conn_uid).toBe(buildRecord(a, 'final', ctx).conn_uid);
+  });
+
+  it('TCP records say transport tcp and carry no packet counts', () => {
+    expect(buildRecord(ev({ flags: F_ACTIVE, states: S(TCP.SYN_SENT, TCP.ESTABLISHED, TCP.CLOSE) }), 'final', ctx)).toMatchObject({ transport: 'tcp', src_packets: null, dst_packets: null });
+  });
+
+  it('a UDP socket no hook saw: no process, and the reason says so', () => {
+    const r = buildRecord(flow({ flags: F_UDP | F_NO_OWNER, pid: 0 }), 'final', ctx);
+    expect(r).toMatchObject({ pid: null, process_unknown_reason: PROCESS_UNKNOWN.udpSocketNotSeen });
+  });
+});
+
 it('EVENT_SIZE matches the C header define', () => {
-  expect(EVENT_SIZE).toBe(176);
+  expect(EVENT_SIZE).toBe(200);
 });
 
 describe('pre-existing, sampled and ownerless connections', () => {

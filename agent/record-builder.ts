@@ -3,7 +3,7 @@ import { connUid, eventId } from '../lib/ids.js';
 import type { ConnectionRecord } from '../lib/record.js';
 import { classify } from './conn-state.js';
 import type { AgentConfig } from './config.js';
-import { AF_INET, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_NO_OWNER, F_OWNER_GONE, F_PEER_FIN, F_PREEXISTING, F_SAMPLED, TCP, visited, type CaEvent } from './event-decoder.js';
+import { AF_INET, F_ACTIVE, F_ALL_ACKED, F_BYTES_FRESH, F_NO_OWNER, F_OWNER_GONE, F_PEER_FIN, F_PREEXISTING, F_SAMPLED, F_UDP, TCP, visited, type CaEvent } from './event-decoder.js';
 import type { ProcInfo } from './proc.js';
 
 // Kernel event (C names) -> the wire record (lib/record.ts). ECS semantics:
@@ -23,10 +23,13 @@ export const PROCESS_UNKNOWN = {
   ownerNotFound: 'no_fd_at_agent_start',
   /** Opened from kernel context (pid 0). */
   kernel: 'kernel_context',
+  /** A UDP socket no connect/sendmsg/recvmsg of the agent's time has touched (set up before the agent, or only recv() without an address). */
+  udpSocketNotSeen: 'udp_socket_not_seen',
 } as const;
 
 export function processUnknownReason(ev: Pick<CaEvent, 'flags' | 'pid'>): string | null {
   if ((ev.flags & F_NO_OWNER) === 0 && ev.pid > 0) return null;
+  if ((ev.flags & F_UDP) !== 0) return PROCESS_UNKNOWN.udpSocketNotSeen;
   if ((ev.flags & F_PREEXISTING) !== 0) return (ev.flags & F_OWNER_GONE) !== 0 ? PROCESS_UNKNOWN.ownerGone : PROCESS_UNKNOWN.ownerNotFound;
   if ((ev.flags & F_NO_OWNER) !== 0) return PROCESS_UNKNOWN.noListenerOwner;
   return PROCESS_UNKNOWN.kernel;
@@ -50,6 +53,8 @@ export function readBootId(): string {
  * our FIN once acked; bytes_received includes the peer's FIN.
  */
 export function payloadBytes(ev: CaEvent): { sent: number; received: number } {
+  // A UDP flow's counters are datagram payload already (bpf/udp.bpf.c).
+  if ((ev.flags & F_UDP) !== 0) return { sent: Number(ev.bytes_acked), received: Number(ev.bytes_received) };
   const active = (ev.flags & F_ACTIVE) !== 0;
   const synAcked = active && visited(ev, TCP.ESTABLISHED) ? 1n : 0n;
   const ourFinSent = visited(ev, TCP.FIN_WAIT1) || visited(ev, TCP.LAST_ACK) || visited(ev, TCP.CLOSING);
@@ -68,14 +73,18 @@ const usBetween = (from: bigint, to: bigint): number => Number((to - from) / 100
  */
 export function buildRecord(ev: CaEvent, kind: 'final' | 'interim', ctx: BuildContext, snapshotNs?: bigint): ConnectionRecord {
   const active = (ev.flags & F_ACTIVE) !== 0;
+  const udp = (ev.flags & F_UDP) !== 0;
   const host = ctx.cfg.netnsHosts.get(ev.netns) ?? ctx.cfg.host;
-  const uid = connUid(host, ctx.bootId, ev.sock_id, ev.start_ns);
-  const endNs = kind === 'final' ? ev.end_ns : (snapshotNs ?? ev.start_ns);
+  // One UDP socket has a flow per peer: the peer is part of its identity.
+  const uid = connUid(host, ctx.bootId, udp ? `udp:${ev.sock_id}:${ev.daddr.toString('hex')}:${ev.dport}` : ev.sock_id, ev.start_ns);
+  // A UDP flow ends with its last datagram, whether it was released or went idle.
+  const endNs = kind === 'final' ? (udp ? ev.last_ns : ev.end_ns) : (snapshotNs ?? ev.start_ns);
   const end_us = ctx.toWallUs(endNs);
   const established = visited(ev, TCP.ESTABLISHED);
   // A socket that predates the agent has no handshake time: latency stays null.
   const handshakeSeen = established && ev.established_ns > 0n;
-  const bytesKnown = kind === 'final' || (ev.flags & F_BYTES_FRESH) !== 0;
+  // UDP counters live in the flow map itself, so every snapshot is current.
+  const bytesKnown = kind === 'final' || udp || (ev.flags & F_BYTES_FRESH) !== 0;
   const unknownReason = processUnknownReason(ev);
   const hasOwner = unknownReason === null;
   const info: ProcInfo = hasOwner ? ctx.proc(ev.pid, ev.ppid || null) : { executable: null, parentName: null, containerId: null };
@@ -105,6 +114,10 @@ export function buildRecord(ev: CaEvent, kind: 'final' | 'interim', ctx: BuildCo
     srtt_us: bytesKnown && established && ev.srtt_us > 0 ? ev.srtt_us : null,
     src_bytes: bytes ? (active ? bytes.sent : bytes.received) : null,
     dst_bytes: bytes ? (active ? bytes.received : bytes.sent) : null,
+    transport: udp ? 'udp' as const : 'tcp' as const,
+    // Packets are counted for UDP only; a TCP record carries none.
+    src_packets: udp ? Number(active ? ev.pkts_sent : ev.pkts_received) : null,
+    dst_packets: udp ? Number(active ? ev.pkts_received : ev.pkts_sent) : null,
     pid: hasOwner ? ev.pid : null,
     tid: hasOwner ? ev.tid : null,
     ppid: hasOwner && ev.ppid > 0 ? ev.ppid : null,
@@ -121,8 +134,8 @@ export function buildRecord(ev: CaEvent, kind: 'final' | 'interim', ctx: BuildCo
     sampled: (ev.flags & F_SAMPLED) !== 0,
     started_before_agent: (ev.flags & F_PREEXISTING) !== 0,
     process_unknown_reason: unknownReason,
-    // A TCP connection has no packet counts, resolved name or DNS fields (yet).
-    transport: 'tcp', src_packets: null, dst_packets: null, dst_domain: null, dst_registered_domain: null,
+    // No resolved name or DNS fields here (the DNS cache and DNS records fill them).
+    dst_domain: null, dst_registered_domain: null,
     dns_id: null, dns_qname: null, dns_qtype: null, dns_registered_domain: null, dns_rcode: null, dns_resolved_ips: [], dns_answers: [],
   } satisfies Partial<ConnectionRecord>;
   // Every other record field is a counter the kernel fills and the record

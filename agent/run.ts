@@ -52,12 +52,13 @@ export async function runAgent(o: RunOptions): Promise<void> {
     toWallUs: (ns) => clock.toWallUs(ns),
     proc: (pid, ppid) => procCache.lookup(pid, ppid),
   };
-  // Walk often enough that an interim is at most ~1/4 interval late, but not more than once a second.
-  const walkIntervalMs = Math.max(1000, Math.min(5000, (cfg.interimIntervalS * 1000) / 4));
+  // Walk often enough that an interim (or a UDP idle close) is at most ~1/4 interval late, but not more than once a second.
+  const walkIntervalMs = Math.max(1000, Math.min(5000, (Math.min(cfg.interimIntervalS, cfg.sensor.udpIdleTimeoutS) * 1000) / 4));
   const sensor = new Sensor({
     objectPath: cfg.bpfObject, configBlob: buildConfigBlob(cfg.filters), log, walkIntervalMs,
-    mapSizes: { sockets: cfg.sensor.maxConnections, listeners: cfg.sensor.maxListeners },
+    mapSizes: { sockets: cfg.sensor.maxConnections, listeners: cfg.sensor.maxListeners, udpFlows: cfg.sensor.maxUdpFlows },
     ringBytes: cfg.sensor.ringBufferBytes, seed: cfg.sensor.scanExistingSockets, interimIntervalS: cfg.interimIntervalS,
+    udpIdleTimeoutS: cfg.sensor.udpIdleTimeoutS, cgroupPath: cfg.sensor.cgroupPath,
     ...(o.privileges ? { privileges: o.privileges } : {}),
     dns: cfg.dns.enabled ? { cgroupPath: cfg.sensor.cgroupPath, ringBytes: cfg.dns.ringBufferBytes } : null,
   });
@@ -134,10 +135,12 @@ export async function runAgent(o: RunOptions): Promise<void> {
         'connections not tracked (counted in agent health): raise sensor.max_connections if untracked_map_full grows');
     }
     untrackedSeen = untracked;
-    if (stopping) return;
-    // Read /proc while owners are alive: a short-lived client has often exited
-    // by the time its final record arrives, and then only the cache knows its exe.
-    for (const [pid, ppid] of s.owners) procCache.lookup(pid, ppid || null);
+    // The walk at stop brings only the UDP flows still open (one interim each): without them they would vanish.
+    if (!stopping) {
+      // Read /proc while owners are alive: a short-lived client has often exited
+      // by the time its final record arrives, and then only the cache knows its exe.
+      for (const [pid, ppid] of s.owners) procCache.lookup(pid, ppid || null);
+    }
     for (const d of s.due) emit(d.ev, d.kind, d.atNs);
   });
   sensor.on('fatal', (e: Error) => { fatal ??= e; requestStop(`sensor failed: ${e.message}`); });

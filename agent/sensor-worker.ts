@@ -1,10 +1,10 @@
 import { closeSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { bootNs } from './clock.js';
-import { EVENT_LAYOUT as EL, EVENT_SIZE, F_NO_OWNER, SEED_MARK, STAT } from './event-decoder.js';
+import { EVENT_LAYOUT as EL, EVENT_SIZE, F_NO_OWNER, F_UDP, SEED_MARK, STAT, UDP_KEY_SIZE, udpKeyAt } from './event-decoder.js';
 import { InterimScheduler, type EntryFacts } from './interim.js';
 import { DNS_EVENT_SIZE, DNS_STAT } from './dns-decoder.js';
-import { ALL_PROGRAMS, BpfObject, DNS_CGROUP_HOOKS, dumpMapValues, HOOKS, lookupPerCpuU64, mapDelete, mapUpdate, MappedRing, numPossibleCpus, setLibbpfPrint, setNetns } from './libbpf.js';
+import { ALL_PROGRAMS, BpfObject, DNS_CGROUP_HOOKS, dumpMapValues, HOOKS, lookupPerCpuU64, UDP_CGROUP_HOOKS, mapDelete, mapUpdate, MappedRing, numPossibleCpus, setLibbpfPrint, setNetns } from './libbpf.js';
 import { encodeOwner, scanSocketOwners } from './preexisting.js';
 import { dropPrivileges, type PrivilegeDrop } from './privileges.js';
 
@@ -30,7 +30,11 @@ export interface SensorWorkerData {
   pollTimeoutMs: number;
   walkIntervalMs: number;
   drainMs: number;
-  mapSizes: { sockets: number; listeners: number; seedOwners: number };
+  mapSizes: { sockets: number; listeners: number; seedOwners: number; udpFlows: number };
+  /** cgroup v2 directory the UDP programs attach to (its whole subtree is watched). */
+  cgroupPath: string;
+  /** A UDP flow with no datagram for this long gets its final record (close_reason idle). */
+  udpIdleNs: bigint;
   ringBytes: number;
   seed: boolean;
   interimIntervalNs: bigint;
@@ -61,7 +65,7 @@ export type WorkerMessage =
   | { type: 'ready'; cpus: number; programs: string[]; seed: SeedSummary | null; loadAttempts: number }
   | { type: 'events'; buf: ArrayBuffer; count: number }
   | { type: 'dns'; buf: ArrayBuffer; count: number }
-  | { type: 'snapshot'; buf: ArrayBuffer; count: number; kinds: Array<'final' | 'interim'>; dueNs: bigint[]; owners: Array<[number, number]>; entries: number; atNs: bigint; stats: StatsSnapshot; dnsStats: DnsStatsSnapshot | null; refreshed: boolean; refreshError?: string }
+  | { type: 'snapshot'; buf: ArrayBuffer; count: number; kinds: Array<'final' | 'interim'>; dueNs: bigint[]; owners: Array<[number, number]>; entries: number; udpFlows: number; atNs: bigint; stats: StatsSnapshot; dnsStats: DnsStatsSnapshot | null; refreshed: boolean; refreshError?: string }
   | { type: 'error'; message: string; call?: string; errno?: number }
   | { type: 'stopped'; unreadBytes: number; unreadDnsBytes: number; detachMs: number; snapshotMs: number };
 
@@ -73,18 +77,21 @@ const STOP = 0;
 const QUEUED = 1;
 const EAGAIN = 11;
 
-interface Peeked extends EntryFacts { index: number; pid: number; ppid: number }
+interface Peeked extends EntryFacts { buf: Buffer; index: number; pid: number; ppid: number }
 
 /** Only what the schedule and the /proc warm-up need, read straight from the map bytes. */
 function peek(b: Buffer, index: number): Peeked {
   const o = index * EVENT_SIZE;
   return {
+    buf: b,
     index,
     sock_id: b.readBigUInt64LE(o + EL.sock_id.offset),
     start_ns: b.readBigUInt64LE(o + EL.start_ns.offset),
     end_ns: b.readBigUInt64LE(o + EL.end_ns.offset),
     flags: b.readUInt32LE(o + EL.flags.offset),
     states: b.readUInt32LE(o + EL.states.offset),
+    dport: b.readUInt16LE(o + EL.dport.offset),
+    last_ns: b.readBigUInt64LE(o + EL.last_ns.offset),
     pid: b.readUInt32LE(o + EL.pid.offset),
     ppid: b.readUInt32LE(o + EL.ppid.offset),
   };
@@ -103,6 +110,7 @@ function openAndLoad(): { obj: BpfObject; attempts: number } {
       obj.setMaxEntries('socks', data.mapSizes.sockets);
       obj.setMaxEntries('listeners', data.mapSizes.listeners);
       obj.setMaxEntries('seed_owners', data.mapSizes.seedOwners);
+      obj.setMaxEntries('udp_flows', data.mapSizes.udpFlows);
       obj.setMaxEntries('events', data.ringBytes);
       if (data.dns) obj.setMaxEntries('dns_events', data.dns.ringBytes);
       const dnsOff = new Set<string>(data.dns ? [] : DNS_CGROUP_HOOKS);
@@ -172,10 +180,12 @@ function main(): void {
     // Hooks first, scan second: a socket that opens or closes during the
     // scan is seen by a hook, and the scan never overwrites a hook's entry.
     for (const p of HOOKS) obj.attach(p);
+    for (const p of UDP_CGROUP_HOOKS) obj.attachCgroup(p, data.cgroupPath);
     const dnsAt = data.dns;
     if (dnsAt) for (const p of DNS_CGROUP_HOOKS) obj.attachCgroup(p, dnsAt.cgroupPath);
     const cpus = numPossibleCpus();
     const socksFd = obj.mapFd('socks');
+    const udpFd = obj.mapFd('udp_flows');
     const statsFd = obj.mapFd('stats');
     ring = new MappedRing(obj.mapFd('events'), data.ringBytes);
     dnsRing = dnsAt ? new MappedRing(obj.mapFd('dns_events'), dnsAt.ringBytes) : null;
@@ -186,7 +196,7 @@ function main(): void {
     }
     // The start-up scan reads every process's /proc/PID/fd, so privileges go only after it.
     if (data.privileges) dropPrivileges(data.privileges);
-    post({ type: 'ready', cpus, programs: [...HOOKS, ...(dnsAt ? DNS_CGROUP_HOOKS : [])], seed: seedSummary, loadAttempts: attempts });
+    post({ type: 'ready', cpus, programs: [...HOOKS, ...UDP_CGROUP_HOOKS, ...(dnsAt ? DNS_CGROUP_HOOKS : [])], seed: seedSummary, loadAttempts: attempts });
 
     const readBatch = (): number => {
       const room = Math.min(data.maxBatch, data.maxQueued - Atomics.load(shared, QUEUED));
@@ -213,26 +223,36 @@ function main(): void {
       post({ type: 'dns', buf, count: n }, [buf]);
       return n;
     };
-    const scheduler = new InterimScheduler(data.interimIntervalNs);
+    const scheduler = new InterimScheduler(data.interimIntervalNs, undefined, data.udpIdleNs);
     const snapshot = (final = false): void => {
       let refreshed = false;
       let refreshError: string | undefined;
       try { obj.testRun('refresh_bytes'); refreshed = true; } catch (e) { refreshError = (e as Error).message; }
       const atNs = bootNs();
       const { values, count } = dumpMapValues(socksFd, 8, EVENT_SIZE);
+      const udp = dumpMapValues(udpFd, UDP_KEY_SIZE, EVENT_SIZE);
       const stats = Object.fromEntries(Object.entries(STAT).map(([k, idx]) => [k, lookupPerCpuU64(statsFd, idx, cpus)])) as StatsSnapshot;
       const dnsStats = dnsStatsFd < 0 ? null : Object.fromEntries(Object.entries(DNS_STAT).map(([k, idx]) => [k, Number(lookupPerCpuU64(dnsStatsFd, idx, cpus).reduce((a, b) => a + b, 0n))])) as DnsStatsSnapshot;
-      const entries = Array.from({ length: count }, (_, i) => peek(values, i));
-      // At stop only the counters matter: no interim records for a run that is ending.
-      const due = final ? [] : scheduler.due({ entries, atNs });
+      const entries = [
+        ...Array.from({ length: count }, (_, i) => peek(values, i)),
+        ...Array.from({ length: udp.count }, (_, i) => peek(udp.values, i)),
+      ];
+      // At stop no TCP interim records for a run that is ending (their
+      // sockets' final records come from the next agent's start-up scan
+      // onwards). A UDP flow still open, though, has no later record at all
+      // (the next agent cannot see it), so it gets one interim (open) now.
+      // An idle UDP flow is sent only if this walk's delete took it: a socket
+      // release racing the walk deletes it too and sends its own final.
+      const due = (final ? entries.filter((e) => (e.flags & F_UDP) !== 0).map((ev) => ({ ev, kind: 'interim' as const, atNs })) : scheduler.due({ entries, atNs }))
+        .filter((d) => d.kind !== 'final' || (d.ev.flags & F_UDP) === 0 || mapDelete(udpFd, udpKeyAt(d.ev.buf, d.ev.index * EVENT_SIZE)) === 0);
       const owners = new Map<number, number>();
       for (const e of entries) if (e.pid > 0 && (e.flags & F_NO_OWNER) === 0) owners.set(e.pid, e.ppid);
       const out = Buffer.allocUnsafe(due.length * EVENT_SIZE);
-      due.forEach((d, i) => values.copy(out, i * EVENT_SIZE, d.ev.index * EVENT_SIZE, (d.ev.index + 1) * EVENT_SIZE));
+      due.forEach((d, i) => d.ev.buf.copy(out, i * EVENT_SIZE, d.ev.index * EVENT_SIZE, (d.ev.index + 1) * EVENT_SIZE));
       const buf = out.buffer.slice(out.byteOffset, out.byteOffset + out.length) as ArrayBuffer;
       post({
         type: 'snapshot', buf, count: due.length, kinds: due.map((d) => d.kind), dueNs: due.map((d) => d.atNs), owners: [...owners],
-        entries: count, atNs, stats, dnsStats, refreshed, ...(refreshError ? { refreshError } : {}),
+        entries: count, udpFlows: udp.count, atNs, stats, dnsStats, refreshed, ...(refreshError ? { refreshError } : {}),
       }, [buf]);
     };
 

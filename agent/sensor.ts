@@ -23,6 +23,8 @@ export interface Snapshot {
   owners: Array<[number, number]>;
   /** Entries in the socket map at this walk. */
   entries: number;
+  /** Entries in the UDP flow map at this walk. */
+  udpFlows: number;
   atNs: bigint;
   stats: StatsSnapshot;
   /** The DNS programs' counters; null when DNS is off. */
@@ -38,9 +40,13 @@ export interface MapSizes {
   listeners: number;
   /** Sockets held by processes at start (for the start-up scan only). */
   seedOwners: number;
+  /** Concurrent UDP flows (udp_flows map: one per socket and peer). */
+  udpFlows: number;
 }
 
-export const DEFAULT_MAP_SIZES: MapSizes = { sockets: 131_072, listeners: 16_384, seedOwners: 65_536 };
+export const DEFAULT_MAP_SIZES: MapSizes = { sockets: 131_072, listeners: 16_384, seedOwners: 65_536, udpFlows: 65_536 };
+/** Where cgroup v2 is mounted on hosts with the hybrid layout; pure cgroup2 hosts use /sys/fs/cgroup. */
+export const DEFAULT_CGROUP_PATH = '/sys/fs/cgroup/unified';
 /** 8 MiB: ~45,000 records of headroom while the agent is busy. */
 export const DEFAULT_RING_BYTES = 8 << 20;
 
@@ -56,6 +62,10 @@ export interface SensorOptions {
   maxQueued?: number;
   /** Open connections get an interim record this often (seconds). */
   interimIntervalS?: number;
+  /** A UDP flow with no datagram either way for this long is closed (seconds, default 60). */
+  udpIdleTimeoutS?: number;
+  /** The cgroup v2 directory the UDP programs attach to (default /sys/fs/cgroup/unified). */
+  cgroupPath?: string;
   /** Enumerate sockets that exist before the agent (default true). */
   seed?: boolean;
   /** How long stop() keeps draining the ring buffer after detaching. */
@@ -148,6 +158,8 @@ export class Sensor extends EventEmitter {
       pollTimeoutMs: this.opts.pollTimeoutMs ?? 50,
       walkIntervalMs: this.opts.walkIntervalMs ?? 1000,
       interimIntervalNs: BigInt(Math.round((this.opts.interimIntervalS ?? 60) * 1e9)),
+      udpIdleNs: BigInt(Math.round((this.opts.udpIdleTimeoutS ?? 60) * 1e9)),
+      cgroupPath: this.opts.cgroupPath ?? DEFAULT_CGROUP_PATH,
       drainMs: this.opts.drainMs ?? 100,
       mapSizes: { ...DEFAULT_MAP_SIZES, ...this.opts.mapSizes },
       ringBytes,
@@ -190,7 +202,7 @@ export class Sensor extends EventEmitter {
           case 'snapshot': {
             const evs = decodeBatch(m.buf, m.count, log);
             const due = evs.length === m.count ? evs.map((ev, i) => ({ ev, kind: m.kinds[i]!, atNs: m.dueNs[i]! })) : [];
-            this.emit('snapshot', { due, owners: m.owners, entries: m.entries, atNs: m.atNs, stats: m.stats, dnsStats: m.dnsStats, refreshed: m.refreshed, refreshError: m.refreshError } satisfies Snapshot);
+            this.emit('snapshot', { due, owners: m.owners, entries: m.entries, udpFlows: m.udpFlows, atNs: m.atNs, stats: m.stats, dnsStats: m.dnsStats, refreshed: m.refreshed, refreshError: m.refreshError } satisfies Snapshot);
             break;
           }
           case 'error': {

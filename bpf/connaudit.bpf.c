@@ -33,6 +33,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 _Static_assert(sizeof(struct ca_event) == CA_EVENT_SIZE, "CA_EVENT_SIZE is stale");
 _Static_assert(sizeof(struct ca_config) == CA_CONFIG_SIZE, "CA_CONFIG_SIZE is stale");
+_Static_assert(sizeof(struct ca_udp_key) == CA_UDP_KEY_SIZE, "CA_UDP_KEY_SIZE is stale");
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -108,6 +109,7 @@ struct ca_btf_anchor {
 	enum ca_flag flag;
 	enum ca_stat stat;
 	enum ca_seed_mark mark;
+	struct ca_udp_key udp_key; /* the agent rebuilds these keys (agent/event-decoder.ts UDP_KEY_LAYOUT) */
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -737,4 +739,6 @@ int seed_tcp(struct bpf_iter__tcp *ctx)
 	return 0;
 }
 
+/* UDP flows share the filters, rate limit, stats and ring buffer above. */
+#include "udp.bpf.c"
 #include "dns.bpf.c"

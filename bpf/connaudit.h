@@ -14,7 +14,8 @@
 enum ca_sizes {
 	CA_COMM_LEN = 16,
 	CA_ADDR_LEN = 16,
-	CA_EVENT_SIZE = 176,
+	CA_EVENT_SIZE = 200,
+	CA_UDP_KEY_SIZE = 32,
 	CA_CONFIG_SIZE = 312,
 	CA_MAX_IGNORED_PORTS = 16,
 	CA_MAX_IGNORED_CIDRS4 = 8,
@@ -39,6 +40,7 @@ enum ca_flag {
 	CA_F_PREEXISTING = 1u << 9,    /* open before the agent started: seeded by the start-up scan */
 	CA_F_DIR_GUESSED = 1u << 10,   /* pre-existing: direction inferred from the listening ports */
 	CA_F_OWNER_GONE = 1u << 11,    /* pre-existing: no process held the socket's fd at start */
+	CA_F_UDP = 1u << 12,           /* a UDP flow (bpf/udp.bpf.c): states/TCP counters unused; CLOSED = socket released */
 };
 
 /*
@@ -101,6 +103,26 @@ struct ca_event {
 	__u8 saddr[CA_ADDR_LEN]; /* local address (4 bytes used for AF_INET) */
 	__u8 daddr[CA_ADDR_LEN]; /* remote address */
 	char comm[CA_COMM_LEN];  /* owner's task comm */
+	/* UDP flows only (zero for TCP): datagrams each way (a GSO send counts
+	 * its segments) and the boot time of the last one, which the agent's
+	 * idle timeout reads. A UDP flow's payload bytes are in bytes_acked
+	 * (ours) and bytes_received (the peer's). */
+	__u64 pkts_sent;
+	__u64 pkts_received;
+	__u64 last_ns;
+};
+
+/*
+ * One UDP flow: a socket (its cookie, never reused while the host is up) and
+ * one peer. The agent rebuilds this key from a flow's ca_event (sock_id,
+ * daddr, dport, family) to delete the flow after its idle-timeout record.
+ */
+struct ca_udp_key {
+	__u64 cookie;
+	__u8 addr[CA_ADDR_LEN]; /* peer address (4 bytes used for AF_INET) */
+	__u16 port;             /* peer port, host order */
+	__u16 family;
+	__u32 pad;
 };
 
 /* Owner of a listening socket, copied to each accepted child. */

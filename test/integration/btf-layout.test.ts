@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_LAYOUT, CONFIG_SIZE } from '../../agent/bpf-config.js';
 import { DNS_EVENT_LAYOUT, DNS_EVENT_SIZE, DNS_FLAG, DNS_OWNER_LAYOUT, DNS_SIZES, DNS_STAT_ENUM } from '../../agent/dns-decoder.js';
-import { EVENT_LAYOUT, EVENT_SIZE, FLAG, OWNER_LAYOUT, OWNER_SIZE, SEED_MARK, SIZES, STAT_ENUM, type FieldLayout } from '../../agent/event-decoder.js';
+import { EVENT_LAYOUT, EVENT_SIZE, FLAG, OWNER_LAYOUT, OWNER_SIZE, SEED_MARK, SIZES, STAT_ENUM, UDP_KEY_LAYOUT, UDP_KEY_SIZE, type FieldLayout } from '../../agent/event-decoder.js';
 
 // Tetragon's alignchecker, for connaudit: the TypeScript side reads
 // struct ca_event and writes struct ca_config at fixed offsets, so compare
@@ -74,6 +74,7 @@ describe.each([
   ['ca_event', EVENT_LAYOUT as Record<string, FieldLayout>, EVENT_SIZE, 'agent/event-decoder.ts EVENT_LAYOUT'],
   ['ca_config', CONFIG_LAYOUT as Record<string, FieldLayout>, CONFIG_SIZE, 'agent/bpf-config.ts CONFIG_LAYOUT'],
   ['ca_owner', OWNER_LAYOUT as Record<string, FieldLayout>, OWNER_SIZE, 'agent/event-decoder.ts OWNER_LAYOUT'],
+  ['ca_udp_key', UDP_KEY_LAYOUT as Record<string, FieldLayout>, UDP_KEY_SIZE, 'agent/event-decoder.ts UDP_KEY_LAYOUT'],
   ['ca_dns_event', DNS_EVENT_LAYOUT as Record<string, FieldLayout>, DNS_EVENT_SIZE, 'agent/dns-decoder.ts DNS_EVENT_LAYOUT'],
   ['ca_dns_owner', DNS_OWNER_LAYOUT as Record<string, FieldLayout>, DNS_SIZES.CA_DNS_OWNER_SIZE, 'agent/dns-decoder.ts DNS_OWNER_LAYOUT'],
 ])('struct %s in bpf/connaudit.bpf.o', (name, table, size, where) => {

@@ -19,6 +19,11 @@ import { INSTALL_ROOT } from '../../lib/paths.js';
 //   rate     the storm's own connections per second.
 // Then the highest paced rate at which the agent (Kafka output) loses nothing.
 // Needs root, bpftrace, tcpdump and a broker at $KAFKA_BROKERS.
+// With transport 'udp' the storm is one-datagram exchanges on fresh sockets
+// (tools/bench/storm uclient) against an echo server: two UDP flows each (the
+// client's, released at close; the server's, closed by a 1 s idle timeout),
+// watched by the same observers except bpftrace (the tcplife script is TCP
+// only); tcpdump's count is the client's datagrams.
 
 export type Observer = 'none' | 'agent-kafka' | 'agent-jsonl' | 'bpftrace' | 'tcpdump';
 export const OBSERVERS: Observer[] = ['none', 'agent-kafka', 'agent-jsonl', 'bpftrace', 'tcpdump'];
@@ -41,6 +46,7 @@ export interface RunResult {
 }
 
 export interface CompareResult {
+  transport: 'tcp' | 'udp';
   connections: number;
   workers: number;
   runs: RunResult[];
@@ -88,7 +94,7 @@ class Lab {
   readonly c: string;
   readonly s: string;
   private server: ChildProcess | null = null;
-  constructor(tag: string) { this.c = `${tag}-c`; this.s = `${tag}-s`; }
+  constructor(tag: string, readonly udp = false) { this.c = `${tag}-c`; this.s = `${tag}-s`; }
 
   up(): Promise<void> {
     for (const ns of [this.c, this.s]) sh('ip', ['netns', 'add', ns]);
@@ -100,7 +106,7 @@ class Lab {
     }
     sh('ip', ['netns', 'exec', this.c, 'sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=1024 65000']);
     sh('ip', ['netns', 'exec', this.c, 'sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1']);
-    this.server = spawn('ip', ['netns', 'exec', this.s, STORM, 'serve', String(PORT), '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.server = spawn('ip', ['netns', 'exec', this.s, STORM, this.udp ? 'userve' : 'serve', String(PORT), '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
     return new Promise((resolve) => this.server!.stdout!.once('data', () => resolve()));
   }
 
@@ -108,7 +114,7 @@ class Lab {
 
   storm(connections: number, workers: number, rate = 0): Promise<{ ok: number; failed: number; seconds: number }> {
     return new Promise((resolve, reject) => {
-      const p = spawn('ip', ['netns', 'exec', this.c, STORM, 'client', '10.202.0.2', String(PORT), '300', String(workers), String(connections), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const p = spawn('ip', ['netns', 'exec', this.c, STORM, this.udp ? 'uclient' : 'client', '10.202.0.2', String(PORT), '300', String(workers), String(connections), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       p.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
       p.once('exit', () => {
@@ -173,7 +179,7 @@ interim_interval_s: 600
 health_interval_s: 1
 sensor:
   only_netns: [/run/netns/${lab.c}, /run/netns/${lab.s}]
-${topic ? `kafka:\n  topic: ${topic}\nspool:\n  dir: ${join(dir, 'spool')}\n` : ''}`);
+${lab.udp ? '  udp_idle_timeout_s: 1\n' : ''}${topic ? `kafka:\n  topic: ${topic}\nspool:\n  dir: ${join(dir, 'spool')}\n` : ''}`);
     if (topic) {
       const admin = kafka.admin();
       await admin.connect();
@@ -189,7 +195,7 @@ ${topic ? `kafka:\n  topic: ${topic}\nspool:\n  dir: ${join(dir, 'spool')}\n` : 
     writeFileSync(script, bpftraceScript(ns));
     child = spawn('sh', ['-c', `echo $$ > ${cgroup}/cgroup.procs && exec bpftrace ${script} > ${out}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   } else {
-    child = spawn('sh', ['-c', `echo $$ > ${cgroup}/cgroup.procs && exec ip netns exec ${lab.c} tcpdump -i eth0 -s 96 -w ${out} -U tcp port ${PORT}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn('sh', ['-c', `echo $$ > ${cgroup}/cgroup.procs && exec ip netns exec ${lab.c} tcpdump -i eth0 -s 96 -w ${out} -U ${lab.udp ? 'udp' : 'tcp'} port ${PORT}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   }
   child.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
   const ready = o === 'bpftrace' ? (): boolean => existsSync(out) && readFileSync(out, 'utf8').includes('Attaching')
@@ -227,8 +233,13 @@ function topicBytes(topic: string): number {
 const lines = (file: string): number => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.startsWith('Attaching')).length : 0);
 
 /** Records the observer wrote so far (for the "until nothing new arrives" wait and the final count). */
-async function records(o: Observer, r: Running, kafka: Kafka): Promise<number> {
+async function records(o: Observer, r: Running, kafka: Kafka, udp = false): Promise<number> {
   if (o === 'agent-kafka') return kafkaRecords(kafka, r.topic!);
+  if (o === 'tcpdump' && udp) {
+    // The client's datagrams: one per exchange.
+    const out = execFileSync('tcpdump', ['-nn', '-q', '-r', r.out, `udp and dst port ${PORT}`], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
+    return out.split('\n').filter(Boolean).length;
+  }
   if (o === 'tcpdump') {
     // One SYN without ACK per connection attempt: what a pcap can tell about connections.
     const out = execFileSync('tcpdump', ['-nn', '-q', '-r', r.out, 'tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn'], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
@@ -237,12 +248,17 @@ async function records(o: Observer, r: Running, kafka: Kafka): Promise<number> {
   return lines(r.out);
 }
 
-async function stopObserver(o: Observer, r: Running, kafka: Kafka): Promise<{ records: number; bytes: number; cpuUsec: number; bpfNs: number; agentLosses?: number }> {
-  // Let whatever is buffered arrive: stop once the count has not moved for a second.
+async function stopObserver(o: Observer, r: Running, kafka: Kafka, udp = false): Promise<{ records: number; bytes: number; cpuUsec: number; bpfNs: number; agentLosses?: number }> {
+  // Let whatever is buffered arrive: stop once the count has not moved for a
+  // second (UDP: three, since the server's flows arrive in bursts, one per
+  // idle-timeout walk, and the agent stops reading the ring buffer while it
+  // writes a burst).
   let last = -1;
-  for (let i = 0; i < 40; i++) {
-    const n = o === 'tcpdump' ? -2 : await records(o, r, kafka);
-    if (n === last) break;
+  let still = 0;
+  for (let i = 0; i < 60; i++) {
+    const n = o === 'tcpdump' ? -2 : await records(o, r, kafka, udp);
+    still = n === last ? still + 1 : 0;
+    if (still >= (udp ? 3 : 1)) break;
     last = n;
     await sleep(o === 'tcpdump' ? 1500 : 1000);
     if (o === 'tcpdump') break;
@@ -265,7 +281,7 @@ async function stopObserver(o: Observer, r: Running, kafka: Kafka): Promise<{ re
         + num('sampledOut', 'sampled_out') + num('spool_dropped');
     }
   }
-  const n = await records(o, r, kafka);
+  const n = await records(o, r, kafka, udp);
   const bytes = o === 'agent-kafka' ? topicBytes(r.topic!) : statSync(r.out).size;
   if (r.topic) {
     const admin = kafka.admin();
@@ -279,13 +295,14 @@ async function stopObserver(o: Observer, r: Running, kafka: Kafka): Promise<{ re
   return { records: n, bytes, cpuUsec: usec, bpfNs, agentLosses };
 }
 
-export interface CompareOptions { connections?: number; runs?: number; workers?: number; observers?: Observer[]; rates?: number[]; rateConnections?: number }
+export interface CompareOptions { connections?: number; runs?: number; workers?: number; observers?: Observer[]; rates?: number[]; rateConnections?: number; transport?: 'tcp' | 'udp' }
 
 export async function benchCompare(opts: CompareOptions = {}): Promise<CompareResult> {
   const connections = opts.connections ?? 50_000;
   const runs = opts.runs ?? 3;
   const workers = opts.workers ?? 2;
-  const observers = opts.observers ?? OBSERVERS;
+  const udp = opts.transport === 'udp';
+  const observers = opts.observers ?? (udp ? OBSERVERS.filter((o) => o !== 'bpftrace') : OBSERVERS);
   execFileSync('make', ['-C', join(INSTALL_ROOT, 'bpf')], { stdio: 'ignore' });
   execFileSync('make', ['-C', join(INSTALL_ROOT, 'tools/bench')], { stdio: 'ignore' });
   if (!existsSync(CG_ROOT)) throw new Error(`${CG_ROOT} is missing: bench compare measures observers with a cgroup v2 hierarchy there`);
@@ -302,7 +319,7 @@ export async function benchCompare(opts: CompareOptions = {}): Promise<CompareRe
   const tag = `ca-cmp-${process.pid}`;
   const dir = join(tmpdir(), tag);
   mkdirSync(dir, { recursive: true });
-  const lab = new Lab(tag);
+  const lab = new Lab(tag, udp);
   const results: RunResult[] = [];
   const zero: CompareResult['zeroLoss'] = { rates: [], highestZeroLoss: null };
   try {
@@ -313,7 +330,7 @@ export async function benchCompare(opts: CompareOptions = {}): Promise<CompareRe
         const r = await startObserver(o, lab, dir, `${tag}-${run}`, kafka);
         const cpu0 = r ? cpuUsec(r.cgroup) : 0;
         const s = await lab.storm(connections, workers);
-        const done = r ? await stopObserver(o, r, kafka) : { records: 0, bytes: 0, cpuUsec: cpu0, bpfNs: 0 };
+        const done = r ? await stopObserver(o, r, kafka, udp) : { records: 0, bytes: 0, cpuUsec: cpu0, bpfNs: 0 };
         const cpuSeconds = (done.cpuUsec - cpu0) / 1e6;
         const bpfSeconds = done.bpfNs / 1e9;
         const conns = s.ok + s.failed;
@@ -328,7 +345,7 @@ export async function benchCompare(opts: CompareOptions = {}): Promise<CompareRe
         for (const f of readdirSync(dir)) if (f.endsWith('.out')) rmSync(join(dir, f), { force: true });
       }
     }
-    if (observers.includes('agent-kafka')) {
+    if (observers.includes('agent-kafka') && !udp) {
       const rateConns = opts.rateConnections ?? 20_000;
       for (const rate of opts.rates ?? [2_000, 4_000, 8_000, 16_000]) {
         progress(`zero-loss search: agent -> Kafka at ${rate} connections/s`);
@@ -354,12 +371,13 @@ export async function benchCompare(opts: CompareOptions = {}): Promise<CompareRe
     const lost = rs.filter((r) => r.agentLosses !== undefined).map((r) => r.agentLosses! / (r.connections + r.failed));
     return { observer: o, cpuPer100k: stat(rs.map((r) => r.cpuPer100k)), recordsPerConnection: stat(rs.map((r) => r.recordsPerConnection)), countedLossPerConnection: lost.length ? stat(lost) : null, bytesPerConnection: stat(rs.map((r) => r.bytesPerConnection)), stormRate: stat(rs.map((r) => r.stormRate)) };
   });
-  return { connections, workers, runs: results, summary, zeroLoss: zero };
+  return { transport: udp ? 'udp' : 'tcp', connections, workers, runs: results, summary, zeroLoss: zero };
 }
 
 /** The BENCHMARKS.md table rows: median (min–max). */
 export function markdownTable(r: CompareResult): string {
   const f = (s: Stat): string => `${s.median} (${s.min}–${s.max})`;
   const rows = r.summary.map((s) => `| ${s.observer} | ${s.observer === 'none' ? '–' : f(s.cpuPer100k)} | ${s.observer === 'none' ? '–' : f(s.recordsPerConnection)} | ${s.countedLossPerConnection ? f(s.countedLossPerConnection) : '–'} | ${s.observer === 'none' ? '–' : f(s.bytesPerConnection)} | ${f(s.stormRate)} |`);
-  return ['| Observer | CPU-s per 100k connections | Records per connection | Counted losses per connection | Bytes per connection | Storm rate (conn/s) |', '|---|---|---|---|---|---|', ...rows].join('\n');
+  const unit = r.transport === 'udp' ? 'exchange' : 'connection';
+  return [`| Observer | CPU-s per 100k ${unit}s | Records per ${unit} | Counted losses per ${unit} | Bytes per ${unit} | Storm rate (${unit}s/s) |`, '|---|---|---|---|---|---|', ...rows].join('\n');
 }

@@ -10,10 +10,12 @@ import { INSTALL_ROOT } from '../../lib/paths.js';
 // Cost of the sensor under a connection storm: average ns per BPF program run
 // (kernel.bpf_stats_enabled=1, run_time_ns / run_cnt from `bpftool prog show`)
 // while tools/bench/storm makes short connections between two network namespaces.
-// The storm is not DNS, so dns_egress/dns_ingress in `programs` are the cost
-// the cgroup_skb programs add to every packet of the host. A second, bounded
-// phase (`dns`) then sends DNS queries to a lab server and measures the DNS
-// programs on DNS packets.
+// Two phases: a TCP storm (whose udp_egress/udp_ingress figures are the cost
+// the UDP packet programs add to every packet that is not UDP), then a UDP
+// storm of one-datagram exchanges on fresh sockets (the UDP programs' own cost).
+// A third, bounded phase (`dns`) sends DNS queries to a lab server and
+// measures the DNS programs on DNS packets; in the storms, dns_egress/
+// dns_ingress are the cost they add to every packet that is not DNS.
 // Needs root. `node dist/tools/bench/sensor.js [SECONDS] [WORKERS]`, or call
 // benchSensor() from `connaudit bench`. Progress on stderr, result JSON on stdout.
 
@@ -33,9 +35,12 @@ export interface SensorBenchResult {
   seconds: number;
   connections: number;
   connectionsPerSec: number;
+  /** Records the agent wrote over both phases (two per TCP connection, two UDP flows per exchange). */
   records: number;
   ringbufDrops: number;
+  /** During the TCP storm: the TCP programs, and the UDP packet programs' early exit on non-UDP packets. */
   programs: ProgCost[];
+  udp: { seconds: number; exchanges: number; unanswered: number; exchangesPerSec: number; programs: ProgCost[] };
   dns: DnsBenchResult | null;
 }
 
@@ -101,7 +106,8 @@ export async function benchSensor(seconds = 10, workers = 4, dnsQueries = 5000):
     const server = spawn('ip', ['netns', 'exec', nsS, storm, 'serve', '9000', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
 
-    const cfg = parseConfig('interim_interval_s: 60\nhealth_interval_s: 1\n', '(bench)');
+    // A short UDP idle timeout so the echo server's flows (its socket never closes) end within the run.
+    const cfg = parseConfig('interim_interval_s: 60\nhealth_interval_s: 1\nsensor:\n  udp_idle_timeout_s: 1\n', '(bench)');
     const sink = new CountingSink();
     const before = new Set(progs().map((p) => p.id));
     const stop = new AbortController();
@@ -112,7 +118,7 @@ export async function benchSensor(seconds = 10, workers = 4, dnsQueries = 5000):
     });
     // Ours are the programs that appeared while our agent attached; the machine
     // is shared, and another agent loading later must not be counted as ours.
-    const mine = new Set(progs().filter((p) => !before.has(p.id) && /^(on_|dns_)/.test(p.name)).map((p) => p.id));
+    const mine = new Set(progs().filter((p) => !before.has(p.id) && /^(on_|udp_|dns_)/.test(p.name)).map((p) => p.id));
     const ours = (): ProgInfo[] => progs().filter((p) => mine.has(p.id));
     const start = new Map(ours().map((p) => [p.id, p]));
     process.stderr.write(`bench: storm for ${seconds}s with ${workers} client workers...\n`);
@@ -122,8 +128,21 @@ export async function benchSensor(seconds = 10, workers = 4, dnsQueries = 5000):
     if (!m) throw new Error(`tools/bench/storm printed no result: ${out}`);
     const end = ours();
     const programs = costs(end, start);
-    await new Promise((r) => setTimeout(r, 1500)); // let the last batches and a health tick arrive
+
+    const userver = spawn('ip', ['netns', 'exec', nsS, storm, 'userve', '9001', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => userver.stdout!.once('data', () => resolve()));
+    process.stderr.write(`bench: UDP storm for ${seconds}s with ${workers} client workers...\n`);
+    const startUdp = new Map(ours().map((p) => [p.id, p]));
+    const uout = await runAsync('ip', ['netns', 'exec', nsC, storm, 'uclient', '10.201.0.2', '9001', String(seconds), String(workers)]);
+    const um = /connections (\d+) seconds ([\d.]+) failed (\d+)/.exec(uout);
+    if (!um) throw new Error(`tools/bench/storm uclient printed no result: ${uout}`);
+    const udpPrograms = costs(ours(), startUdp);
+    await new Promise((r) => setTimeout(r, 3000)); // the last batches, the server flows' idle timeout, a health tick
     server.kill('SIGKILL');
+    userver.kill('SIGKILL');
+    const exchanges = Number(um[1]);
+    const usecs = Number(um[2]);
+    const udp = { seconds: usecs, exchanges, unanswered: Number(um[3]), exchangesPerSec: Math.round(exchanges / usecs), programs: udpPrograms };
 
     let dns: DnsBenchResult | null = null;
     if (dnsQueries > 0 && cfg.dns.enabled) {
@@ -162,7 +181,7 @@ export async function benchSensor(seconds = 10, workers = 4, dnsQueries = 5000):
     await agentRun;
     const connections = Number(m[1]);
     const secs = Number(m[2]);
-    return { seconds: secs, connections, connectionsPerSec: Math.round(connections / secs), records: sink.records, ringbufDrops: sink.drops, programs, dns };
+    return { seconds: secs, connections, connectionsPerSec: Math.round(connections / secs), records: sink.records, ringbufDrops: sink.drops, programs, udp, dns };
   } finally {
     cleanup();
   }
