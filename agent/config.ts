@@ -1,11 +1,10 @@
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { loadYamlConfig, parseYamlConfig, type YamlFile } from '../lib/config-file.js';
 import { ConfigError } from '../lib/errors.js';
 import { COMPRESSION_NAMES, type CompressionName } from '../lib/kafka-codecs.js';
 import { TOPIC_CONNECTIONS } from '../lib/names.js';
 import { parseCidr, type KernelFilters } from './bpf-config.js';
-import { DEFAULT_CGROUP_PATH } from './sensor.js';
 import { fromRoot } from '../lib/paths.js';
 
 // The agent's YAML configuration, validated against
@@ -34,6 +33,12 @@ export interface AgentConfig {
   user: string | null;
   bpfObject: string;
   sensor: { maxConnections: number; maxListeners: number; ringBufferBytes: number; scanExistingSockets: boolean; maxUdpFlows: number; udpIdleTimeoutS: number; cgroupPath: string };
+  dns: { enabled: boolean; timeoutS: number; maxPending: number; cacheEntries: number; cacheMinTtlS: number; ringBufferBytes: number };
+}
+
+/** Where cgroup2 is mounted: /sys/fs/cgroup on unified hosts, /sys/fs/cgroup/unified on hybrid ones. */
+export function defaultCgroupPath(): string {
+  return existsSync('/sys/fs/cgroup/cgroup.controllers') || !existsSync('/sys/fs/cgroup/unified/cgroup.controllers') ? '/sys/fs/cgroup' : '/sys/fs/cgroup/unified';
 }
 
 /** One encoded record is ~180 bytes plus framing; below this the spool drops everything. */
@@ -54,6 +59,7 @@ interface Raw {
   user?: string;
   bpf_object?: string;
   sensor?: { max_connections?: number; max_listeners?: number; ring_buffer_bytes?: number; scan_existing_sockets?: boolean; only_netns?: Array<string | number>; max_udp_flows?: number; udp_idle_timeout_s?: number; cgroup_path?: string };
+  dns?: { enabled?: boolean; timeout_s?: number; max_pending?: number; cache_entries?: number; cache_min_ttl_s?: number; ring_buffer_bytes?: number };
 }
 
 const fail = (src: YamlFile, path: Array<string | number>, message: string, key?: string): never => {
@@ -94,6 +100,8 @@ function build(src: YamlFile, raw: Raw, defaults: { hostname?: string }): AgentC
   if (maxBytes !== undefined && maxBytes < MIN_SPOOL_BYTES) {
     fail(src, ['spool', 'max_bytes'], `${maxBytes} cannot hold even one record; use at least ${MIN_SPOOL_BYTES} (the default is 268435456)`);
   }
+  const dnsRing = raw.dns?.ring_buffer_bytes ?? 4 << 20;
+  if ((dnsRing & (dnsRing - 1)) !== 0) fail(src, ['dns', 'ring_buffer_bytes'], `${dnsRing} is not a power of two; the kernel requires one (e.g. 4194304)`);
   const rl = raw.rate_limit ?? {};
   const ringBytes = raw.sensor?.ring_buffer_bytes ?? 8 << 20;
   if ((ringBytes & (ringBytes - 1)) !== 0) {
@@ -130,7 +138,15 @@ function build(src: YamlFile, raw: Raw, defaults: { hostname?: string }): AgentC
       scanExistingSockets: raw.sensor?.scan_existing_sockets ?? true,
       maxUdpFlows: raw.sensor?.max_udp_flows ?? 65_536,
       udpIdleTimeoutS: raw.sensor?.udp_idle_timeout_s ?? 60,
-      cgroupPath: raw.sensor?.cgroup_path ?? DEFAULT_CGROUP_PATH,
+      cgroupPath: raw.sensor?.cgroup_path ?? defaultCgroupPath(),
+    },
+    dns: {
+      enabled: raw.dns?.enabled ?? true,
+      timeoutS: raw.dns?.timeout_s ?? 5,
+      maxPending: raw.dns?.max_pending ?? 65_536,
+      cacheEntries: raw.dns?.cache_entries ?? 100_000,
+      cacheMinTtlS: raw.dns?.cache_min_ttl_s ?? 1,
+      ringBufferBytes: dnsRing,
     },
   };
 }

@@ -87,7 +87,8 @@ export type LibbpfLevel = (typeof LEVELS)[number];
  */
 export function setLibbpfPrint(sink: (level: LibbpfLevel, msg: string) => void): void {
   const l = L();
-  const buf = Buffer.alloc(8192);
+  // A verifier log arrives as one message and runs to many KiB; a short buffer cut off its end, where the error is.
+  const buf = Buffer.alloc(1 << 20);
   const cb = koffi.register((level: number, fmt: string, args: bigint) => {
     const n = l.vsnprintf(buf, buf.length, fmt, args) as number;
     const text = buf.subarray(0, Math.max(0, Math.min(n, buf.length - 1))).toString('utf8').trimEnd();
@@ -276,7 +277,9 @@ export const UDP_CGROUP_HOOKS = [
   'udp_connect4', 'udp_connect6', 'udp_sendmsg4', 'udp_sendmsg6', 'udp_recvmsg4', 'udp_recvmsg6',
   'udp_egress', 'udp_ingress', 'udp_release',
 ] as const;
-export const ALL_PROGRAMS = [...HOOKS, ...UDP_CGROUP_HOOKS, 'refresh_bytes', 'seed_tcp'] as const;
+/** DNS programs, attached at the root cgroup (agent/dns-*.ts reads what they emit). */
+export const DNS_CGROUP_HOOKS = ['dns_connect4', 'dns_connect6', 'dns_sendmsg4', 'dns_sendmsg6', 'dns_egress', 'dns_ingress'] as const;
+export const ALL_PROGRAMS = [...HOOKS, ...UDP_CGROUP_HOOKS, ...DNS_CGROUP_HOOKS, 'refresh_bytes', 'seed_tcp'] as const;
 
 const CLONE_NEWNET = 0x40000000;
 
@@ -385,6 +388,17 @@ export class MappedRing {
     if (rc < 0) {
       const e = koffi.errno();
       if (e !== 4 /* EINTR: a signal, not an error */) throw new LibbpfError('poll', e, 'ring buffer');
+    }
+  }
+
+  /** Blocks until any of `rings` has data signalled or timeoutMs passes (one poll over all their fds). */
+  static waitAny(rings: MappedRing[], timeoutMs: number): void {
+    const fds = Buffer.alloc(8 * rings.length);
+    rings.forEach((r, i) => { fds.writeInt32LE(r.mapFd, 8 * i); fds.writeInt16LE(POLLIN, 8 * i + 4); });
+    const rc = L().poll(fds, rings.length, timeoutMs) as number;
+    if (rc < 0) {
+      const e = koffi.errno();
+      if (e !== 4 /* EINTR: a signal, not an error */) throw new LibbpfError('poll', e, 'ring buffers');
     }
   }
 

@@ -1,8 +1,11 @@
 import type { Logger } from '../lib/log.js';
 import type { ConnectionRecord } from '../lib/record.js';
 import { buildConfigBlob } from './bpf-config.js';
-import { BootClock } from './clock.js';
+import { BootClock, bootNs } from './clock.js';
 import type { AgentConfig } from './config.js';
+import type { DnsEvent } from './dns-decoder.js';
+import { registerDnsMetrics } from './dns-metrics.js';
+import { DnsTracker, type DnsCounters } from './dns-tracker.js';
 import type { CaEvent } from './event-decoder.js';
 import { raiseMemlock } from './memlock.js';
 import { ProcCache } from './proc.js';
@@ -57,7 +60,9 @@ export async function runAgent(o: RunOptions): Promise<void> {
     ringBytes: cfg.sensor.ringBufferBytes, seed: cfg.sensor.scanExistingSockets, interimIntervalS: cfg.interimIntervalS,
     udpIdleTimeoutS: cfg.sensor.udpIdleTimeoutS, cgroupPath: cfg.sensor.cgroupPath,
     ...(o.privileges ? { privileges: o.privileges } : {}),
+    dns: cfg.dns.enabled ? { cgroupPath: cfg.sensor.cgroupPath, ringBytes: cfg.dns.ringBufferBytes } : null,
   });
+  const dns = cfg.dns.enabled ? new DnsTracker(cfg.dns, ctx, log) : null;
   let health: HealthCounters = emptyHealth(0);
   let written = 0;
   let untrackedSeen = 0;
@@ -73,27 +78,37 @@ export async function runAgent(o: RunOptions): Promise<void> {
     resolveDone();
   };
 
-  const emit = (ev: CaEvent, kind: 'final' | 'interim', atNs?: bigint): void => {
-    let rec: ConnectionRecord;
-    try {
-      rec = buildRecord(ev, kind, ctx, atNs);
-    } catch (e) {
-      log.error({ err: (e as Error).message, sock: ev.sock_id.toString() }, 'could not build a record; skipped');
-      return;
-    }
+  const write = (rec: ConnectionRecord): void => {
     if (o.count !== undefined && written >= o.count) return;
     written++;
     health.recordsTotal++;
     chain = chain.then(() => sink.write(rec)).catch((e: Error) => { fatal ??= e; requestStop(`sink failed: ${e.message}`); });
     if (o.count !== undefined && written >= o.count) requestStop(`--count ${o.count} reached`);
   };
+  const emit = (ev: CaEvent, kind: 'final' | 'interim', atNs?: bigint): void => {
+    let rec: ConnectionRecord;
+    try {
+      rec = buildRecord(ev, kind, ctx, atNs);
+      dns?.nameDestination(rec, ev.netns, ev.start_ns);
+    } catch (e) {
+      log.error({ err: (e as Error).message, sock: ev.sock_id.toString() }, 'could not build a record; skipped');
+      return;
+    }
+    write(rec);
+  };
+  const writeDns = (recs: ConnectionRecord[]): void => { for (const r of recs) write(r); };
 
   sensor.on('events', (evs: CaEvent[]) => {
     for (const ev of evs) emit(ev, 'final');
     // Bounds the records between the kernel and the sink: the sensor reads more only as these are written.
     chain = chain.then(() => sensor.release(evs.length));
   });
+  sensor.on('dns', (evs: DnsEvent[]) => {
+    if (dns) writeDns(dns.onEvents(evs, bootNs()));
+  });
   sensor.on('snapshot', (s: Snapshot) => {
+    dns?.setKernelCounters(s.dnsStats);
+    if (dns && !stopping) writeDns(dns.expire(s.atNs));
     if (s.refreshError) log.warn({ err: s.refreshError }, 'refresh_bytes failed: interim records carry no byte counts');
     const prevDrops = health.ringbufDropsPerCpu.reduce((a, b) => a + b, 0);
     health = {
@@ -132,7 +147,7 @@ export async function runAgent(o: RunOptions): Promise<void> {
 
   let attached = false;
   const metricsAt = o.metrics ?? null;
-  const admin = metricsAt ? await startMetrics(metricsAt, { sensor: () => health, transport: () => sink.transportCounters?.() ?? null, attached: () => attached }, log) : null;
+  const admin = metricsAt ? await startMetrics(metricsAt, { sensor: () => health, transport: () => sink.transportCounters?.() ?? null, attached: () => attached }, () => dns?.counters() ?? null, log) : null;
   if (admin) o.onMetrics?.(admin.port);
 
   const ml = raiseMemlock();
@@ -171,17 +186,24 @@ export async function runAgent(o: RunOptions): Promise<void> {
   process.off('SIGINT', sigint);
   process.off('SIGTERM', sigterm);
   await sensor.stop(); // delivers the last ring-buffer batch first
+  // Queries still waiting for an answer are recorded (close_reason unknown), not lost.
+  if (dns) writeDns(dns.drain(bootNs()));
   await chain;
   await sink.reportHealth({ ...health }).catch((e: Error) => log.warn({ err: e.message }, 'last health report failed'));
   await sink.close();
   await admin?.close();
+  if (dns) {
+    const c = dns.counters();
+    log.info({ dns_transactions: c.join, dns_kernel: c.kernel, dns_unreadable: c.unreadable, named_records: c.named, cache_entries: c.cacheEntries, cache_evictions: c.cacheEvictions }, 'dns summary');
+  }
   log.info({ records: written, ringbuf_drops: health.ringbufDropsPerCpu.reduce((a, b) => a + b, 0), sampled_out: health.sampledOut, filtered: health.filtered }, 'agent stopped');
   if (fatal) throw fatal;
 }
 
-async function startMetrics(at: { host: string; port: number }, src: AgentMetricsSource, log: Logger): Promise<AdminServer> {
+async function startMetrics(at: { host: string; port: number }, src: AgentMetricsSource, dnsSrc: () => DnsCounters | null, log: Logger): Promise<AdminServer> {
   const registry = createRegistry('agent');
   registerAgentMetrics(registry, src);
+  registerDnsMetrics(registry, dnsSrc);
   try {
     const server = await startAdminServer({ port: at.port, host: at.host, registry, health: agentHealthCheck(src) });
     log.info({ host: at.host, port: server.port }, 'metrics and health listening (/metrics, /healthz)');

@@ -3,7 +3,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { bootNs } from './clock.js';
 import { EVENT_LAYOUT as EL, EVENT_SIZE, F_NO_OWNER, F_UDP, SEED_MARK, STAT, UDP_KEY_SIZE, udpKeyAt } from './event-decoder.js';
 import { InterimScheduler, type EntryFacts } from './interim.js';
-import { ALL_PROGRAMS, BpfObject, dumpMapValues, HOOKS, lookupPerCpuU64, UDP_CGROUP_HOOKS, mapDelete, mapUpdate, MappedRing, numPossibleCpus, setLibbpfPrint, setNetns } from './libbpf.js';
+import { DNS_EVENT_SIZE, DNS_STAT } from './dns-decoder.js';
+import { ALL_PROGRAMS, BpfObject, DNS_CGROUP_HOOKS, dumpMapValues, HOOKS, lookupPerCpuU64, UDP_CGROUP_HOOKS, mapDelete, mapUpdate, MappedRing, numPossibleCpus, setLibbpfPrint, setNetns } from './libbpf.js';
 import { encodeOwner, scanSocketOwners } from './preexisting.js';
 import { dropPrivileges, type PrivilegeDrop } from './privileges.js';
 
@@ -37,11 +38,15 @@ export interface SensorWorkerData {
   ringBytes: number;
   seed: boolean;
   interimIntervalNs: bigint;
+  /** DNS programs at this cgroup v2 directory, their events on a ring of this size; null: DNS off. */
+  dns: { cgroupPath: string; ringBytes: number } | null;
   /** Drop to these privileges once attached and seeded: this thread keeps CAP_BPF + CAP_PERFMON for the maps. */
   privileges?: PrivilegeDrop;
 }
 
 export type StatsSnapshot = Record<keyof typeof STAT, bigint[]>;
+/** The DNS programs' counters (bpf/dns.h enum ca_dns_stat), summed over CPUs. */
+export type DnsStatsSnapshot = Record<keyof typeof DNS_STAT, number>;
 
 export interface SeedSummary {
   namespaces: number;
@@ -59,9 +64,10 @@ export type WorkerMessage =
   | { type: 'log'; level: 'warn' | 'info' | 'debug'; msg: string }
   | { type: 'ready'; cpus: number; programs: string[]; seed: SeedSummary | null; loadAttempts: number }
   | { type: 'events'; buf: ArrayBuffer; count: number }
-  | { type: 'snapshot'; buf: ArrayBuffer; count: number; kinds: Array<'final' | 'interim'>; dueNs: bigint[]; owners: Array<[number, number]>; entries: number; udpFlows: number; atNs: bigint; stats: StatsSnapshot; refreshed: boolean; refreshError?: string }
+  | { type: 'dns'; buf: ArrayBuffer; count: number }
+  | { type: 'snapshot'; buf: ArrayBuffer; count: number; kinds: Array<'final' | 'interim'>; dueNs: bigint[]; owners: Array<[number, number]>; entries: number; udpFlows: number; atNs: bigint; stats: StatsSnapshot; dnsStats: DnsStatsSnapshot | null; refreshed: boolean; refreshError?: string }
   | { type: 'error'; message: string; call?: string; errno?: number }
-  | { type: 'stopped'; unreadBytes: number; detachMs: number; snapshotMs: number };
+  | { type: 'stopped'; unreadBytes: number; unreadDnsBytes: number; detachMs: number; snapshotMs: number };
 
 const data = workerData as SensorWorkerData;
 const port = parentPort!;
@@ -106,7 +112,9 @@ function openAndLoad(): { obj: BpfObject; attempts: number } {
       obj.setMaxEntries('seed_owners', data.mapSizes.seedOwners);
       obj.setMaxEntries('udp_flows', data.mapSizes.udpFlows);
       obj.setMaxEntries('events', data.ringBytes);
-      obj.load([...ALL_PROGRAMS]);
+      if (data.dns) obj.setMaxEntries('dns_events', data.dns.ringBytes);
+      const dnsOff = new Set<string>(data.dns ? [] : DNS_CGROUP_HOOKS);
+      obj.load(ALL_PROGRAMS.filter((p) => !dnsOff.has(p)));
       return { obj, attempts: attempt };
     } catch (e) {
       obj.close();
@@ -167,23 +175,28 @@ function main(): void {
   setLibbpfPrint((level, msg) => post({ type: 'log', level, msg }));
   const { obj, attempts } = openAndLoad();
   let ring: MappedRing | null = null;
+  let dnsRing: MappedRing | null = null;
   try {
     // Hooks first, scan second: a socket that opens or closes during the
     // scan is seen by a hook, and the scan never overwrites a hook's entry.
     for (const p of HOOKS) obj.attach(p);
     for (const p of UDP_CGROUP_HOOKS) obj.attachCgroup(p, data.cgroupPath);
+    const dnsAt = data.dns;
+    if (dnsAt) for (const p of DNS_CGROUP_HOOKS) obj.attachCgroup(p, dnsAt.cgroupPath);
     const cpus = numPossibleCpus();
     const socksFd = obj.mapFd('socks');
     const udpFd = obj.mapFd('udp_flows');
     const statsFd = obj.mapFd('stats');
     ring = new MappedRing(obj.mapFd('events'), data.ringBytes);
+    dnsRing = dnsAt ? new MappedRing(obj.mapFd('dns_events'), dnsAt.ringBytes) : null;
+    const dnsStatsFd = dnsAt ? obj.mapFd('dns_stats') : -1;
     let seedSummary: SeedSummary | null = null;
     if (data.seed) {
       try { seedSummary = seed(obj); } catch (e) { seedSummary = { namespaces: 0, processes: 0, listeners: 0, listenersNoOwner: 0, connections: 0, connectionsNoOwner: 0, notTracked: 0, errors: [(e as Error).message], ms: 0 }; }
     }
     // The start-up scan reads every process's /proc/PID/fd, so privileges go only after it.
     if (data.privileges) dropPrivileges(data.privileges);
-    post({ type: 'ready', cpus, programs: [...HOOKS, ...UDP_CGROUP_HOOKS], seed: seedSummary, loadAttempts: attempts });
+    post({ type: 'ready', cpus, programs: [...HOOKS, ...UDP_CGROUP_HOOKS, ...(dnsAt ? DNS_CGROUP_HOOKS : [])], seed: seedSummary, loadAttempts: attempts });
 
     const readBatch = (): number => {
       const room = Math.min(data.maxBatch, data.maxQueued - Atomics.load(shared, QUEUED));
@@ -196,6 +209,20 @@ function main(): void {
       post({ type: 'events', buf, count: n }, [buf]);
       return n;
     };
+    // DNS messages are few and small; they bypass the record bound above
+    // (at most DNS_BATCH per turn) and are read before the connection ring,
+    // so an answer reaches the name cache before the records of the
+    // connections its client made after it.
+    const DNS_BATCH = 256;
+    const readDns = (): number => {
+      if (!dnsRing) return 0;
+      const out = Buffer.allocUnsafe(DNS_BATCH * DNS_EVENT_SIZE);
+      const n = dnsRing.read(out, DNS_EVENT_SIZE, DNS_BATCH);
+      if (n === 0) return 0;
+      const buf = out.buffer.slice(out.byteOffset, out.byteOffset + n * DNS_EVENT_SIZE) as ArrayBuffer;
+      post({ type: 'dns', buf, count: n }, [buf]);
+      return n;
+    };
     const scheduler = new InterimScheduler(data.interimIntervalNs, undefined, data.udpIdleNs);
     const snapshot = (final = false): void => {
       let refreshed = false;
@@ -205,6 +232,7 @@ function main(): void {
       const { values, count } = dumpMapValues(socksFd, 8, EVENT_SIZE);
       const udp = dumpMapValues(udpFd, UDP_KEY_SIZE, EVENT_SIZE);
       const stats = Object.fromEntries(Object.entries(STAT).map(([k, idx]) => [k, lookupPerCpuU64(statsFd, idx, cpus)])) as StatsSnapshot;
+      const dnsStats = dnsStatsFd < 0 ? null : Object.fromEntries(Object.entries(DNS_STAT).map(([k, idx]) => [k, Number(lookupPerCpuU64(dnsStatsFd, idx, cpus).reduce((a, b) => a + b, 0n))])) as DnsStatsSnapshot;
       const entries = [
         ...Array.from({ length: count }, (_, i) => peek(values, i)),
         ...Array.from({ length: udp.count }, (_, i) => peek(udp.values, i)),
@@ -224,7 +252,7 @@ function main(): void {
       const buf = out.buffer.slice(out.byteOffset, out.byteOffset + out.length) as ArrayBuffer;
       post({
         type: 'snapshot', buf, count: due.length, kinds: due.map((d) => d.kind), dueNs: due.map((d) => d.atNs), owners: [...owners],
-        entries: count, udpFlows: udp.count, atNs, stats, refreshed, ...(refreshError ? { refreshError } : {}),
+        entries: count, udpFlows: udp.count, atNs, stats, dnsStats, refreshed, ...(refreshError ? { refreshError } : {}),
       }, [buf]);
     };
 
@@ -234,9 +262,12 @@ function main(): void {
       if (queued >= data.maxQueued) {
         // The main thread is behind: leave records in the kernel ring until it catches up.
         Atomics.wait(shared, QUEUED, queued, data.pollTimeoutMs);
-      } else if (ring.pending() === 0) {
-        ring.wait(data.pollTimeoutMs);
+      } else if (ring.pending() === 0 && (dnsRing?.pending() ?? 0) === 0) {
+        // DNS answers wake us at once: the ring is small next to the record ring and a burst must not fill it.
+        if (dnsRing) MappedRing.waitAny([ring, dnsRing], data.pollTimeoutMs);
+        else ring.wait(data.pollTimeoutMs);
       }
+      while (readDns() === DNS_BATCH) { /* a burst of DNS: take it all before the records that may follow it */ }
       while (readBatch() === data.maxBatch) { /* keep going while full batches come */ }
       if (Date.now() - lastWalk >= data.walkIntervalMs) {
         snapshot();
@@ -248,14 +279,16 @@ function main(): void {
     obj.detach();
     const detachMs = Date.now() - tDetach;
     const deadline = Date.now() + data.drainMs;
-    while (ring.pending() > 0 && Date.now() < deadline) {
-      if (readBatch() === 0) Atomics.wait(shared, QUEUED, Atomics.load(shared, QUEUED), 10);
+    while ((ring.pending() > 0 || (dnsRing?.pending() ?? 0) > 0) && Date.now() < deadline) {
+      const dnsRead = readDns();
+      if (readBatch() === 0 && dnsRead === 0) Atomics.wait(shared, QUEUED, Atomics.load(shared, QUEUED), 10);
     }
     const tSnap = Date.now();
     snapshot(true);
-    post({ type: 'stopped', unreadBytes: ring.pending(), detachMs, snapshotMs: Date.now() - tSnap });
+    post({ type: 'stopped', unreadBytes: ring.pending(), unreadDnsBytes: dnsRing?.pending() ?? 0, detachMs, snapshotMs: Date.now() - tSnap });
   } finally {
     ring?.free();
+    dnsRing?.free();
     obj.close();
   }
 }

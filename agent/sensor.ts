@@ -1,16 +1,18 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../lib/log.js';
+import { decodeDnsEvent, DNS_EVENT_SIZE, type DnsEvent } from './dns-decoder.js';
 import { decodeEvent, EVENT_SIZE, type CaEvent } from './event-decoder.js';
 import type { Due } from './interim.js';
 import type { PrivilegeDrop } from './privileges.js';
-import type { SeedSummary, SensorWorkerData, StatsSnapshot, WorkerMessage } from './sensor-worker.js';
+import type { DnsStatsSnapshot, SeedSummary, SensorWorkerData, StatsSnapshot, WorkerMessage } from './sensor-worker.js';
 
 // Main-thread handle on the sensor worker: start/stop, and decoded batches as
 // events. 'events' -> CaEvent[] (final records from the ring buffer),
 // 'snapshot' -> Snapshot (each walk of the socket-state map: the entries due
 // for an interim or late final record, the owners of open sockets, and the
-// loss counters), 'fatal' -> Error if the worker dies after start.
+// loss counters), 'dns' -> DnsEvent[] (DNS queries and answers, when
+// enabled), 'fatal' -> Error if the worker dies after start.
 // Every 'events' batch must be release()d once its records are written: that
 // is what bounds the records in flight between the kernel and the sink.
 
@@ -25,6 +27,8 @@ export interface Snapshot {
   udpFlows: number;
   atNs: bigint;
   stats: StatsSnapshot;
+  /** The DNS programs' counters; null when DNS is off. */
+  dnsStats: DnsStatsSnapshot | null;
   refreshed: boolean;
   refreshError?: string;
 }
@@ -68,6 +72,8 @@ export interface SensorOptions {
   drainMs?: number;
   /** Applied by the worker once the programs are attached (agent/privileges.ts). */
   privileges?: PrivilegeDrop;
+  /** DNS programs at this cgroup v2 directory with a ring of this size (power of two); off when absent. */
+  dns?: { cgroupPath: string; ringBytes: number } | null;
 }
 
 export class SensorStartError extends Error {
@@ -75,6 +81,19 @@ export class SensorStartError extends Error {
     super(message);
     this.name = 'SensorStartError';
   }
+}
+
+function decodeDnsBatch(buf: ArrayBuffer, count: number, log: Logger): DnsEvent[] {
+  const out: DnsEvent[] = [];
+  const bytes = Buffer.from(buf);
+  for (let i = 0; i < count; i++) {
+    try {
+      out.push(decodeDnsEvent(bytes, i * DNS_EVENT_SIZE));
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'undecodable DNS event skipped');
+    }
+  }
+  return out;
 }
 
 function decodeBatch(buf: ArrayBuffer, count: number, log: Logger): CaEvent[] {
@@ -146,6 +165,7 @@ export class Sensor extends EventEmitter {
       ringBytes,
       seed: this.opts.seed ?? true,
       ...(this.opts.privileges ? { privileges: this.opts.privileges } : {}),
+      dns: this.opts.dns ?? null,
     };
     const log = this.opts.log;
     const worker = new Worker(new URL('./sensor-worker.js', import.meta.url), { workerData: data });
@@ -176,10 +196,13 @@ export class Sensor extends EventEmitter {
           case 'events':
             this.emit('events', decodeBatch(m.buf, m.count, log));
             break;
+          case 'dns':
+            this.emit('dns', decodeDnsBatch(m.buf, m.count, log));
+            break;
           case 'snapshot': {
             const evs = decodeBatch(m.buf, m.count, log);
             const due = evs.length === m.count ? evs.map((ev, i) => ({ ev, kind: m.kinds[i]!, atNs: m.dueNs[i]! })) : [];
-            this.emit('snapshot', { due, owners: m.owners, entries: m.entries, udpFlows: m.udpFlows, atNs: m.atNs, stats: m.stats, refreshed: m.refreshed, refreshError: m.refreshError } satisfies Snapshot);
+            this.emit('snapshot', { due, owners: m.owners, entries: m.entries, udpFlows: m.udpFlows, atNs: m.atNs, stats: m.stats, dnsStats: m.dnsStats, refreshed: m.refreshed, refreshError: m.refreshError } satisfies Snapshot);
             break;
           }
           case 'error': {
@@ -190,6 +213,7 @@ export class Sensor extends EventEmitter {
           case 'stopped':
             this.unreadAtStop = m.unreadBytes;
             log.debug({ detach_ms: m.detachMs, snapshot_ms: m.snapshotMs }, 'sensor worker stopping');
+            if (m.unreadDnsBytes > 0) log.warn({ unread_dns_messages: Math.ceil(m.unreadDnsBytes / (DNS_EVENT_SIZE + 8)) }, 'stopped before the DNS ring buffer was drained: these DNS messages are lost');
             if (m.unreadBytes > 0) log.warn({ unread_records: Math.ceil(m.unreadBytes / (EVENT_SIZE + 8)) }, 'stopped before the ring buffer was drained: these records are lost');
             break;
         }

@@ -741,3 +741,4 @@ int seed_tcp(struct bpf_iter__tcp *ctx)
 
 /* UDP flows share the filters, rate limit, stats and ring buffer above. */
 #include "udp.bpf.c"
+#include "dns.bpf.c"

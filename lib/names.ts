@@ -50,4 +50,12 @@ export const AGENT_METRICS = {
   wireBytes: 'connaudit_agent_kafka_wire_bytes_total',
   wireBytesPerRecord: 'connaudit_agent_kafka_wire_bytes_per_record',
   capabilities: 'connaudit_agent_effective_capabilities',
+  dnsMessages: 'connaudit_agent_dns_messages_total',
+  dnsDropped: 'connaudit_agent_dns_dropped_total',
+  dnsTransactions: 'connaudit_agent_dns_transactions_total',
+  dnsPending: 'connaudit_agent_dns_pending_queries',
+  dnsCacheEntries: 'connaudit_agent_dns_cache_entries',
+  dnsCacheEvictions: 'connaudit_agent_dns_cache_evictions_total',
+  dnsNamed: 'connaudit_agent_dns_named_records_total',
+  dnsOwnerNotStored: 'connaudit_agent_dns_owner_not_stored_total',
 } as const;

@@ -24,7 +24,9 @@ to search it:
   2. connaudit pipeline (rules in rules/, catalogue config/services.yaml)
   3. connaudit agent (eBPF sensor; needs root) watching three network-namespace
      hosts demo-web, demo-db, demo-jump that make real connections:
-     SF, REJ (refused), S0 (SYN dropped), RSTO (abort), admin SSH
+     SF, REJ (refused), S0 (SYN dropped), RSTO (abort), admin SSH, and a
+     client that resolves orders-db.shop.example.com at demo-db's DNS server
+     first: DNS records, and connections named by destination.domain
   4. the seed's SLO storm (connaudit slo storm | connaudit agent --replay):
      an slo_impact alert and an HTML incident report
 Without root or eBPF, step 3 is replaced by a replay of recorded documents.
@@ -34,6 +36,7 @@ Options:
   --keep       leave the pipeline running at the end (Ctrl-C stops it)`;
 
 const say = (s: string) => process.stderr.write(`${s}\n`);
+const DEMO_NAME = 'orders-db.shop.example.com';
 
 function canUseEbpf(): string | null {
   if (process.getuid?.() !== 0) return 'not running as root';
@@ -44,6 +47,21 @@ function canUseEbpf(): string | null {
 
 function client(host: NsHost, name: string, addr: string, port: number, mode = 'normal', bytes = 2000): Promise<void> {
   const p = host.spawn(['python3', TCP_PEER, 'client', name, addr, String(port), mode, String(bytes)]);
+  return new Promise((resolve) => p.once('exit', () => resolve()));
+}
+
+/** A DNS server for the lab (test/lab/dns-server.ts) answering `name` with `addr`. */
+function dnsServer(host: NsHost, name: string, addr: string): Promise<{ kill: () => void }> {
+  const p = host.spawn([process.execPath, join(ROOT, 'dist/test/lab/dns-server.js'), '53', '300', `${name}=${addr}`]);
+  return new Promise((resolve, reject) => {
+    p.stdout!.once('data', () => resolve({ kill: () => p.kill('SIGKILL') }));
+    p.once('exit', (code) => reject(new Error(`demo DNS server exited with ${code}`)));
+  });
+}
+
+/** `comm` resolves `name` at `resolver` (a real stub resolver), then connects to the address over TCP and sends UDP to it. */
+function resolvingClient(host: NsHost, comm: string, resolver: string, name: string, tcpPort: number, udpPort: number): Promise<void> {
+  const p = host.spawn([process.execPath, join(ROOT, 'dist/test/lab/dns-client.js'), comm, resolver, name, String(tcpPort), String(udpPort)]);
   return new Promise((resolve) => p.once('exit', () => resolve()));
 }
 
@@ -74,12 +92,19 @@ netns_hosts:
   ${jump.path}: ${names.jump}
 spool:
   dir: ${join(tmp, 'spool')}
+# Any free port: the demo's agent is short-lived and another agent may hold the default.
+metrics:
+  port: 0
+# The demo stops its agent 2 s after the last client: a 1 s DNS timeout lets the
+# never-answered query show up as a timeout rather than as cut short.
+dns:
+  timeout_s: 1
 `);
     say('==> starting the agent (eBPF sensor -> Avro -> Kafka)');
     const agent = runCli(['agent', '--config', cfg]);
     procs.push(agent);
     await agent.waitForLog('sensor attached', 60_000);
-    stops.push(await server(db, 'postgres', 5432), await server(web, 'sshd', 22), await server(db, 'sshd', 22));
+    stops.push(await server(db, 'postgres', 5432), await server(web, 'sshd', 22), await server(db, 'sshd', 22), await dnsServer(db, DEMO_NAME, db.ip4));
     say(`==> making connections: ${names.web} -> ${names.db}:5432 (x5), :5433 refused, :6000 dropped, an abort; ${names.jump} -> ssh to both`);
     for (let i = 0; i < 5; i++) await client(web, 'order-svc', db.ip4, 5432);
     await client(web, 'order-svc', db.ip4, 5433);
@@ -88,6 +113,8 @@ spool:
     await client(web, 'order-svc', db.ip6, 5432);
     await client(jump, 'ssh', web.ip4, 22, 'normal', 300);
     await client(jump, 'ssh', db.ip4, 22, 'normal', 300);
+    say(`==> ${names.web} resolves ${DEMO_NAME} at ${db.ip4}:53, then connects to it (TCP 5432) and sends UDP (5433)`);
+    await resolvingClient(web, 'billing-svc', db.ip4, DEMO_NAME, 5432, 5433);
     // Let the final records of the server side close and reach Kafka.
     await new Promise((r) => setTimeout(r, 2000));
     await agent.stop('SIGTERM');
@@ -157,19 +184,18 @@ const command: Command = {
       const hostFilter = { terms: { 'host.name': hosts } };
       const docs = await eventually('the demo connections in Elasticsearch', async () => {
         await es.indices.refresh({ index: INDEX_CONNECTIONS });
-        const r = await es.search<ConnectionDoc>({ index: INDEX_CONNECTIONS, size: 50, query: hostFilter, sort: [{ '@timestamp': 'asc' }] });
+        const r = await es.search<ConnectionDoc>({ index: INDEX_CONNECTIONS, size: 80, query: hostFilter, sort: [{ '@timestamp': 'asc' }] });
         return r.hits.hits.length >= 8 ? r.hits.hits.map((h) => h._source!) : undefined;
       }, 60_000, 1000);
       await new Promise((r) => setTimeout(r, 3000));
       await es.indices.refresh({ index: [INDEX_CONNECTIONS, INDEX_ALERTS] });
 
-      const rows = [['host.name', 'dir', 'process.name', 'destination', 'state', 'reason', 'latency_ms', 'bytes out/in']];
-      const all = (await es.search<ConnectionDoc>({ index: INDEX_CONNECTIONS, size: 50, query: hostFilter, sort: [{ '@timestamp': 'asc' }] })).hits.hits.map((h) => h._source!);
+      const rows = [['host.name', 'dir', 'process.name', 'destination', 'state', 'reason', 'latency_ms', 'bytes out/in', 'name (destination.domain / dns)']];
+      const all = (await es.search<ConnectionDoc>({ index: INDEX_CONNECTIONS, size: 80, query: hostFilter, sort: [{ '@timestamp': 'asc' }] })).hits.hits.map((h) => h._source!);
       for (const d of all.length ? all : docs) {
-        // UDP flows and DNS lookups sit beside the TCP connections; a destination the process resolved shows its name.
-        const dest = `${d.destination.ip}:${d.destination.port}/${d.network.transport}${d.destination.domain ? ` (${d.destination.domain})` : ''}${d.dns?.question?.name ? ` dns ${d.dns.question.name} -> ${d.dns.response_code ?? 'no answer'}` : ''}`;
-        rows.push([d.host.name, d.network.direction, d.process?.name ?? '-', dest, d.connaudit.conn_state,
-          d.connaudit.close_reason, d.connaudit.connect_latency_ms?.toFixed(3) ?? '-', `${d.source.bytes ?? '-'}/${d.destination.bytes ?? '-'}`]);
+        const name = d.dns ? `dns ${d.dns.question?.name} ${d.dns.question?.type} -> ${d.dns.response_code ?? 'no answer'} ${(d.dns.resolved_ip ?? []).join(',')}` : (d.destination.domain ?? '-');
+        rows.push([d.host.name, d.network.direction, d.process?.name ?? '-', `${d.network.transport}/${d.destination.ip}:${d.destination.port}`, d.connaudit.conn_state,
+          d.connaudit.close_reason, d.connaudit.connect_latency_ms?.toFixed(3) ?? '-', `${d.source.bytes ?? '-'}/${d.destination.bytes ?? '-'}`, name]);
       }
       process.stdout.write(`\nConnections indexed in ${INDEX_CONNECTIONS} from the demo hosts:\n${table(rows)}\n`);
 
@@ -200,6 +226,8 @@ Search it yourself (the seed's labels work under their exact names):
   curl -s '${esUrl}/${INDEX_CONNECTIONS}/_search?q=connection.state:REJ&pretty'
   curl -s '${esUrl}/${INDEX_CONNECTIONS}/_search?q=process.name:order-svc%20AND%20latency_ms:>0&pretty'
   curl -s '${esUrl}/${INDEX_ALERTS}/_search?q=slo.impact:user_impacting&pretty'
+  curl -s '${esUrl}/${INDEX_CONNECTIONS}/_search?q=destination.domain:${DEMO_NAME}&pretty'
+  curl -s '${esUrl}/${INDEX_CONNECTIONS}/_search?q=dns.response_code:NXDOMAIN&pretty'
 Kibana: connaudit kibana import --url https://KIBANA:5601 (KIBANA_API_KEY or KIBANA_USERNAME/KIBANA_PASSWORD), or connaudit kibana export --out connaudit.ndjson and Stack Management > Saved objects > Import.
 `);
       if (values.keep) {

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_LAYOUT, CONFIG_SIZE } from '../../agent/bpf-config.js';
+import { DNS_EVENT_LAYOUT, DNS_EVENT_SIZE, DNS_FLAG, DNS_OWNER_LAYOUT, DNS_SIZES, DNS_STAT_ENUM } from '../../agent/dns-decoder.js';
 import { EVENT_LAYOUT, EVENT_SIZE, FLAG, OWNER_LAYOUT, OWNER_SIZE, SEED_MARK, SIZES, STAT_ENUM, UDP_KEY_LAYOUT, UDP_KEY_SIZE, type FieldLayout } from '../../agent/event-decoder.js';
 
 // Tetragon's alignchecker, for connaudit: the TypeScript side reads
@@ -74,6 +75,8 @@ describe.each([
   ['ca_config', CONFIG_LAYOUT as Record<string, FieldLayout>, CONFIG_SIZE, 'agent/bpf-config.ts CONFIG_LAYOUT'],
   ['ca_owner', OWNER_LAYOUT as Record<string, FieldLayout>, OWNER_SIZE, 'agent/event-decoder.ts OWNER_LAYOUT'],
   ['ca_udp_key', UDP_KEY_LAYOUT as Record<string, FieldLayout>, UDP_KEY_SIZE, 'agent/event-decoder.ts UDP_KEY_LAYOUT'],
+  ['ca_dns_event', DNS_EVENT_LAYOUT as Record<string, FieldLayout>, DNS_EVENT_SIZE, 'agent/dns-decoder.ts DNS_EVENT_LAYOUT'],
+  ['ca_dns_owner', DNS_OWNER_LAYOUT as Record<string, FieldLayout>, DNS_SIZES.CA_DNS_OWNER_SIZE, 'agent/dns-decoder.ts DNS_OWNER_LAYOUT'],
 ])('struct %s in bpf/connaudit.bpf.o', (name, table, size, where) => {
   it(`has the total size ${where} expects (trailing padding included)`, () => {
     expect(layoutFromBtf(types, name).size, `sizeof(struct ${name}) vs ${where}`).toBe(size);
@@ -107,8 +110,11 @@ describe.each([
   ['ca_stat', STAT_ENUM as Record<string, number>, 'STAT_ENUM'],
   ['ca_seed_mark', SEED_MARK as Record<string, number>, 'SEED_MARK'],
   ['ca_sizes', SIZES as Record<string, number>, 'SIZES'],
+  ['ca_dns_flag', DNS_FLAG as Record<string, number>, 'DNS_FLAG (agent/dns-decoder.ts)'],
+  ['ca_dns_stat', DNS_STAT_ENUM as Record<string, number>, 'DNS_STAT_ENUM (agent/dns-decoder.ts)'],
+  ['ca_dns_sizes', DNS_SIZES as Record<string, number>, 'DNS_SIZES (agent/dns-decoder.ts)'],
 ])('enum %s in bpf/connaudit.bpf.o', (name, table, where) => {
-  it(`has exactly the values of agent/event-decoder.ts ${where}`, () => {
+  it(`has exactly the values of ${where.includes('/') ? where : `agent/event-decoder.ts ${where}`}`, () => {
     const e = [...types.values()].find((t) => t.kind === 'ENUM' && t.name === name);
     expect(e, `enum ${name} is not in the BTF of ${OBJ}`).toBeDefined();
     const problems: string[] = [];

@@ -13,10 +13,24 @@ import { INSTALL_ROOT } from '../../lib/paths.js';
 // Two phases: a TCP storm (whose udp_egress/udp_ingress figures are the cost
 // the UDP packet programs add to every packet that is not UDP), then a UDP
 // storm of one-datagram exchanges on fresh sockets (the UDP programs' own cost).
+// A third, bounded phase (`dns`) sends DNS queries to a lab server and
+// measures the DNS programs on DNS packets; in the storms, dns_egress/
+// dns_ingress are the cost they add to every packet that is not DNS.
 // Needs root. `node dist/tools/bench/sensor.js [SECONDS] [WORKERS]`, or call
 // benchSensor() from `connaudit bench`. Progress on stderr, result JSON on stdout.
 
 export interface ProgCost { name: string; runs: number; avgNs: number }
+export interface DnsBenchResult {
+  queries: number;
+  answers: number;
+  seconds: number;
+  /** DNS records the agent wrote in this phase (one per query: answered, or unanswered at the timeout). */
+  records: number;
+  programs: ProgCost[];
+  /** dns_egress per query / dns_ingress per answer, with the runs on other packets taken out (estimate). */
+  nsPerQuery: number | null;
+  nsPerAnswer: number | null;
+}
 export interface SensorBenchResult {
   seconds: number;
   connections: number;
@@ -27,6 +41,7 @@ export interface SensorBenchResult {
   /** During the TCP storm: the TCP programs, and the UDP packet programs' early exit on non-UDP packets. */
   programs: ProgCost[];
   udp: { seconds: number; exchanges: number; unanswered: number; exchangesPerSec: number; programs: ProgCost[] };
+  dns: DnsBenchResult | null;
 }
 
 interface ProgInfo { id: number; name: string; run_time_ns?: number; run_cnt?: number }
@@ -45,13 +60,23 @@ const progs = (): ProgInfo[] => JSON.parse(sh('bpftool', ['prog', 'show', '--jso
 
 class CountingSink implements RecordSink {
   records = 0;
+  dnsRecords = 0;
   drops = 0;
-  async write(_r: ConnectionRecord): Promise<void> { this.records++; }
+  async write(r: ConnectionRecord): Promise<void> { if (r.kind === 'dns') this.dnsRecords++; else this.records++; }
   async reportHealth(h: HealthCounters): Promise<void> { this.drops = h.ringbufDropsPerCpu.reduce((a, b) => a + b, 0); }
   async close(): Promise<void> {}
 }
 
-export async function benchSensor(seconds = 10, workers = 4): Promise<SensorBenchResult> {
+function costs(end: ProgInfo[], start: Map<number, ProgInfo>): ProgCost[] {
+  return end.map((p) => {
+    const s = start.get(p.id);
+    const runs = (p.run_cnt ?? 0) - (s?.run_cnt ?? 0);
+    const ns = (p.run_time_ns ?? 0) - (s?.run_time_ns ?? 0);
+    return { name: p.name, runs, avgNs: runs > 0 ? Math.round(ns / runs) : 0 };
+  });
+}
+
+export async function benchSensor(seconds = 10, workers = 4, dnsQueries = 5000): Promise<SensorBenchResult> {
   const log = createLogger('bench.sensor');
   const root = INSTALL_ROOT;
   execFileSync('make', ['-C', `${root}/bpf`], { stdio: 'ignore' });
@@ -91,45 +116,72 @@ export async function benchSensor(seconds = 10, workers = 4): Promise<SensorBenc
       agentRun = runAgent({ cfg, sink, log, agentVersion: 'bench', signal: stop.signal, onReady: resolve });
       agentRun.catch(reject);
     });
-    const ours = (): ProgInfo[] => progs().filter((p) => !before.has(p.id) && /^(on_|udp_)/.test(p.name));
-    const costs = (from: ProgInfo[], to: ProgInfo[]): ProgCost[] => {
-      const start = new Map(from.map((p) => [p.id, p]));
-      return to.map((p) => {
-        const s = start.get(p.id);
-        const runs = (p.run_cnt ?? 0) - (s?.run_cnt ?? 0);
-        const ns = (p.run_time_ns ?? 0) - (s?.run_time_ns ?? 0);
-        return { name: p.name, runs, avgNs: runs > 0 ? Math.round(ns / runs) : 0 };
-      });
-    };
-    const startTcp = ours();
+    // Ours are the programs that appeared while our agent attached; the machine
+    // is shared, and another agent loading later must not be counted as ours.
+    const mine = new Set(progs().filter((p) => !before.has(p.id) && /^(on_|udp_|dns_)/.test(p.name)).map((p) => p.id));
+    const ours = (): ProgInfo[] => progs().filter((p) => mine.has(p.id));
+    const start = new Map(ours().map((p) => [p.id, p]));
     process.stderr.write(`bench: storm for ${seconds}s with ${workers} client workers...\n`);
     // Async: the agent runs on this thread's event loop and must keep reading while the storm runs.
     const out = await runAsync('ip', ['netns', 'exec', nsC, storm, 'client', '10.201.0.2', '9000', String(seconds), String(workers)]);
     const m = /connections (\d+) seconds ([\d.]+)/.exec(out);
     if (!m) throw new Error(`tools/bench/storm printed no result: ${out}`);
-    const endTcp = ours();
+    const end = ours();
+    const programs = costs(end, start);
 
     const userver = spawn('ip', ['netns', 'exec', nsS, storm, 'userve', '9001', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => userver.stdout!.once('data', () => resolve()));
     process.stderr.write(`bench: UDP storm for ${seconds}s with ${workers} client workers...\n`);
-    const startUdp = ours();
+    const startUdp = new Map(ours().map((p) => [p.id, p]));
     const uout = await runAsync('ip', ['netns', 'exec', nsC, storm, 'uclient', '10.201.0.2', '9001', String(seconds), String(workers)]);
     const um = /connections (\d+) seconds ([\d.]+) failed (\d+)/.exec(uout);
     if (!um) throw new Error(`tools/bench/storm uclient printed no result: ${uout}`);
-    const endUdp = ours();
+    const udpPrograms = costs(ours(), startUdp);
     await new Promise((r) => setTimeout(r, 3000)); // the last batches, the server flows' idle timeout, a health tick
-    stop.abort();
-    await agentRun;
     server.kill('SIGKILL');
     userver.kill('SIGKILL');
-    const connections = Number(m[1]);
-    const secs = Number(m[2]);
     const exchanges = Number(um[1]);
     const usecs = Number(um[2]);
-    return {
-      seconds: secs, connections, connectionsPerSec: Math.round(connections / secs), records: sink.records, ringbufDrops: sink.drops, programs: costs(startTcp, endTcp),
-      udp: { seconds: usecs, exchanges, unanswered: Number(um[3]), exchangesPerSec: Math.round(exchanges / usecs), programs: costs(startUdp, endUdp) },
-    };
+    const udp = { seconds: usecs, exchanges, unanswered: Number(um[3]), exchangesPerSec: Math.round(exchanges / usecs), programs: udpPrograms };
+
+    let dns: DnsBenchResult | null = null;
+    if (dnsQueries > 0 && cfg.dns.enabled) {
+      const dnsServer = spawn('ip', ['netns', 'exec', nsS, process.execPath, `${root}/dist/test/lab/dns-server.js`, '53', '60', 'bench.example.com=10.201.0.2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        await new Promise<void>((resolve) => dnsServer.stdout!.once('data', () => resolve()));
+        const dnsStart = new Map(ours().map((p) => [p.id, p]));
+        const recordsBefore = sink.dnsRecords;
+        process.stderr.write(`bench: ${dnsQueries} DNS queries...\n`);
+        const dout = await runAsync('ip', ['netns', 'exec', nsC, process.execPath, `${root}/dist/tools/bench/dns-load.js`, '10.201.0.2', 'bench.example.com', String(dnsQueries), '32', '30']);
+        const dm = /queries (\d+) answers (\d+) seconds ([\d.]+)/.exec(dout);
+        if (!dm) throw new Error(`dns-load printed no result: ${dout}`);
+        const dnsPrograms = costs(ours().filter((p) => p.name.startsWith('dns_')), dnsStart);
+        // The cgroup_skb programs also ran on every other packet of the host
+        // meanwhile (the server's answers, other traffic): take those runs out
+        // at the per-packet cost the storm measured, leaving the cost per DNS message.
+        const nonDnsNs = (name: string): number => programs.find((p) => p.name === name)?.avgNs ?? 0;
+        const perMessage = (name: string, messages: number): number | null => {
+          const p = dnsPrograms.find((x) => x.name === name);
+          if (!p || messages <= 0 || p.runs < messages) return null;
+          return Math.round((p.avgNs * p.runs - nonDnsNs(name) * (p.runs - messages)) / messages);
+        };
+        // Answered transactions are written at once; give the agent a poll or two.
+        await new Promise((r) => setTimeout(r, 1500));
+        const queries = Number(dm[1]);
+        const answers = Number(dm[2]);
+        dns = {
+          queries, answers, seconds: Number(dm[3]), records: sink.dnsRecords - recordsBefore, programs: dnsPrograms,
+          nsPerQuery: perMessage('dns_egress', queries), nsPerAnswer: perMessage('dns_ingress', answers),
+        };
+      } finally {
+        dnsServer.kill('SIGKILL');
+      }
+    }
+    stop.abort();
+    await agentRun;
+    const connections = Number(m[1]);
+    const secs = Number(m[2]);
+    return { seconds: secs, connections, connectionsPerSec: Math.round(connections / secs), records: sink.records, ringbufDrops: sink.drops, programs, udp, dns };
   } finally {
     cleanup();
   }
