@@ -82,6 +82,7 @@ export interface E2eRun {
   pipelinePeakRssMiB: number;
   loadAvg: { start: number; end: number };
   maxBatch: number | 'default';
+  /** index.refresh_interval of the run's connections index, as Elasticsearch reports it. */
   refreshInterval: string;
   sustained: boolean;
   reasons: string[];
@@ -217,6 +218,13 @@ class Sampler {
   }
 }
 
+/** The refresh interval the run's write index really has (the template's, or the config's). */
+async function indexRefreshInterval(es: Client, alias: string): Promise<string> {
+  const res = await es.indices.getSettings({ index: alias, name: 'index.refresh_interval', include_defaults: true, flat_settings: true });
+  const idx = Object.values(res)[0] as { settings?: Record<string, string>; defaults?: Record<string, string> } | undefined;
+  return idx?.settings?.['index.refresh_interval'] ?? idx?.defaults?.['index.refresh_interval'] ?? 'unknown';
+}
+
 /** Documents searchable now (no refresh forced); 0 before the index exists. */
 async function searchableCount(es: Client, index: string): Promise<number> {
   return (await es.count({ index }).catch(() => ({ count: 0 }))).count;
@@ -298,6 +306,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eRun> {
     await waitReady(child, 180_000);
     const pid = child.proc.pid!;
 
+    const refreshInterval = await indexRefreshInterval(es, names.indexConnections);
     const sampler = new Sampler(es, names.indexConnections, pollMs);
     sampler.start();
     const load0 = loadavg()[0]!;
@@ -345,7 +354,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eRun> {
       bulkRequests: bulk.count, bulkMeanS: bulk.count ? Number((bulk.sum / bulk.count).toFixed(3)) : Number.NaN,
       pipelineCpuS: Number(pipelineCpuS.toFixed(1)), pipelineCores: Number((pipelineCpuS / wall).toFixed(2)), benchCores: Number((benchCpuS / wall).toFixed(2)), pipelinePeakRssMiB,
       loadAvg: { start: Number(load0.toFixed(2)), end: Number(load1.toFixed(2)) },
-      maxBatch: o.maxBatch ?? 'default', refreshInterval: o.refreshInterval ?? '1s (template)',
+      maxBatch: o.maxBatch ?? 'default', refreshInterval,
       ...verdict, prefix,
     };
   } finally {
