@@ -74,6 +74,10 @@ export interface E2eRun {
   /** Elasticsearch bulk requests of the pipeline over the run, and their mean duration (s): the time it waits on Elasticsearch. */
   bulkRequests: number;
   bulkMeanS: number;
+  /** Documents searchable per second from the start of production to the end of the drain: the pipeline's capacity when it fell behind. */
+  indexedPerSec: number;
+  /** Elasticsearch's process CPU over the run, in cores (its node stats; on a shared cluster this includes others' work). */
+  esCores: number;
   pipelineCpuS: number;
   /** Pipeline CPU over the run, in cores (1 = one core busy all the time). */
   pipelineCores: number;
@@ -225,6 +229,13 @@ async function indexRefreshInterval(es: Client, alias: string): Promise<string> 
   return idx?.settings?.['index.refresh_interval'] ?? idx?.defaults?.['index.refresh_interval'] ?? 'unknown';
 }
 
+/** CPU seconds of all Elasticsearch nodes so far (node stats), NaN if the cluster does not say. */
+async function esCpuS(es: Client): Promise<number> {
+  const res = await es.nodes.stats({ metric: 'process' }).catch(() => undefined);
+  if (!res) return Number.NaN;
+  return Object.values(res.nodes).reduce((n, node) => n + (node.process?.cpu?.total_in_millis ?? Number.NaN), 0) / 1000;
+}
+
 /** Documents searchable now (no refresh forced); 0 before the index exists. */
 async function searchableCount(es: Client, index: string): Promise<number> {
   return (await es.count({ index }).catch(() => ({ count: 0 }))).count;
@@ -311,6 +322,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eRun> {
     sampler.start();
     const load0 = loadavg()[0]!;
     const cpu0 = processCpuS(pid);
+    const esCpu0 = await esCpuS(es);
     const self0 = selfCpuS();
     const wall0 = Date.now();
 
@@ -333,6 +345,8 @@ export async function runE2e(o: E2eOptions): Promise<E2eRun> {
     await sampler.stop();
     const wall = (Date.now() - wall0) / 1000;
     const pipelineCpuS = processCpuS(pid) - cpu0;
+    const esCpuUsed = (await esCpuS(es)) - esCpu0;
+    const searchableAtEnd = await searchableCount(es, names.indexConnections);
     const benchCpuS = selfCpuS() - self0;
     const pipelinePeakRssMiB = processRssMiB(pid);
     const load1 = loadavg()[0]!;
@@ -352,6 +366,8 @@ export async function runE2e(o: E2eOptions): Promise<E2eRun> {
       rate: o.rate, seconds: Number(seconds.toFixed(1)), achievedRate: Math.round(achievedRate), produced, indexed, lost: produced - indexed - deadLettered, deadLettered, alerts,
       backlogAtEnd, drainS: Number(drainS.toFixed(2)), latency: roundLatency(latency), samplesMissing: sampler.pending.size,
       bulkRequests: bulk.count, bulkMeanS: bulk.count ? Number((bulk.sum / bulk.count).toFixed(3)) : Number.NaN,
+      indexedPerSec: Math.round(searchableAtEnd / wall),
+      esCores: Number((esCpuUsed / wall).toFixed(2)),
       pipelineCpuS: Number(pipelineCpuS.toFixed(1)), pipelineCores: Number((pipelineCpuS / wall).toFixed(2)), benchCores: Number((benchCpuS / wall).toFixed(2)), pipelinePeakRssMiB,
       loadAvg: { start: Number(load0.toFixed(2)), end: Number(load1.toFixed(2)) },
       maxBatch: o.maxBatch ?? 'default', refreshInterval,
