@@ -40,13 +40,13 @@ function runLine(r: E2eRun): string {
   const verdict = r.sustained ? 'sustained' : `NOT sustained (${r.reasons.join('; ')})`;
   return `rate ${r.rate}/s asked, ${r.achievedRate}/s reached for ${r.seconds} s: in ${r.produced}, indexed ${r.indexed}, lost ${r.lost}, dead-lettered ${r.deadLettered}; `
     + `close->searchable p50 ${r.latency.p50} s p99 ${r.latency.p99} s max ${r.latency.max} s (${r.latency.samples} samples); drain ${r.drainS} s; `
-    + `${r.bulkRequests} bulk requests of ${r.bulkMeanS} s mean; ${r.indexedPerSec} indexed/s; pipeline CPU ${r.pipelineCores} cores (${r.pipelineCpuS} s), Elasticsearch ${r.esCores} cores, peak RSS ${r.pipelinePeakRssMiB} MiB; load ${r.loadAvg.start}->${r.loadAvg.end}; ${verdict}`;
+    + `${r.bulkRequests} bulk requests of ${r.bulkMeanS} s mean; ${r.indexedPerSec} indexed/s; pipeline CPU ${r.pipelineCores} cores (${r.pipelineCpuS} s, ${r.pipelineCpuMsPerDoc} ms per doc), Elasticsearch ${r.esCores} cores (${r.esCpuMsPerDoc} ms per doc), peak RSS ${r.pipelinePeakRssMiB} MiB; load ${r.loadAvg.start}->${r.loadAvg.end}; ${verdict}`;
 }
 
 export function e2eText(r: BenchE2eResult): string {
-  const head = '| rate asked | reached | in | indexed | lost | DLQ | p50 s | p99 s | max s | drain s | indexed/s | bulk mean s | pipeline cores | ES cores | load avg | max batch | refresh | sustained |';
-  const sep = '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|';
-  const rows = r.runs.map((x) => `| ${x.rate} | ${x.achievedRate} | ${x.produced} | ${x.indexed} | ${x.lost} | ${x.deadLettered} | ${x.latency.p50} | ${x.latency.p99} | ${x.latency.max} | ${x.drainS} | ${x.indexedPerSec} | ${x.bulkMeanS} | ${x.pipelineCores} | ${x.esCores} | ${x.loadAvg.start}–${x.loadAvg.end} | ${x.maxBatch} | ${x.refreshInterval} | ${x.sustained ? 'yes' : `no: ${x.reasons.join('; ')}`} |`);
+  const head = '| rate asked | reached | in | indexed | lost | DLQ | p50 s | p99 s | max s | drain s | indexed/s | bulk mean s | pipeline cores | pipeline CPU ms/doc | ES cores | ES CPU ms/doc | load avg | max batch | refresh | sustained |';
+  const sep = '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|';
+  const rows = r.runs.map((x) => `| ${x.rate} | ${x.achievedRate} | ${x.produced} | ${x.indexed} | ${x.lost} | ${x.deadLettered} | ${x.latency.p50} | ${x.latency.p99} | ${x.latency.max} | ${x.drainS} | ${x.indexedPerSec} | ${x.bulkMeanS} | ${x.pipelineCores} | ${x.pipelineCpuMsPerDoc} | ${x.esCores} | ${x.esCpuMsPerDoc} | ${x.loadAvg.start}–${x.loadAvg.end} | ${x.maxBatch} | ${x.refreshInterval} | ${x.sustained ? 'yes' : `no: ${x.reasons.join('; ')}`} |`);
   const tail = r.search ? `\nHighest rate sustained (0 lost, every record searchable within the lag bound): ${r.highestSustained ?? 'none of the tried rates'} records/s` : '';
   return [head, sep, ...rows].join('\n') + tail;
 }

@@ -78,6 +78,13 @@ export interface E2eRun {
   indexedPerSec: number;
   /** Elasticsearch's process CPU over the run, in cores (its node stats; on a shared cluster this includes others' work). */
   esCores: number;
+  /**
+   * CPU milliseconds per document indexed, of the pipeline and of Elasticsearch:
+   * what a machine needs per event, much less sensitive to other load than the
+   * rates (on a shared cluster the Elasticsearch figure includes others' work).
+   */
+  pipelineCpuMsPerDoc: number;
+  esCpuMsPerDoc: number;
   pipelineCpuS: number;
   /** Pipeline CPU over the run, in cores (1 = one core busy all the time). */
   pipelineCores: number;
@@ -204,7 +211,8 @@ class Sampler {
   }
 
   private async pollOnce(): Promise<void> {
-    const ids = [...this.pending.keys()].slice(0, 2000);
+    // index.max_result_window (10,000) bounds one search; the oldest pending ids go first.
+    const ids = [...this.pending.keys()].slice(0, 10_000);
     const res = await this.es.search({ index: this.index, query: { ids: { values: ids } }, _source: false, size: ids.length }).catch(() => undefined);
     // The response time is an upper bound of when the document became searchable (at most pollMs + one search late).
     const seenAt = Date.now();
@@ -368,6 +376,8 @@ export async function runE2e(o: E2eOptions): Promise<E2eRun> {
       bulkRequests: bulk.count, bulkMeanS: bulk.count ? Number((bulk.sum / bulk.count).toFixed(3)) : Number.NaN,
       indexedPerSec: Math.round(searchableAtEnd / wall),
       esCores: Number((esCpuUsed / wall).toFixed(2)),
+      pipelineCpuMsPerDoc: Number(((pipelineCpuS * 1000) / Math.max(1, searchableAtEnd)).toFixed(3)),
+      esCpuMsPerDoc: Number(((esCpuUsed * 1000) / Math.max(1, searchableAtEnd)).toFixed(3)),
       pipelineCpuS: Number(pipelineCpuS.toFixed(1)), pipelineCores: Number((pipelineCpuS / wall).toFixed(2)), benchCores: Number((benchCpuS / wall).toFixed(2)), pipelinePeakRssMiB,
       loadAvg: { start: Number(load0.toFixed(2)), end: Number(load1.toFixed(2)) },
       maxBatch: o.maxBatch ?? 'default', refreshInterval,
