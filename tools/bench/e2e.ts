@@ -253,8 +253,10 @@ async function produce(producer: Producer, topic: string, o: E2eOptions, pool: C
   const codec = compressionType('zstd');
   const total = Math.round(o.rate * o.seconds);
   const tickMs = 20;
-  // One send holds at most half a second of records: bounded memory and request size.
-  const maxBurst = Math.max(1, Math.ceil(o.rate / 2));
+  // One send holds at most 2,000 records (as the agent's requests do), and at
+  // most half a second's worth: bounded memory, and a record batch well under
+  // the broker's message.max.bytes.
+  const maxBurst = Math.max(1, Math.min(2000, Math.ceil(o.rate / 2)));
   const t0 = Date.now();
   // Bounded in count (total) and in time: a producer that cannot keep up stops at the run length + 10 %.
   const deadline = t0 + o.seconds * 1100;
