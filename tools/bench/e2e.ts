@@ -132,6 +132,8 @@ function recordPool(size: number): ConnectionRecord[] {
 interface Child {
   proc: ChildProcess;
   stderr: () => string;
+  /** The child's /healthz and /metrics, from its 'listener ready' log line. */
+  urls: { healthz?: string; metrics?: string };
   exited: Promise<number | null>;
 }
 
@@ -140,15 +142,19 @@ function startPipeline(prefix: string, configFile: string, logFile: string, o: E
   if (o.maxBatch) args.push('--max-batch', String(o.maxBatch));
   const proc = spawn(process.execPath, args, { cwd: fromRoot(), env: { ...process.env, ...o.env, CONNAUDIT_NAME_PREFIX: prefix }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
+  const urls: Child['urls'] = {};
   const logOut = createWriteStream(logFile);
   proc.stderr!.on('data', (b: Buffer) => {
     logOut.write(b);
     err += b.toString();
+    // Noted once: at debug level the log soon outgrows the tail kept below.
+    urls.healthz ??= /"healthz":"(http:[^"]+)"/.exec(err)?.[1];
+    urls.metrics ??= /"metrics":"(http:[^"]+)"/.exec(err)?.[1];
     // Only the tail is needed (the listener line, the last totals, errors).
     if (err.length > 2_000_000) err = err.slice(-1_000_000);
   });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => { logOut.end(); r(code); }));
-  return { proc, stderr: () => err, exited };
+  return { proc, stderr: () => err, urls, exited };
 }
 
 /** Waits until the child's /healthz says both clusters answered and its consumers joined. */
@@ -157,7 +163,7 @@ async function waitReady(child: Child, timeoutMs: number): Promise<void> {
   let url: string | undefined;
   while (Date.now() < end) {
     if (child.proc.exitCode !== null) throw new Error(`the pipeline child exited with ${child.proc.exitCode} before it was ready:\n${child.stderr().slice(-3000)}`);
-    url ??= /"healthz":"(http:[^"]+)"/.exec(child.stderr())?.[1];
+    url ??= child.urls.healthz;
     if (url) {
       const ok = await fetch(url).then((r) => r.ok, () => false);
       if (ok) return;
@@ -177,7 +183,7 @@ async function stopPipeline(child: Child): Promise<void> {
 
 /** The child's bulk request histogram (sum of seconds, count) from its /metrics. */
 async function scrapeBulk(child: Child): Promise<{ sum: number; count: number }> {
-  const url = /"metrics":"(http:[^"]+)"/.exec(child.stderr())?.[1];
+  const url = child.urls.metrics;
   const text = url ? await fetch(url).then((r) => r.text(), () => '') : '';
   const pick = (suffix: string) => {
     let n = 0;
