@@ -1,9 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Client } from '@elastic/elasticsearch';
 import type { Producer } from 'kafkajs';
 import { encodeConnection } from '../../lib/avro.js';
 import { compressionType } from '../../lib/kafka-codecs.js';
@@ -11,14 +9,15 @@ import { createKafka, PRODUCER_SETTINGS } from '../../lib/kafka.js';
 import { createLogger } from '../../lib/log.js';
 import { NAME_PREFIX, namesFor } from '../../lib/names.js';
 import { fromRoot } from '../../lib/paths.js';
-import { PIPELINE_METRICS } from '../../pipeline/metrics.js';
 import type { ConnectionRecord } from '../../lib/record.js';
 import { TOPIC_LAYOUT, ensureTopics } from '../../lib/topics.js';
 import { rng } from '../gen/rng.js';
 import { synthRecord } from '../gen/synth.js';
 import { benchSpec } from './fleet-gen.js';
 import { dueRecords, judge, summarise, type LatencySummary } from './e2e-core.js';
-import { esClientFor, deleteEsMatching } from './e2e-es.js';
+import { processCpuS, processRssMiB, scrapeBulk, selfCpuS, startPipeline, stopPipeline, waitReady, type Child } from './e2e-child.js';
+import { deleteEsMatching, esClientFor, esCpuS, indexRefreshInterval, searchableCount } from './e2e-es.js';
+import { Sampler } from './e2e-sampler.js';
 
 // `connaudit bench e2e`: one paced run through the real path. A producer
 // writes Avro single-object records (the agent's encoder) of the benchmark
@@ -100,25 +99,6 @@ export interface E2eRun {
   prefix: string;
 }
 
-const CLK_TCK = 100;
-
-/** utime + stime of a process, seconds (Linux). */
-function processCpuS(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-}
-
-function processRssMiB(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : 0;
-}
-
-const selfCpuS = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The fleet's records, built once; each send stamps ids and times onto a copy. */
@@ -127,132 +107,6 @@ function recordPool(size: number): ConnectionRecord[] {
   const out: ConnectionRecord[] = [];
   for (let i = 0; i < size; i++) out.push(synthRecord(benchSpec(i, size, r)));
   return out;
-}
-
-interface Child {
-  proc: ChildProcess;
-  stderr: () => string;
-  /** The child's /healthz and /metrics, from its 'listener ready' log line. */
-  urls: { healthz?: string; metrics?: string };
-  exited: Promise<number | null>;
-}
-
-function startPipeline(prefix: string, configFile: string, logFile: string, o: E2eOptions): Child {
-  const args = [...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []), fromRoot('bin/connaudit.js'), 'pipeline', '--config', configFile, '--metrics-port', '0'];
-  if (o.maxBatch) args.push('--max-batch', String(o.maxBatch));
-  const proc = spawn(process.execPath, args, { cwd: fromRoot(), env: { ...process.env, ...o.env, CONNAUDIT_NAME_PREFIX: prefix }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  const urls: Child['urls'] = {};
-  const logOut = createWriteStream(logFile);
-  proc.stderr!.on('data', (b: Buffer) => {
-    logOut.write(b);
-    err += b.toString();
-    // Noted once: at debug level the log soon outgrows the tail kept below.
-    urls.healthz ??= /"healthz":"(http:[^"]+)"/.exec(err)?.[1];
-    urls.metrics ??= /"metrics":"(http:[^"]+)"/.exec(err)?.[1];
-    // Only the tail is needed (the listener line, the last totals, errors).
-    if (err.length > 2_000_000) err = err.slice(-1_000_000);
-  });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => { logOut.end(); r(code); }));
-  return { proc, stderr: () => err, urls, exited };
-}
-
-/** Waits until the child's /healthz says both clusters answered and its consumers joined. */
-async function waitReady(child: Child, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  let url: string | undefined;
-  while (Date.now() < end) {
-    if (child.proc.exitCode !== null) throw new Error(`the pipeline child exited with ${child.proc.exitCode} before it was ready:\n${child.stderr().slice(-3000)}`);
-    url ??= child.urls.healthz;
-    if (url) {
-      const ok = await fetch(url).then((r) => r.ok, () => false);
-      if (ok) return;
-    }
-    await sleep(250);
-  }
-  throw new Error(`the pipeline child was not ready within ${timeoutMs / 1000} s:\n${child.stderr().slice(-3000)}`);
-}
-
-async function stopPipeline(child: Child): Promise<void> {
-  if (child.proc.exitCode !== null || child.proc.signalCode !== null) return;
-  child.proc.kill('SIGTERM');
-  const t = setTimeout(() => child.proc.kill('SIGKILL'), 30_000);
-  await child.exited;
-  clearTimeout(t);
-}
-
-/** The child's bulk request histogram (sum of seconds, count) from its /metrics. */
-async function scrapeBulk(child: Child): Promise<{ sum: number; count: number }> {
-  const url = child.urls.metrics;
-  const text = url ? await fetch(url).then((r) => r.text(), () => '') : '';
-  const pick = (suffix: string) => {
-    let n = 0;
-    for (const m of text.matchAll(new RegExp(`^${PIPELINE_METRICS.bulkSeconds}_${suffix}\\{[^}]*\\} ([0-9.e+-]+)$`, 'gm'))) n += Number(m[1]);
-    return n;
-  };
-  return { sum: pick('sum'), count: pick('count') };
-}
-
-/** Polls for sampled ids not yet seen and notes when each first became searchable (no refresh forced). */
-class Sampler {
-  readonly pending = new Map<string, number>();
-  readonly latencies: number[] = [];
-  private running = true;
-  private loop?: Promise<void>;
-
-  constructor(private readonly es: Client, private readonly index: string, private readonly pollMs: number) {}
-
-  add(id: string, closedAtMs: number): void {
-    this.pending.set(id, closedAtMs);
-  }
-
-  start(): void {
-    this.loop = (async () => {
-      while (this.running) {
-        const t0 = Date.now();
-        if (this.pending.size > 0) await this.pollOnce();
-        await sleep(Math.max(0, this.pollMs - (Date.now() - t0)));
-      }
-    })();
-  }
-
-  private async pollOnce(): Promise<void> {
-    // index.max_result_window (10,000) bounds one search; the oldest pending ids go first.
-    const ids = [...this.pending.keys()].slice(0, 10_000);
-    const res = await this.es.search({ index: this.index, query: { ids: { values: ids } }, _source: false, size: ids.length }).catch(() => undefined);
-    // The response time is an upper bound of when the document became searchable (at most pollMs + one search late).
-    const seenAt = Date.now();
-    for (const h of res?.hits.hits ?? []) {
-      const closed = this.pending.get(h._id!);
-      if (closed === undefined) continue;
-      this.latencies.push((seenAt - closed) / 1000);
-      this.pending.delete(h._id!);
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
-  }
-}
-
-/** The refresh interval the run's write index really has (the template's, or the config's). */
-async function indexRefreshInterval(es: Client, alias: string): Promise<string> {
-  const res = await es.indices.getSettings({ index: alias, name: 'index.refresh_interval', include_defaults: true, flat_settings: true });
-  const idx = Object.values(res)[0] as { settings?: Record<string, string>; defaults?: Record<string, string> } | undefined;
-  return idx?.settings?.['index.refresh_interval'] ?? idx?.defaults?.['index.refresh_interval'] ?? 'unknown';
-}
-
-/** CPU seconds of all Elasticsearch nodes so far (node stats), NaN if the cluster does not say. */
-async function esCpuS(es: Client): Promise<number> {
-  const res = await es.nodes.stats({ metric: 'process' }).catch(() => undefined);
-  if (!res) return Number.NaN;
-  return Object.values(res.nodes).reduce((n, node) => n + (node.process?.cpu?.total_in_millis ?? Number.NaN), 0) / 1000;
-}
-
-/** Documents searchable now (no refresh forced); 0 before the index exists. */
-async function searchableCount(es: Client, index: string): Promise<number> {
-  return (await es.count({ index }).catch(() => ({ count: 0 }))).count;
 }
 
 async function produce(producer: Producer, topic: string, o: E2eOptions, pool: ConnectionRecord[], runId: string, sampler: Sampler, sampleEvery: number, progress: (s: string) => void): Promise<{ produced: number; seconds: number }> {
