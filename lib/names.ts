@@ -1,11 +1,48 @@
 // Every topic, index and metric name is defined here once (as kafkajs keeps its
 // instrumentation event names in one module), so a rename is one edit.
 
-export const TOPIC_CONNECTIONS = 'connaudit.connections';
-export const TOPIC_DLQ = 'connaudit.dlq';
-export const TOPIC_AGENT_HEALTH = 'connaudit.agent-health';
+/** Names a prefix may have: valid in a Kafka topic, an Elasticsearch index and a consumer group alike. */
+const PREFIX_SHAPE = /^[a-z0-9][a-z0-9-]{0,40}$/;
+
+/**
+ * CONNAUDIT_NAME_PREFIX puts every topic, index, template and consumer group
+ * of this process under a prefix, so that a second deployment (a staging
+ * fleet, `connaudit bench e2e`) shares one Kafka and one Elasticsearch with
+ * another without reading or writing the other's data. Read once at start:
+ * agent and pipeline of one deployment must be started with the same value.
+ */
+export function namePrefix(env: NodeJS.ProcessEnv = process.env): string {
+  const p = env.CONNAUDIT_NAME_PREFIX ?? '';
+  if (p !== '' && !PREFIX_SHAPE.test(p)) {
+    throw new Error(`CONNAUDIT_NAME_PREFIX=${JSON.stringify(p)} is not a usable prefix: use lower-case letters, digits and '-', starting with a letter or digit (e.g. staging-)`);
+  }
+  return p;
+}
+
+/** The topic, index and group names of a deployment under `prefix` (a benchmark computes another process's names with it). */
+export function namesFor(prefix: string) {
+  return {
+    topicConnections: `${prefix}connaudit.connections`,
+    topicDlq: `${prefix}connaudit.dlq`,
+    topicAgentHealth: `${prefix}connaudit.agent-health`,
+    topicRekey: `${prefix}connaudit.rekey`,
+    indexConnections: `${prefix}connaudit-connections`,
+    indexAlerts: `${prefix}connaudit-alerts`,
+    indexAgentHealth: `${prefix}connaudit-agent-health`,
+    indexSlo: `${prefix}connaudit-slo`,
+    consumerGroup: `${prefix}connaudit-pipeline`,
+    rekeyGroup: `${prefix}connaudit-pipeline-rekey`,
+  };
+}
+
+export const NAME_PREFIX = namePrefix();
+const NAMES = namesFor(NAME_PREFIX);
+
+export const TOPIC_CONNECTIONS = NAMES.topicConnections;
+export const TOPIC_DLQ = NAMES.topicDlq;
+export const TOPIC_AGENT_HEALTH = NAMES.topicAgentHealth;
 /** Internal re-key topic: records re-keyed by the field a cross-host rule groups on. */
-export const TOPIC_REKEY = 'connaudit.rekey';
+export const TOPIC_REKEY = NAMES.topicRekey;
 
 /**
  * Compacted topic with the stage state (rule windows, SLO windows) of one
@@ -15,14 +52,14 @@ export const TOPIC_REKEY = 'connaudit.rekey';
  */
 export const stateChangelogTopic = (group: string): string => `${group}-state-changelog`;
 
-export const INDEX_CONNECTIONS = 'connaudit-connections';
-export const INDEX_ALERTS = 'connaudit-alerts';
-export const INDEX_AGENT_HEALTH = 'connaudit-agent-health';
-export const INDEX_SLO = 'connaudit-slo';
+export const INDEX_CONNECTIONS = NAMES.indexConnections;
+export const INDEX_ALERTS = NAMES.indexAlerts;
+export const INDEX_AGENT_HEALTH = NAMES.indexAgentHealth;
+export const INDEX_SLO = NAMES.indexSlo;
 
-export const CONSUMER_GROUP = 'connaudit-pipeline';
+export const CONSUMER_GROUP = NAMES.consumerGroup;
 /** Second consumer group of the same pipeline process: reads TOPIC_REKEY (pipeline/rekey.ts). */
-export const REKEY_GROUP = 'connaudit-pipeline-rekey';
+export const REKEY_GROUP = NAMES.rekeyGroup;
 
 export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:9092';
 export const DEFAULT_ES_URL = 'http://127.0.0.1:9200';

@@ -28,7 +28,18 @@ export interface BootstrapResult {
 
 const errType = (err: unknown): string | undefined => (err as { body?: { error?: { type?: string } } }).body?.error?.type;
 
-export async function bootstrapElasticsearch(client: Client, log?: Logger, dir = templatesDir(), lifecycle: LifecycleSettings = lifecycleSettings()): Promise<BootstrapResult> {
+export interface IndexTuning {
+  /**
+   * index.refresh_interval of every connaudit index (config index_refresh_interval):
+   * how long a written document may wait before a search sees it. Set on the
+   * index templates (new indices) and on the current write indices (a dynamic
+   * setting). Unset: the template's own value (1s), and a write index keeps
+   * whatever it was given before until it rolls over.
+   */
+  refreshInterval?: string;
+}
+
+export async function bootstrapElasticsearch(client: Client, log?: Logger, dir = templatesDir(), lifecycle: LifecycleSettings = lifecycleSettings(), tuning: IndexTuning = {}): Promise<BootstrapResult> {
   const capabilities = await detectCapabilities(client);
   const ilm = capabilities.ilm;
   const result: BootstrapResult = { componentTemplates: [], indexTemplates: [], created: [], mappingUpdated: [], lifecycle: ilm ? 'ilm' : 'local', capabilities, aliases: [] };
@@ -41,7 +52,8 @@ export async function bootstrapElasticsearch(client: Client, log?: Logger, dir =
   for (const [name, body] of loadIndexTemplates(dir)) {
     const { _meta, index_patterns, priority, composed_of, ignore_missing_component_templates } = body;
     const alias = _meta.write_alias;
-    const template = ilm ? { ...body.template, settings: { ...body.template?.settings, ...ilmIndexSettings(alias) } } : body.template;
+    const tuned = tuning.refreshInterval ? { ...body.template, settings: { ...body.template?.settings, index: { ...(body.template?.settings?.index as object | undefined), refresh_interval: tuning.refreshInterval } } } : body.template;
+    const template = ilm ? { ...tuned, settings: { ...tuned?.settings, ...ilmIndexSettings(alias) } } : tuned;
     await client.indices.putIndexTemplate({ name, index_patterns, priority, composed_of, ignore_missing_component_templates, template: template as never, _meta });
     result.indexTemplates.push(name);
     result.aliases.push(alias);
@@ -61,6 +73,7 @@ export async function bootstrapElasticsearch(client: Client, log?: Logger, dir =
         }
         // An index created before ILM was there (or before an upgrade) joins the policy too.
         if (ilm) await client.indices.putSettings({ index: writeIndex, settings: ilmIndexSettings(alias) });
+        if (tuning.refreshInterval) await client.indices.putSettings({ index: writeIndex, settings: { index: { refresh_interval: tuning.refreshInterval } } });
       }
       continue;
     }

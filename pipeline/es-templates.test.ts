@@ -236,3 +236,19 @@ describe('index templates', () => {
     for (const [p, t] of Object.entries(want)) expect(fieldMapping(m, p)?.type, p).toBe(t);
   });
 });
+
+describe('templates under a name prefix', () => {
+  it('prefixes template names, patterns, write aliases and component references, not the shapes', () => {
+    const plain = loadIndexTemplates();
+    const pre = loadIndexTemplates(undefined, 'staging-');
+    expect([...pre.keys()].sort()).toEqual([...plain.keys()].map((k) => `staging-${k}`).sort());
+    const t = pre.get('staging-connaudit-connections')!;
+    expect(t._meta.write_alias).toBe('staging-connaudit-connections');
+    expect(t.index_patterns).toEqual(['staging-connaudit-connections-*']);
+    expect(t.composed_of.every((c) => c.startsWith('staging-connaudit-'))).toBe(true);
+    expect(t.ignore_missing_component_templates).toEqual(['staging-connaudit-slo-annotations']);
+    const comps = loadComponentTemplates(undefined, 'staging-');
+    for (const c of t.composed_of.filter((n) => !t.ignore_missing_component_templates?.includes(n))) expect(comps.has(c)).toBe(true);
+    expect(comps.get('staging-connaudit-connection-fields')).toEqual(loadComponentTemplates().get('connaudit-connection-fields'));
+  });
+});

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { NAME_PREFIX } from '../lib/names.js';
 import { fromRoot } from '../lib/paths.js';
 import { DERIVED_FIELDS, RECORD_FIELDS, rawPath, type EsType, type FieldSpec } from '../lib/record-fields.js';
 
@@ -108,17 +109,32 @@ export function recordMappings(): Map<string, Mapping> {
   return out;
 }
 
-export function loadComponentTemplates(dir = templatesDir()): Map<string, ComponentTemplate> {
+// Under CONNAUDIT_NAME_PREFIX (lib/names.ts) every template, pattern and
+// alias carries the prefix, so two deployments on one cluster never shape or
+// write each other's indices; the files themselves stay unprefixed.
+const prefixed = (name: string, prefix: string): string => `${prefix}${name}`;
+
+export function loadComponentTemplates(dir = templatesDir(), prefix = NAME_PREFIX): Map<string, ComponentTemplate> {
   const comps = readJsonDir<ComponentTemplate>(`${dir}/component`);
   for (const [name, m] of recordMappings()) {
     const c = comps.get(name);
     if (c) mergeInto((c.template.mappings ??= {}), m);
   }
-  return comps;
+  return new Map([...comps].map(([name, c]) => [prefixed(name, prefix), c]));
 }
 
-export function loadIndexTemplates(dir = templatesDir()): Map<string, IndexTemplate> {
-  return readJsonDir<IndexTemplate>(`${dir}/index`);
+export function loadIndexTemplates(dir = templatesDir(), prefix = NAME_PREFIX): Map<string, IndexTemplate> {
+  const out = new Map<string, IndexTemplate>();
+  for (const [name, t] of readJsonDir<IndexTemplate>(`${dir}/index`)) {
+    out.set(prefixed(name, prefix), {
+      ...t,
+      _meta: { ...t._meta, write_alias: prefixed(t._meta.write_alias, prefix) },
+      index_patterns: t.index_patterns.map((p) => prefixed(p, prefix)),
+      composed_of: t.composed_of.map((c) => prefixed(c, prefix)),
+      ...(t.ignore_missing_component_templates ? { ignore_missing_component_templates: t.ignore_missing_component_templates.map((c) => prefixed(c, prefix)) } : {}),
+    });
+  }
+  return out;
 }
 
 function mergeInto(target: Mapping, src: Mapping): void {

@@ -129,7 +129,7 @@ async function connectServices(o: PipelineOptions, instance: string, topics: { c
   });
   let es: EsSide | undefined;
   try {
-    es = await connectElasticsearch(o.env, wait('Elasticsearch'), lifecycleSettings(o.config.lifecycle));
+    es = await connectElasticsearch(o.env, wait('Elasticsearch'), lifecycleSettings(o.config.lifecycle), { refreshInterval: o.config.index_refresh_interval });
     const layout = [
       ...TOPIC_LAYOUT.map((t) => ({ ...t, topic: t.topic === TOPIC_CONNECTIONS ? topics.connections : t.topic === TOPIC_AGENT_HEALTH ? topics.agentHealth : t.topic })),
       { ...changelogTopicConfig(o.group ?? CONSUMER_GROUP), topic: changelogs.primary },

@@ -5,7 +5,7 @@ import { createKafka, kafkaBrokers, PRODUCER_SETTINGS } from '../lib/kafka.js';
 import { compressionType } from '../lib/kafka-codecs.js';
 import type { Logger } from '../lib/log.js';
 import { ensureTopics } from '../lib/topics.js';
-import { bootstrapElasticsearch, type BootstrapResult } from './es-bootstrap.js';
+import { bootstrapElasticsearch, type BootstrapResult, type IndexTuning } from './es-bootstrap.js';
 import type { LifecycleSettings } from './lifecycle.js';
 import type { Producer } from './messages.js';
 import { waitFor, type WaitOptions } from './startup.js';
@@ -27,7 +27,7 @@ export interface EsSide {
   close(): Promise<void>;
 }
 
-export async function connectElasticsearch(env: NodeJS.ProcessEnv | undefined, wait: WaitOptions, lifecycle?: LifecycleSettings): Promise<EsSide> {
+export async function connectElasticsearch(env: NodeJS.ProcessEnv | undefined, wait: WaitOptions, lifecycle?: LifecycleSettings, tuning?: IndexTuning): Promise<EsSide> {
   const admin = new Client(esClientOptions(env));
   const bulk = new Client({ ...esClientOptions(env), maxRetries: 0 });
   const close = async () => {
@@ -41,7 +41,7 @@ export async function connectElasticsearch(env: NodeJS.ProcessEnv | undefined, w
     await waitFor('Elasticsearch', where, async () => {
       await bulk.cluster.health({ timeout: '5s' }, { requestTimeout: 10_000 });
     }, wait);
-    const boot = await bootstrapElasticsearch(admin, wait.log, undefined, lifecycle);
+    const boot = await bootstrapElasticsearch(admin, wait.log, undefined, lifecycle, tuning);
     return { admin, bulk, boot, close };
   } catch (err) {
     await close();

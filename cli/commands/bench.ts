@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 // Speed and memory goals live here, never in timed unit tests: a benchmark
 // reports figures for a person to compare, on a machine they know.
 
-const HELP = `Usage: connaudit bench [codec|backtest|pipeline|sensor|kafka|all] [options]
+const HELP = `Usage: connaudit bench [codec|backtest|pipeline|e2e|sensor|kafka|all] [options]
 
 Benchmarks, each printing figures on stdout (JSON with --json):
   codec      Avro single-object encode (agent) and decode + ECS mapping
@@ -17,6 +17,14 @@ Benchmarks, each printing figures on stdout (JSON with --json):
   pipeline   decode + enrich + SLO + rules in one process on one core, no
              Kafka or Elasticsearch: events/s (wall and per CPU-second),
              median and min-max over 3 runs, alerts, share per stage, peak RSS
+  e2e        end to end on the real Kafka and Elasticsearch of KAFKA_BROKERS
+             and ES_URL: records paced into a topic of the run's own, a
+             \`connaudit pipeline\` child (shipped rules and services) indexing
+             them under a name prefix of its own; prints close -> searchable
+             latency p50/p99/max, the rate reached, records in vs indexed,
+             the pipeline's CPU and the load average. Without --rate: a step
+             search for the highest rate sustained with 0 lost and every
+             record searchable within --max-lag. Deletes what it created.
   sensor     eBPF cost: average ns per BPF program run under a connection
              storm between two network namespaces (root; sets
              kernel.bpf_stats_enabled=1 for the run)
@@ -43,7 +51,23 @@ Options:
   --connections N  compare: connections per run (default 50000)
   --runs N       compare: runs per observer (default 3); pipeline: runs (default 3)
   --udp          compare: UDP exchanges instead of TCP connections
-  --json         print one JSON object instead of text`;
+  --json         print one JSON object instead of text
+
+Options of e2e:
+  --rate R       one run at R records/s (default: step search)
+  --seconds S    length of each run (default 300)
+  --from R       step search: first rate (default 2000); doubles while
+                 sustained, then bisects (at most --steps runs, default 6)
+  --max-lag S    bounded lag: every record searchable within S seconds of
+                 its close, and the backlog cleared within S seconds of the
+                 end of production (default 10)
+  --max-batch N  the pipeline's documents per bulk request (its --max-batch)
+  --refresh I    the pipeline's index_refresh_interval (e.g. 1s, 5s)
+  --sample-every N  sample every Nth record's latency (default: 50 a second)
+  --cpu-prof DIR write a V8 CPU profile of the pipeline child into DIR
+  --keep         keep the run's topics and indices
+  --clean        only delete what earlier runs kept or left behind
+                 (bench-e2e-* topics, groups, indices, templates)`;
 
 function peakRss(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024);
@@ -80,9 +104,11 @@ const command: Command = {
     const { values, positionals } = parse(argv, {
       records: { type: 'string' }, events: { type: 'string' }, seconds: { type: 'string' }, workers: { type: 'string' }, json: { type: 'boolean' },
       connections: { type: 'string' }, runs: { type: 'string' }, rules: { type: 'string' }, udp: { type: 'boolean' },
+      rate: { type: 'string' }, from: { type: 'string' }, steps: { type: 'string' }, 'max-lag': { type: 'string' }, 'max-batch': { type: 'string' },
+      refresh: { type: 'string' }, 'sample-every': { type: 'string' }, 'cpu-prof': { type: 'string' }, keep: { type: 'boolean' }, clean: { type: 'boolean' },
     }, true);
     const which = positionals[0] ?? 'all';
-    if (!['codec', 'backtest', 'pipeline', 'sensor', 'compare', 'kafka', 'all'].includes(which)) throw new UsageError(`unknown benchmark '${which}'`);
+    if (!['codec', 'backtest', 'pipeline', 'e2e', 'sensor', 'compare', 'kafka', 'all'].includes(which)) throw new UsageError(`unknown benchmark '${which}'`);
     const num = (v: string | undefined, d: number, name: string) => {
       if (v === undefined) return d;
       const n = Number(v);
@@ -104,6 +130,33 @@ const command: Command = {
       if (!Number.isInteger(rules) || rules < 0) throw new UsageError(`--rules needs a whole number (0 or more), got '${values.rules}'`);
       const { benchPipeline } = await import('../../tools/bench/pipeline.js');
       out.pipeline = await benchPipeline({ rules, records: num(values.records, 200_000, 'records'), runs: num(values.runs, 3, 'runs'), stageShares: true, progress: (s) => process.stderr.write(`${s}\n`) });
+    }
+    if (which === 'e2e') {
+      if (values.clean) {
+        const { cleanE2e } = await import('../../tools/bench/e2e.js');
+        await cleanE2e(process.env, (s) => process.stderr.write(`${s}\n`));
+        return 0;
+      }
+      if (values.refresh !== undefined && !/^[0-9]+(ms|s|m)$/.test(values.refresh)) throw new UsageError(`--refresh needs an interval like 1s or 500ms, got '${values.refresh}'`);
+      const { benchE2e, e2eText } = await import('../../tools/bench/e2e-cli.js');
+      const r = await benchE2e({
+        rate: values.rate === undefined ? undefined : num(values.rate, 0, 'rate'),
+        seconds: num(values.seconds, 300, 'seconds'),
+        from: num(values.from, 2000, 'from'),
+        steps: num(values.steps, 6, 'steps'),
+        maxLagS: num(values['max-lag'], 10, 'max-lag'),
+        maxBatch: values['max-batch'] === undefined ? undefined : num(values['max-batch'], 0, 'max-batch'),
+        refreshInterval: values.refresh,
+        sampleEvery: values['sample-every'] === undefined ? undefined : num(values['sample-every'], 0, 'sample-every'),
+        cpuProfDir: values['cpu-prof'],
+        keep: values.keep,
+        progress: (s) => process.stderr.write(`${s}\n`),
+      });
+      if (!values.json) {
+        process.stdout.write(`${e2eText(r)}\n`);
+        return 0;
+      }
+      out.e2e = r;
     }
     if (which === 'backtest' || which === 'all') out.backtest = await backtest(num(values.events, 1_000_000, 'events'));
     if (which === 'sensor' || (which === 'all' && process.getuid?.() === 0)) {

@@ -25,6 +25,8 @@ export interface PipelineConfig {
   max_future_skew_s?: number;
   /** /metrics and /healthz listener. Absent: none (the CLI serves 127.0.0.1:9466 by default). */
   metrics?: { port: number; host?: string };
+  /** index.refresh_interval of the connaudit indices (e.g. 1s, 5s): the searchable-after delay vs indexing cost. */
+  index_refresh_interval?: string;
   /** Index rollover and retention (pipeline/lifecycle.ts). */
   lifecycle?: Partial<import('../lifecycle.js').LifecycleSettings>;
 }
