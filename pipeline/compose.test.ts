@@ -80,7 +80,8 @@ describe('with the service catalogue', () => {
     expect(doc.connaudit.service_owner).toBe('team-checkout');
     const c = await composeStages({ services, rules: repoRules }, { log, rekey: new RekeyBuffer(), catalogue });
     // The SLO judgement spans the instance (its state: slo-instance); each partition counts through its own view, before its rules.
-    expect(c.primary.map((s) => s.name)).toEqual(['slo-instance']);
+    expect(c.primary).toEqual([]);
+    expect(c.instanceState!.map((s) => s.name)).toEqual(['slo-instance']);
     expect(c.partitioned!.primary().own.map((s) => s.name)).toEqual(['slo', 'rules']);
   });
 });
@@ -91,7 +92,8 @@ describe('without --config', () => {
     const { loadServiceLookup } = await import('./enrich/catalogue-lookup.js');
     const cfg = shippedConfig();
     const c = composeStages(cfg, { log, rekey: new RekeyBuffer(), catalogue: loadServiceLookup(cfg.services!).catalogue });
-    expect(c.primary.map((s) => s.name)).toEqual(['slo-instance']);
+    expect(c.primary).toEqual([]);
+    expect(c.instanceState!.map((s) => s.name)).toEqual(['slo-instance']);
     expect(c.partitioned!.primary().own.map((s) => s.name)).toEqual(['slo', 'rules']);
     expect(c.partitioned!.crossHost!().own.map((s) => s.name)).toEqual(['rules-cross-host']);
     expect(c.reloadRules!().rules).toBeGreaterThan(0);

@@ -35,6 +35,8 @@ export interface ComposedStages {
   /** Stages that span the instance (one each; run before the per-partition ones). */
   primary: Stage[];
   crossHost: RekeyStage[];
+  /** State that spans the instance without being a stage of its own (the SLO judgement): persisted per instance, never run. */
+  instanceState?: Array<{ name: string; snapshot(): unknown; restore(s: unknown): void }>;
   /** Stages with state per input partition: one instance per partition (pipeline/tasks.ts). */
   partitioned?: {
     primary(): StageInstances<Stage>;
@@ -73,7 +75,7 @@ export function composeStages(cfg: PipelineConfig, deps: ComposeDeps): ComposedS
     const stage = createSloStage(deps.catalogue, { log: deps.log });
     slo = stage;
     // Judged once per instance over its partitions' counts; what the judgement keeps is persisted per instance.
-    out.primary.push(sloInstanceState(stage));
+    out.instanceState = [sloInstanceState(stage)];
     out.sloSummary = (es, opts) => createSloSummaryJob(stage, es, opts);
   }
   let rules: { primary(): StageInstances<Stage>; crossHost(): StageInstances<RekeyStage> } | undefined;
@@ -114,4 +116,16 @@ export function composeStages(cfg: PipelineConfig, deps: ComposeDeps): ComposedS
     };
   }
   return out;
+}
+
+/**
+ * Every stage as one instance, for runs without partitions (the pipeline
+ * bench, in-process tools): the instance-wide stages, then one set of the
+ * per-partition ones. The SLO stage counts through one partition view here.
+ */
+export function singleInstance(c: ComposedStages): { primary: Stage[]; crossHost: RekeyStage[] } {
+  return {
+    primary: [...c.primary, ...(c.partitioned?.primary().own ?? [])],
+    crossHost: [...c.crossHost, ...(c.partitioned?.crossHost?.().own ?? [])],
+  };
 }

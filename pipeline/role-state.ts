@@ -21,6 +21,8 @@ export interface RoleStateOptions<S extends Named, Set extends SetLike<S>> {
   /** Topics whose partitions carry keyed state (not the agent-health topic). */
   stateful: string[];
   shared: S[];
+  /** Persisted with the shared stages, but not run on documents. */
+  instanceOnly?: Named[];
   /** Absent: no per-partition stages; every batch runs through one set of the shared stages. */
   build?: () => StageInstances<S>;
   combine(stages: S[]): Set;
@@ -48,7 +50,7 @@ export class RoleState<S extends Named, Set extends SetLike<S>> {
       },
     };
     this.sharedSet = o.combine(o.shared);
-    this.instanceState = new InstanceState({ store: o.store, instance: o.instance, stages: o.shared, snapshotEveryMs: o.snapshotEveryMs, log: o.log, events });
+    this.instanceState = new InstanceState({ store: o.store, instance: o.instance, stages: [...o.shared, ...(o.instanceOnly ?? [])], snapshotEveryMs: o.snapshotEveryMs, log: o.log, events });
     if (o.build) {
       const build = o.build;
       this.tasks = new PartitionTasks<S, Set>({ role: o.group, store: o.store, build, combine: (own) => o.combine([...o.shared, ...own]), snapshotEveryMs: o.snapshotEveryMs, log: o.log, events });

@@ -175,7 +175,7 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   const snapshotEveryMs = (o.config.snapshot_interval_s ?? 5) * 1000;
   const store = (topic: string) => new ChangelogStore({ kafka: kafkaSide.kafka, producer: kafkaSide.producer, topic, instance, log });
   const primaryState = new RoleState<Stage, StageSet<Stage, []>>({
-    group, instance, store: store(changelogs.primary), stateful: [topics.connections], shared: composed.primary, build: composed.partitioned?.primary,
+    group, instance, store: store(changelogs.primary), stateful: [topics.connections], shared: composed.primary, instanceOnly: composed.instanceState, build: composed.partitioned?.primary,
     combine: (s) => primaryStages(s, log), snapshotEveryMs, metrics, log,
   });
   states.push(primaryState);

@@ -31,11 +31,10 @@ export function sloPartitionStage(slo: SloStage): Stage & { dispose(): void } {
   };
 }
 
-/** The instance-wide part of the SLO state, as a stage that only persists (it sees no documents). */
-export function sloInstanceState(slo: SloStage): Stage {
+/** The instance-wide part of the SLO state: persisted per instance, never run on documents. */
+export function sloInstanceState(slo: SloStage): { name: string; snapshot(): unknown; restore(s: unknown): void } {
   return {
     name: 'slo-instance',
-    process: () => [],
     snapshot: () => slo.snapshot({ counts: false }),
     restore: (s) => slo.restore(s),
   };

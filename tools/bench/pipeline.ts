@@ -4,7 +4,7 @@ import type { ConnectionDoc } from '../../lib/ecs.js';
 import { createLogger } from '../../lib/log.js';
 import { fromRoot } from '../../lib/paths.js';
 import { handleConnectionBatch } from '../../pipeline/batch.js';
-import { composeStages } from '../../pipeline/compose.js';
+import { composeStages, singleInstance } from '../../pipeline/compose.js';
 import { loadServiceLookup } from '../../pipeline/enrich/catalogue-lookup.js';
 import { loadConfig, type PipelineConfig } from '../../pipeline/enrich/config.js';
 import { formatRuleError, loadRuleSet } from '../../pipeline/rules/index.js';
@@ -151,7 +151,7 @@ function build(rulesDirs: string[], timers?: Timers): Built {
   // to the cross-host stages once composeStages has built them.
   let local: LocalRekey | undefined;
   const rekey: Rekeyer = { request: (doc, by, key) => local!.request(doc, by, key) };
-  const composed = composeStages(cfg, { log, rekey, catalogue });
+  const composed = singleInstance(composeStages(cfg, { log, rekey, catalogue }));
   local = localRekey(composed.crossHost);
   const enrich = createEnricher(cfg, lookup);
   return {
