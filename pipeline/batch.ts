@@ -17,6 +17,7 @@ import type { InMessage, Producer } from './messages.js';
 import { ForwardOutbox, REKEY_HEADER_BY, REKEY_HEADER_KIND, REKEY_KIND_FORWARD, rekeyMessageKey, type RekeyBuffer, type RekeyStage } from './rekey.js';
 import type { StageSet } from './stage-set.js';
 import type { Stage } from './stage.js';
+import { sourceKey, type Watermarks } from './watermark.js';
 
 // One batch, start to acknowledgement: decode -> ECS -> enrich -> stages ->
 // bulk index -> dead letters and re-keyed copies acknowledged by Kafka. The
@@ -56,6 +57,11 @@ export interface BatchStats {
   dlqByReason: Partial<Record<DlqReason, number>>;
   /** Newest @timestamp of the batch, ms (NaN for a batch without documents). */
   maxEventTimeMs: number;
+  /**
+   * Records dated before the watermark when they arrived (see watermark.ts).
+   * They are indexed and evaluated like any other; counted so a user sees them.
+   */
+  late?: number;
 }
 
 type OpTag = { kind: 'doc'; source: InMessage } | { kind: 'alert' } | { kind: 'other'; source: InMessage };
@@ -149,6 +155,21 @@ export interface ConnectionBatchDeps extends BatchSinks {
   rekey?: RekeyBuffer;
   /** Alerts of failed attempts, owed to Elasticsearch (one per consumer; see alert-outbox.ts). */
   alertOutbox?: AlertOutbox;
+  /** The input partitions' event-time watermarks: fed here, read by the idle ticker (idle-ticker.ts). */
+  watermarks?: Watermarks;
+}
+
+/**
+ * Feeds the record's time to the partition's watermark. A late record is not
+ * refused: an analyst reads a missing document as "no connection". It is
+ * indexed and every stage sees it; the rule engines match it against the
+ * state they still keep (LATENESS_MS past a group's window), the SLO stage
+ * judges its minute again, and a window whose alert was already raised stays
+ * suppressed. It is counted (connaudit_pipeline_late_records_total).
+ */
+function noteTime(w: Watermarks | undefined, m: InMessage, t: number, log: Logger, late: { n: number }): void {
+  if (!w || Number.isNaN(t) || !w.observe(sourceKey(m.topic, m.partition), t)) return;
+  if (late.n++ === 0) log.info({ topic: m.topic, partition: m.partition, offset: m.offset, eventTime: new Date(t).toISOString(), watermark: new Date(w.current!).toISOString() }, 'records older than the watermark (indexed and evaluated; windows already reported do not fire again); counted in connaudit_pipeline_late_records_total');
 }
 
 export async function handleConnectionBatch(messages: InMessage[], deps: ConnectionBatchDeps): Promise<BatchStats> {
@@ -159,6 +180,7 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
   const now = (deps.now ?? (() => new Date()))();
   const ingested = now.toISOString();
   const latestAccepted = now.getTime() + (deps.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS);
+  const late = { n: 0 };
   for (const m of messages) {
     const d = decodeToDoc(m);
     if (isDlq(d)) {
@@ -180,9 +202,10 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
     }
     setContentHash(d, contentHash(d));
     deps.enrich(d);
+    const t = Date.parse(d['@timestamp']);
+    noteTime(deps.watermarks, m, t, deps.log, late);
     alerts.push(...deps.stages.process(d));
     d.event.ingested = ingested;
-    const t = Date.parse(d['@timestamp']);
     if (!(t <= maxEventTimeMs)) maxEventTimeMs = t;
     ops.push({ index: INDEX_CONNECTIONS, id: d.event.id, doc: d, create: true, tag: { kind: 'doc', source: m } });
   }
@@ -207,7 +230,7 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
     await deps.producer.send(TOPIC_REKEY, reqs.map((r) => ({ key: rekeyMessageKey(r.by, r.key), value: JSON.stringify(r.doc), headers: { [REKEY_HEADER_BY]: r.by } })));
     rekeyed = reqs.length;
   }
-  return { messages: messages.length, docs: docs - done.rejectedDocs - done.duplicates - done.conflicts, alerts: alerts.length, dlq: dlq.length, rejected: done.rejected, rekeyed, duplicates: done.duplicates, conflicts: done.conflicts, dlqByReason: done.dlqByReason, maxEventTimeMs };
+  return { messages: messages.length, docs: docs - done.rejectedDocs - done.duplicates - done.conflicts, alerts: alerts.length, dlq: dlq.length, rejected: done.rejected, rekeyed, duplicates: done.duplicates, conflicts: done.conflicts, dlqByReason: done.dlqByReason, maxEventTimeMs, late: late.n };
 }
 
 function futureTime(d: ConnectionDoc, latestMs: number): { field: string; value: string } | undefined {
@@ -227,6 +250,8 @@ export interface RekeyBatchDeps extends BatchSinks {
   outbox?: ForwardOutbox;
   /** Alerts of failed attempts, owed to Elasticsearch (see alert-outbox.ts). */
   alertOutbox?: AlertOutbox;
+  /** The rekey partitions' watermarks (see ConnectionBatchDeps.watermarks). */
+  watermarks?: Watermarks;
 }
 
 /** A forward goes to every stage that takes forwards; one stage failing on it is logged and skipped, as for documents. */
@@ -254,6 +279,7 @@ export async function handleRekeyBatch(messages: InMessage[], deps: RekeyBatchDe
   const alerts: AlertDoc[] = [];
   const outbox = deps.outbox ?? new ForwardOutbox();
   let maxEventTimeMs = Number.NaN;
+  const late = { n: 0 };
   for (const m of messages) {
     const by = m.headers?.[REKEY_HEADER_BY];
     const forward = m.headers?.[REKEY_HEADER_KIND] === REKEY_KIND_FORWARD;
@@ -273,8 +299,9 @@ export async function handleRekeyBatch(messages: InMessage[], deps: RekeyBatchDe
       continue;
     }
     const doc = parsed as ConnectionDoc;
-    alerts.push(...deps.stages.process(doc, by, key));
     const t = Date.parse(doc['@timestamp']);
+    noteTime(deps.watermarks, m, t, deps.log, late);
+    alerts.push(...deps.stages.process(doc, by, key));
     if (!(t <= maxEventTimeMs)) maxEventTimeMs = t;
   }
   if (!Number.isNaN(maxEventTimeMs)) alerts.push(...deps.stages.tick(maxEventTimeMs));
@@ -284,7 +311,7 @@ export async function handleRekeyBatch(messages: InMessage[], deps: RekeyBatchDe
   const done = await deliver(alertOps(owed.take(alerts)), dlq, deps);
   owed.delivered();
   const rekeyed = await outbox.publish(deps.producer, TOPIC_REKEY);
-  return { messages: messages.length, docs: 0, alerts: alerts.length, dlq: dlq.length, rejected: done.rejected, rekeyed, duplicates: 0, conflicts: 0, dlqByReason: done.dlqByReason, maxEventTimeMs };
+  return { messages: messages.length, docs: 0, alerts: alerts.length, dlq: dlq.length, rejected: done.rejected, rekeyed, duplicates: 0, conflicts: 0, dlqByReason: done.dlqByReason, maxEventTimeMs, late: late.n };
 }
 
 /** Agent self-reports: decode with their own schema and index; undecodable ones are dead-lettered. */

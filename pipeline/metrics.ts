@@ -20,6 +20,9 @@ export const PIPELINE_METRICS = {
   ruleMatches: 'connaudit_pipeline_rule_matches_total',
   regexOverruns: 'connaudit_pipeline_regex_budget_overruns_total',
   waiting: 'connaudit_pipeline_waiting_for',
+  lateRecords: 'connaudit_pipeline_late_records_total',
+  watermark: 'connaudit_pipeline_watermark_seconds',
+  idlePartitions: 'connaudit_pipeline_idle_partitions',
 } as const;
 
 export class PipelineMetrics {
@@ -33,6 +36,9 @@ export class PipelineMetrics {
   private readonly stageErrors: Gauge;
   readonly bulkSeconds: Histogram<'outcome'>;
   readonly waiting: Gauge<'service'>;
+  private readonly late: Counter<'topic'>;
+  private readonly watermark: Gauge<'group'>;
+  private readonly idle: Gauge<'group'>;
 
   constructor(registry: Registry, stageStats: () => { errors: number; stats: StageStat[] }) {
     const registers = [registry];
@@ -45,6 +51,9 @@ export class PipelineMetrics {
     this.lag = new Gauge({ name: PIPELINE_METRICS.lag, help: 'Messages between the last committed offset and the end of the partition', labelNames: ['group', 'topic', 'partition'], registers });
     this.bulkSeconds = new Histogram({ name: PIPELINE_METRICS.bulkSeconds, help: 'Elasticsearch bulk request duration', labelNames: ['outcome'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers });
     this.waiting = new Gauge({ name: PIPELINE_METRICS.waiting, help: '1 while the pipeline waits for this service at start', labelNames: ['service'], registers });
+    this.late = new Counter({ name: PIPELINE_METRICS.lateRecords, help: 'Records dated before the watermark when they arrived (indexed and evaluated; windows already reported do not fire again), by topic', labelNames: ['topic'], registers });
+    this.watermark = new Gauge({ name: PIPELINE_METRICS.watermark, help: 'Event-time watermark of the consumer group (Unix seconds): windows before it are closed', labelNames: ['group'], registers });
+    this.idle = new Gauge({ name: PIPELINE_METRICS.idlePartitions, help: 'Input partitions idle (caught up, nothing new for watermark.idle_timeout_s); when all are, the watermark follows the wall clock', labelNames: ['group'], registers });
     this.stageErrors = new Gauge({ name: PIPELINE_METRICS.stageErrors, help: 'Documents a stage failed on (skipped for that stage)', registers, collect: () => this.stageErrors.set(stageStats().errors) });
     // The rule stage reports per-rule figures through Stage.ruleStats(); counters
     // are set from its running totals at scrape time.
@@ -72,6 +81,17 @@ export class PipelineMetrics {
     for (const [reason, n] of Object.entries(s.dlqByReason)) this.dlq.inc({ reason }, n);
     this.duplicates.inc(s.duplicates);
     this.idConflicts.inc(s.conflicts);
+    if (s.late) this.late.inc({ topic }, s.late);
+  }
+
+  /** Alerts the idle ticker raised (windows closed by the watermark, not by a batch). */
+  tickAlerts(n: number): void {
+    this.alertsOut.inc(n);
+  }
+
+  setWatermark(group: string, ms: number | null, idlePartitions: number): void {
+    if (ms !== null) this.watermark.set({ group }, ms / 1000);
+    this.idle.set({ group }, idlePartitions);
   }
 
   setLag(group: string, topic: string, partition: number, lag: number): void {

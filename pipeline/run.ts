@@ -23,6 +23,9 @@ import type { RekeyStage } from './rekey.js';
 import type { Stage, StageStat } from './stage.js';
 import { StartAborted } from './startup.js';
 import { StateStore } from './state-store.js';
+import { startIdleTicker, type TickTarget } from './idle-ticker.js';
+import { Serial } from './serial.js';
+import { sourceKey, watermarkOptions, Watermarks } from './watermark.js';
 
 // Assembles and runs one pipeline instance: the primary consumer
 // (connections + agent health), and when cross-host rules exist, the rekey
@@ -221,8 +224,9 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   };
 
   const consumers = { kafka: kafkaSide.kafka, offsetReset, maxBatch: o.maxBatch ?? 500, log, restartOnFailure: o.restartOnFailure ?? true, onCrash: (err: Error) => { void stop(`consumer crashed: ${err.message}`, 1); } };
-  roles.push(await startPrimary(consumers, { group, topics, sinks, metrics, store: stores.primary, stages, enrich: createEnricher(o.config, stages.lookup) }));
-  if (cross) roles.push(await startRekey(consumers, { group: rekeyGroup, sinks, metrics, store: stores.rekey, cross }));
+  const marks = watermarkOptions(o.config.watermark);
+  roles.push(await startPrimary(consumers, { group, topics, sinks, metrics, store: stores.primary, stages, enrich: createEnricher(o.config, stages.lookup), watermarks: new Watermarks(marks) }));
+  if (cross) roles.push(await startRekey(consumers, { group: rekeyGroup, sinks, metrics, store: stores.rekey, cross, watermarks: new Watermarks(marks) }));
   for (const r of roles) {
     // Consumers leave the group first (finishing their batch); then their state is written for the next start.
     cleanups.push(() => { r.store.save({ group: r.group, partitions: r.role.assigned, stages: r.set.snapshot() }, Date.now(), true); });
@@ -236,6 +240,9 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
     throughputLog(roles.map((r) => r.role), log, o.throughputIntervalMs ?? 10_000),
   ];
   cleanups.push(() => { for (const t of timers) clearInterval(t); });
+  // Closes windows on a quiet fleet (event time moved by idle partitions); stopped before the consumers.
+  const ticker = startIdleTicker({ primary: roles[0]!.tick, cross: roles[1]?.tick, sinks, onWatermark: (g, st) => metrics.setWatermark(g, st.ms, st.idlePartitions), onAlerts: (n) => metrics.tickAlerts(n) });
+  cleanups.push(() => ticker.stop());
   o.signal?.addEventListener('abort', () => { void stop('stop requested', 0); }, { once: true });
   if (o.signal?.aborted) void stop('stop requested', 0);
   return done;
@@ -247,49 +254,62 @@ interface RoleEntry {
   topics: string[];
   store: StateStore;
   set: { snapshot(): Record<string, unknown> };
+  tick: TickTarget;
 }
 
 type ConsumerCommon = Pick<RoleOptions, 'kafka' | 'offsetReset' | 'maxBatch' | 'log' | 'restartOnFailure' | 'onCrash'>;
 
 /** The primary consumer: connections (decode, enrich, stages, index) and agent health. */
-async function startPrimary(common: ConsumerCommon, c: { group: string; topics: { connections: string; agentHealth: string }; sinks: BatchSinks; metrics: PipelineMetrics; store: StateStore; stages: Stages; enrich: ReturnType<typeof createEnricher> }): Promise<RoleEntry> {
+async function startPrimary(common: ConsumerCommon, c: { group: string; topics: { connections: string; agentHealth: string }; sinks: BatchSinks; metrics: PipelineMetrics; store: StateStore; stages: Stages; enrich: ReturnType<typeof createEnricher>; watermarks: Watermarks }): Promise<RoleEntry> {
   const { primary, cross, rekey } = c.stages;
   // Alerts of a batch whose delivery failed are owed to the next attempt (alert-outbox.ts).
   const alertOutbox = new AlertOutbox();
+  const serial = new Serial();
   const topics = [c.topics.connections, c.topics.agentHealth];
+  const save = (force = false) => c.store.save({ group: c.group, partitions: role.assigned, stages: primary.snapshot() }, Date.now(), force);
   const role: Role = await startRole({
     ...common,
     groupId: c.group,
     topics,
-    handle: async (topic, msgs) => {
-      const s = topic === c.topics.agentHealth ? await handleAgentHealthBatch(msgs, c.sinks) : await handleConnectionBatch(msgs, { ...c.sinks, enrich: c.enrich, stages: primary, rekey: cross ? rekey : undefined, alertOutbox });
+    handle: (topic, msgs) => serial.run(async () => {
+      const s = topic === c.topics.agentHealth ? await handleAgentHealthBatch(msgs, c.sinks) : await handleConnectionBatch(msgs, { ...c.sinks, enrich: c.enrich, stages: primary, rekey: cross ? rekey : undefined, alertOutbox, watermarks: c.watermarks });
       c.metrics.batch(topic, s);
       return s;
+    }),
+    onLag: (topic, partition, lag) => {
+      c.metrics.setLag(c.group, topic, partition, lag);
+      c.watermarks.lag(sourceKey(topic, partition), lag);
     },
-    onLag: (topic, partition, lag) => c.metrics.setLag(c.group, topic, partition, lag),
-    afterCommit: () => c.store.save({ group: c.group, partitions: role.assigned, stages: primary.snapshot() }),
+    afterCommit: () => save(),
   });
-  return { role, group: c.group, topics, store: c.store, set: primary };
+  const tick: TickTarget = { group: c.group, set: primary, watermarks: c.watermarks, consumer: () => role, serial, alertOutbox, save: () => save(true) };
+  return { role, group: c.group, topics, store: c.store, set: primary, tick };
 }
 
 /** The cross-host consumer: re-keyed documents and forwards through the cross-host rule stages. */
-async function startRekey(common: ConsumerCommon, c: { group: string; sinks: BatchSinks; metrics: PipelineMetrics; store: StateStore; cross: StageSet<RekeyStage, [string, string]> }): Promise<RoleEntry> {
-  // One outbox for all rekey batches: forwards of a failed batch go out with the next one.
+async function startRekey(common: ConsumerCommon, c: { group: string; sinks: BatchSinks; metrics: PipelineMetrics; store: StateStore; cross: StageSet<RekeyStage, [string, string]>; watermarks: Watermarks }): Promise<RoleEntry> {
+  // One outbox for all rekey batches (and idle ticks): forwards of a failed batch go out with the next one.
   const outbox = new ForwardOutbox();
   const alertOutbox = new AlertOutbox();
+  const serial = new Serial();
+  const save = (force = false) => c.store.save({ group: c.group, partitions: role.assigned, stages: c.cross.snapshot() }, Date.now(), force);
   const role: Role = await startRole({
     ...common,
     groupId: c.group,
     topics: [TOPIC_REKEY],
-    handle: async (topic, msgs) => {
-      const s = await handleRekeyBatch(msgs, { ...c.sinks, stages: c.cross, outbox, alertOutbox });
+    handle: (topic, msgs) => serial.run(async () => {
+      const s = await handleRekeyBatch(msgs, { ...c.sinks, stages: c.cross, outbox, alertOutbox, watermarks: c.watermarks });
       c.metrics.batch(topic, s);
       return s;
+    }),
+    onLag: (topic, partition, lag) => {
+      c.metrics.setLag(c.group, topic, partition, lag);
+      c.watermarks.lag(sourceKey(topic, partition), lag);
     },
-    onLag: (topic, partition, lag) => c.metrics.setLag(c.group, topic, partition, lag),
-    afterCommit: () => c.store.save({ group: c.group, partitions: role.assigned, stages: c.cross.snapshot() }),
+    afterCommit: () => save(),
   });
-  return { role, group: c.group, topics: [TOPIC_REKEY], store: c.store, set: c.cross };
+  const tick: TickTarget = { group: c.group, set: c.cross, watermarks: c.watermarks, consumer: () => role, serial, alertOutbox, forwards: { outbox, stages: c.cross.stages }, save: () => save(true) };
+  return { role, group: c.group, topics: [TOPIC_REKEY], store: c.store, set: c.cross, tick };
 }
 
 /** With --exit-when-idle: calls `idle` once every role joined and saw no message for that long. */

@@ -120,3 +120,8 @@ export class Watermarks {
     return { ms: this.emitted, allIdle: allIdle && !stalled, partitions, idlePartitions: idle };
   }
 }
+
+/** The pipeline config's `watermark` section, with defaults, as options. */
+export function watermarkOptions(cfg: { idle_timeout_s?: number; allowed_lateness_s?: number } | undefined): WatermarkOptions {
+  return { idleTimeoutMs: (cfg?.idle_timeout_s ?? DEFAULT_IDLE_TIMEOUT_S) * 1000, allowedLatenessMs: (cfg?.allowed_lateness_s ?? DEFAULT_ALLOWED_LATENESS_S) * 1000 };
+}
