@@ -152,6 +152,20 @@ describe('idle ticker', () => {
     expect(calls).toEqual(['batch start', 'batch end', `p watermark ${T + IDLE}`]);
   });
 
+  it('ticks the cross-host set only once the rekey consumer has read everything re-keyed', async () => {
+    const T = Date.parse('2026-01-05T10:00:00Z');
+    const calls: string[] = [];
+    const h = harness({ primary: [], cross: [windowStage('x', T, calls)], wall: T });
+    h.primary.watermarks.observe(sourceKey(TOPIC_CONNECTIONS, 0), T);
+    h.cross!.watermarks.lag(sourceKey(TOPIC_REKEY, 0), 3);
+    h.pass(IDLE + LATE);
+    expect(await tickOnce(h.opts)).toBe(0);
+    expect(calls).toEqual([]);
+    h.cross!.watermarks.lag(sourceKey(TOPIC_REKEY, 0), 0);
+    expect(await tickOnce(h.opts)).toBe(1);
+    expect(calls).toEqual([`x tick ${T + IDLE}`]);
+  });
+
   it('publishes the forwards a cross-host tick raised (pivot chains travelling to their next joint)', async () => {
     const T = Date.parse('2026-01-05T10:00:00Z');
     let pending = [{ by: 'related.ip', key: '10.0.0.2', body: { kind: 'pivot-chain' } }];

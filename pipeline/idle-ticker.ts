@@ -12,9 +12,9 @@ import type { Watermarks, WatermarkState } from './watermark.js';
 // close. Once a second this ticker reads the input partitions' watermark
 // (watermark.ts: idle partitions advance by processing time) and, when it has
 // moved, ticks the primary stage set with it, then the cross-host set with
-// the primary's watermark (its input is re-keyed from the primary: a
-// re-keyed document is never newer than the record it came from, and while
-// the rekey partitions still send, their own watermark bounds it too). The
+// the primary's watermark, once the rekey consumer has read everything
+// already re-keyed (its input comes from the primary: what the primary has
+// passed and the rekey consumer has read is all there is up to there). The
 // alerts this raises go out as a batch's do: through the consumer's
 // AlertOutbox (a failed delivery is retried on the next tick or batch, never
 // lost), and pivot forwards through its ForwardOutbox. Each set runs under
@@ -66,9 +66,10 @@ function tickTime(t: TickTarget, upstream: WatermarkState | undefined, onWaterma
     ms = own.ms;
     vouched = own.allIdle;
   } else {
-    if (upstream.ms === null || c.busy > 0) return null;
-    const sending = own.partitions > 0 && !own.allIdle && own.ms !== null;
-    ms = sending ? Math.min(upstream.ms, own.ms!) : upstream.ms;
+    // Re-keyed documents still unread (lag) or in a batch may be older than
+    // the primary's watermark: wait until the rekey consumer has caught up.
+    if (upstream.ms === null || c.busy > 0 || !t.watermarks.caughtUp()) return null;
+    ms = upstream.ms;
     vouched = false;
   }
   if (ms === null) return null;

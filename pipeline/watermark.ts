@@ -45,14 +45,14 @@ interface Source {
   newest: number;
   /** Wall time of the last record. */
   heard: number;
-  /** Messages behind the end of the partition at the last commit (undefined: not reported yet). */
-  lag?: number;
 }
 
 export const sourceKey = (topic: string, partition: number): string => `${topic}:${partition}`;
 
 export class Watermarks {
   private readonly sources = new Map<string, Source>();
+  /** Per partition: messages behind its end at the last commit (absent: not reported yet). */
+  private readonly lags = new Map<string, number>();
   private emitted: number | null = null;
   private readonly now: () => number;
 
@@ -85,14 +85,20 @@ export class Watermarks {
 
   /** The consumer's lag on `source` after a commit: a partition with unread records is never idle. */
   lag(source: string, lag: number): void {
-    const s = this.sources.get(source);
-    if (s) s.lag = lag;
+    this.lags.set(source, lag);
+  }
+
+  /** Every partition was read to its end at its last commit: nothing is waiting to be read. */
+  caughtUp(): boolean {
+    for (const lag of this.lags.values()) if (lag > 0) return false;
+    return true;
   }
 
   /** Forgets partitions no longer assigned (after a rebalance), so they do not hold the watermark. */
   retain(assigned: Record<string, number[]>): void {
     const keep = new Set(Object.entries(assigned).flatMap(([t, ps]) => ps.map((p) => sourceKey(t, p))));
     for (const k of this.sources.keys()) if (!keep.has(k)) this.sources.delete(k);
+    for (const k of this.lags.keys()) if (!keep.has(k)) this.lags.delete(k);
   }
 
   /** Recomputes the watermark; `stalled`: the consumer is not keeping up, so no processing-time advance. */
@@ -103,9 +109,9 @@ export class Watermarks {
     let idleMin = Number.POSITIVE_INFINITY;
     let newest = Number.NEGATIVE_INFINITY;
     let idle = 0;
-    for (const s of this.sources.values()) {
+    for (const [k, s] of this.sources) {
       if (s.newest > newest) newest = s.newest;
-      const isIdle = now - s.heard >= this.opts.idleTimeoutMs && (s.lag ?? 0) === 0;
+      const isIdle = now - s.heard >= this.opts.idleTimeoutMs && (this.lags.get(k) ?? 0) === 0;
       if (isIdle) {
         idle++;
         if (Math.max(s.newest, now) < idleMin) idleMin = Math.max(s.newest, now);
