@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { sourceKey, Watermarks } from './watermark.js';
+import { parseConfig } from './enrich/config.js';
+import { sourceKey, watermarkOptions, Watermarks } from './watermark.js';
 
 // The watermark over a hand-driven wall clock: event time from records,
 // idleness from wall time and lag, processing time once all are idle.
@@ -101,5 +102,14 @@ describe('Watermarks', () => {
     wm.lag(sourceKey('t', 1), 40);
     wm.retain({ t: [0] });
     expect(wm.advance()).toMatchObject({ ms: T0 - 15 * S, partitions: 1 });
+  });
+});
+
+describe('watermark config', () => {
+  it('defaults to a 30 s idle timeout and 60 s allowed lateness, and takes the pipeline config section', () => {
+    expect(watermarkOptions(undefined)).toEqual({ idleTimeoutMs: 30_000, allowedLatenessMs: 60_000 });
+    const cfg = parseConfig('watermark:\n  idle_timeout_s: 2\n  allowed_lateness_s: 0.5\n', 'p.yaml');
+    expect(watermarkOptions(cfg.watermark)).toEqual({ idleTimeoutMs: 2000, allowedLatenessMs: 500 });
+    expect(watermarkOptions({ allowed_lateness_s: 10 })).toEqual({ idleTimeoutMs: 30_000, allowedLatenessMs: 10_000 });
   });
 });
