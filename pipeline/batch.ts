@@ -209,6 +209,9 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
     if (!(t <= maxEventTimeMs)) maxEventTimeMs = t;
     ops.push({ index: INDEX_CONNECTIONS, id: d.event.id, doc: d, create: true, tag: { kind: 'doc', source: m } });
   }
+  // The batch's newest time, not a watermark: the rule engines only ever use
+  // the newest time they saw, and the SLO stage its own per-host clock. Event
+  // time past the last batch (a quiet fleet) comes from the idle ticker.
   if (!Number.isNaN(maxEventTimeMs)) alerts.push(...deps.stages.tick(maxEventTimeMs));
   deps.stages.annotate(alerts);
   const docs = ops.length;
