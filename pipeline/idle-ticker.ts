@@ -59,7 +59,6 @@ function tickTime(t: TickTarget, upstream: WatermarkState | undefined, onWaterma
   if (!c?.joined) return null;
   t.watermarks.retain(c.assigned);
   const own = t.watermarks.advance(c.busy > 0);
-  onWatermark?.(t.group, own);
   let ms: number | null;
   let vouched: boolean;
   if (!upstream) {
@@ -73,6 +72,8 @@ function tickTime(t: TickTarget, upstream: WatermarkState | undefined, onWaterma
     vouched = false;
   }
   if (ms === null) return null;
+  // What this set's windows are closed up to (for the cross-host set: the primary's, not its own input's).
+  onWatermark?.(t.group, { ...own, ms });
   const last = ticked.get(t);
   if (last !== undefined && ms <= last) return null;
   return { ms, vouched, state: own };

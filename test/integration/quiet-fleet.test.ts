@@ -144,7 +144,7 @@ describe('a fleet that goes quiet (real Kafka and Elasticsearch, shipped rules)'
 
       // The pipeline's watermark now follows the wall clock; a record dated 45 minutes ago is late.
       let text = await metricsText(server!);
-      const wm = Number(/connaudit_pipeline_watermark_seconds\{group="[^"]+",component="pipeline"\} ([\d.e+]+)/.exec(text)?.[1]);
+      const wm = Number(new RegExp(`connaudit_pipeline_watermark_seconds\\{group="${group}",component="pipeline"\\} ([\\d.e+]+)`).exec(text)?.[1]);
       expect(wm * 1000, 'watermark within idle timeout + lateness (+ tick) of the wall clock').toBeGreaterThan(Date.now() - (IDLE_S + LATENESS_S + 5) * 1000);
       expect(text).toMatch(new RegExp(`connaudit_pipeline_idle_partitions\\{group="${group}",component="pipeline"\\} [1-9]`));
       const lateHost = host(`10.99.${oct}.9`);
