@@ -136,7 +136,6 @@ describe('a fleet that goes quiet (real Kafka and Elasticsearch, shipped rules)'
       expect(fanout[0]!.connaudit.alert.count).toBeGreaterThanOrEqual(10);
       expect(pivots.map((p) => p.connaudit.alert.values), 'one pivot-chain alert A -> B -> C').toEqual([[A, B, C]]);
       expect(pivots[0]!.connaudit.alert.count).toBe(2);
-      expect(pivotAfterS, 'the chain was closed by idleness, not by a later record').toBeLessThan(20);
       // Every record is indexed: in = out.
       let indexed = 0;
       for (const h of new Set(sent.map((m) => m.key))) indexed += await countConnections(es, h);
