@@ -17,6 +17,7 @@ import type { InMessage, OutMessage, Producer } from './messages.js';
 import { RekeyBuffer, type Rekeyer, type RekeyStage } from './rekey.js';
 import { primaryStages, rekeyStages } from './stage-set.js';
 import type { Stage } from './stage.js';
+import { Watermarks } from './watermark.js';
 
 // The batch path end to end over in-memory parts: messages in, bulk actions,
 // DLQ and rekey messages out. The integration tests run the same path against
@@ -301,5 +302,30 @@ describe('tamper resistance and event-time skew', () => {
     // A tighter skew catches the slightly-ahead record too.
     const strict = await handleConnectionBatch(source([encodeConnection(record(4, { start_us: Date.parse('2025-11-22T12:03:00Z') * 1000, end_us: Date.parse('2025-11-22T12:04:00Z') * 1000 }))]), { bulk: es.bulk, producer: kafka, log, enrich: createEnricher({}), stages: primaryStages([]), now, maxFutureSkewMs: 60_000 });
     expect(strict).toMatchObject({ docs: 0, dlq: 1 });
+  });
+});
+
+describe('late records (after the watermark passed them)', () => {
+  it('are counted, indexed and seen by every stage: in = out, none dropped', async () => {
+    const es = memoryEs();
+    const kafka = memoryKafka();
+    const seen: string[] = [];
+    const stages = primaryStages([{ name: 'seen', process: (d) => { seen.push(d.event.id); return []; } }]);
+    const fresh = [0, 1, 2, 3, 4].map((i) => record(1000 + i));
+    const old = [0, 1, 2].map((i) => record(i));
+    const newest = Date.parse(new Date(fresh[4]!.end_us / 1000).toISOString());
+    let wall = newest;
+    const watermarks = new Watermarks({ idleTimeoutMs: 2000, allowedLatenessMs: 1000, now: () => wall });
+    const deps = { bulk: es.bulk, producer: kafka, log, enrich: createEnricher({}), stages, watermarks, now: () => new Date(wall) };
+    const first = await handleConnectionBatch(source(fresh.map((r) => encodeConnection(r))), deps);
+    expect(first).toMatchObject({ messages: 5, docs: 5, late: 0 });
+    // The partition goes quiet: the watermark follows the wall clock.
+    wall += 10_000;
+    expect(watermarks.advance()).toMatchObject({ ms: wall - 1000, allIdle: true });
+    const second = await handleConnectionBatch(source(old.map((r) => encodeConnection(r)), 200), deps);
+    expect(second).toMatchObject({ messages: 3, docs: 3, dlq: 0, late: 3 });
+    expect(seen).toEqual([...fresh, ...old].map((r) => r.event_id));
+    expect(es.docs(INDEX_CONNECTIONS)).toHaveLength(8);
+    expect(kafka.sent[TOPIC_DLQ]).toBeUndefined();
   });
 });

@@ -18,6 +18,7 @@ import type { InMessage, Producer } from './messages.js';
 import { ForwardOutbox, REKEY_HEADER_BY, REKEY_HEADER_KIND, REKEY_KIND_FORWARD, rekeyMessageKey, type RekeyBuffer, type RekeyStage } from './rekey.js';
 import type { StageSet } from './stage-set.js';
 import type { Stage } from './stage.js';
+import { sourceKey, type Watermarks } from './watermark.js';
 
 // One batch, start to acknowledgement: decode -> ECS -> enrich -> stages ->
 // bulk index -> dead letters and re-keyed copies acknowledged by Kafka. The
@@ -57,6 +58,11 @@ export interface BatchStats {
   dlqByReason: Partial<Record<DlqReason, number>>;
   /** Newest @timestamp of the batch, ms (NaN for a batch without documents). */
   maxEventTimeMs: number;
+  /**
+   * Records dated before the watermark when they arrived (see watermark.ts).
+   * They are indexed and evaluated like any other; counted so a user sees them.
+   */
+  late?: number;
 }
 
 type OpTag = { kind: 'doc'; source: InMessage } | { kind: 'alert' } | { kind: 'other'; source: InMessage };
@@ -160,6 +166,21 @@ export interface ConnectionBatchDeps extends BatchSinks {
   rekey?: RekeyBuffer;
   /** Alerts of failed attempts, owed to Elasticsearch (one per consumer; see alert-outbox.ts). */
   alertOutbox?: AlertOutbox;
+  /** The input partitions' event-time watermarks: fed here, read by the idle ticker (idle-ticker.ts). */
+  watermarks?: Watermarks;
+}
+
+/**
+ * Feeds the record's time to the partition's watermark. A late record is not
+ * refused: an analyst reads a missing document as "no connection". It is
+ * indexed and every stage sees it; the rule engines match it against the
+ * state they still keep (LATENESS_MS past a group's window), the SLO stage
+ * judges its minute again, and a window whose alert was already raised stays
+ * suppressed. It is counted (connaudit_pipeline_late_records_total).
+ */
+function noteTime(w: Watermarks | undefined, m: InMessage, t: number, log: Logger, late: { n: number }): void {
+  if (!w || Number.isNaN(t) || !w.observe(sourceKey(m.topic, m.partition), t)) return;
+  if (late.n++ === 0) log.info({ topic: m.topic, partition: m.partition, offset: m.offset, eventTime: new Date(t).toISOString(), watermark: new Date(w.current!).toISOString() }, 'records older than the watermark (indexed and evaluated; windows already reported do not fire again); counted in connaudit_pipeline_late_records_total');
 }
 
 export async function handleConnectionBatch(messages: InMessage[], deps: ConnectionBatchDeps): Promise<BatchStats> {
@@ -170,6 +191,7 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
   const now = (deps.now ?? (() => new Date()))();
   const ingested = now.toISOString();
   const latestAccepted = now.getTime() + (deps.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS);
+  const late = { n: 0 };
   for (const m of messages) {
     const d = decodeToDoc(m);
     if (isDlq(d)) {
@@ -192,11 +214,15 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
     }
     setContentHash(d, recordHash(m.value!));
     deps.enrich(d);
+    noteTime(deps.watermarks, m, t, deps.log, late);
     alerts.push(...deps.stages.process(d));
     d.event.ingested = ingested;
     if (!(t <= maxEventTimeMs)) maxEventTimeMs = t;
     ops.push({ index: INDEX_CONNECTIONS, id: d.event.id, doc: d, create: true, tag: { kind: 'doc', source: m } });
   }
+  // The batch's newest time, not a watermark: the rule engines only ever use
+  // the newest time they saw, and the SLO stage its own per-host clock. Event
+  // time past the last batch (a quiet fleet) comes from the idle ticker.
   if (!Number.isNaN(maxEventTimeMs)) alerts.push(...deps.stages.tick(maxEventTimeMs));
   deps.stages.annotate(alerts);
   const docs = ops.length;
@@ -218,7 +244,7 @@ export async function handleConnectionBatch(messages: InMessage[], deps: Connect
     await deps.producer.send(TOPIC_REKEY, reqs.map((r) => ({ key: rekeyMessageKey(r.by, r.key), value: JSON.stringify(r.doc), headers: { [REKEY_HEADER_BY]: r.by } })));
     rekeyed = reqs.length;
   }
-  return { messages: messages.length, docs: docs - done.rejectedDocs - done.duplicates - done.conflicts, alerts: alerts.length, dlq: dlq.length, rejected: done.rejected, rekeyed, duplicates: done.duplicates, conflicts: done.conflicts, dlqByReason: done.dlqByReason, maxEventTimeMs };
+  return { messages: messages.length, docs: docs - done.rejectedDocs - done.duplicates - done.conflicts, alerts: alerts.length, dlq: dlq.length, rejected: done.rejected, rekeyed, duplicates: done.duplicates, conflicts: done.conflicts, dlqByReason: done.dlqByReason, maxEventTimeMs, late: late.n };
 }
 
 /** `t`: the document's event time (its @timestamp, parsed once by the caller). */
@@ -243,6 +269,8 @@ export interface RekeyBatchDeps extends BatchSinks {
   outbox?: ForwardOutbox;
   /** Alerts of failed attempts, owed to Elasticsearch (see alert-outbox.ts). */
   alertOutbox?: AlertOutbox;
+  /** The rekey partitions' watermarks (see ConnectionBatchDeps.watermarks). */
+  watermarks?: Watermarks;
 }
 
 /** A forward goes to every stage that takes forwards; one stage failing on it is logged and skipped, as for documents. */
@@ -270,6 +298,7 @@ export async function handleRekeyBatch(messages: InMessage[], deps: RekeyBatchDe
   const alerts: AlertDoc[] = [];
   const outbox = deps.outbox ?? new ForwardOutbox();
   let maxEventTimeMs = Number.NaN;
+  const late = { n: 0 };
   for (const m of messages) {
     const by = m.headers?.[REKEY_HEADER_BY];
     const forward = m.headers?.[REKEY_HEADER_KIND] === REKEY_KIND_FORWARD;
@@ -289,8 +318,9 @@ export async function handleRekeyBatch(messages: InMessage[], deps: RekeyBatchDe
       continue;
     }
     const doc = parsed as ConnectionDoc;
-    alerts.push(...deps.stages.process(doc, by, key));
     const t = Date.parse(doc['@timestamp']);
+    noteTime(deps.watermarks, m, t, deps.log, late);
+    alerts.push(...deps.stages.process(doc, by, key));
     if (!(t <= maxEventTimeMs)) maxEventTimeMs = t;
   }
   if (!Number.isNaN(maxEventTimeMs)) alerts.push(...deps.stages.tick(maxEventTimeMs));
@@ -300,7 +330,7 @@ export async function handleRekeyBatch(messages: InMessage[], deps: RekeyBatchDe
   const done = await deliver(alertOps(owed.take(alerts)), dlq, deps);
   owed.delivered();
   const rekeyed = await outbox.publish(deps.producer, TOPIC_REKEY);
-  return { messages: messages.length, docs: 0, alerts: alerts.length, dlq: dlq.length, rejected: done.rejected, rekeyed, duplicates: 0, conflicts: 0, dlqByReason: done.dlqByReason, maxEventTimeMs };
+  return { messages: messages.length, docs: 0, alerts: alerts.length, dlq: dlq.length, rejected: done.rejected, rekeyed, duplicates: 0, conflicts: 0, dlqByReason: done.dlqByReason, maxEventTimeMs, late: late.n };
 }
 
 /** Agent self-reports: decode with their own schema and index; undecodable ones are dead-lettered. */

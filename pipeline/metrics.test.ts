@@ -37,4 +37,20 @@ describe('PipelineMetrics', () => {
     // A rule removed by a reload disappears instead of keeping its last figure.
     expect(text).not.toContain('rule="r1"');
   });
+
+  it('counts late records per topic, and shows the watermark and the idle partitions per group', async () => {
+    const registry = createRegistry('pipeline');
+    const m = new PipelineMetrics(registry, () => ({ errors: 0, stats: [] }));
+    m.batch('connaudit.connections', { ...emptyStats(), messages: 10, docs: 10, late: 4 });
+    m.batch('connaudit.connections', { ...emptyStats(), messages: 3, docs: 3, late: 0 });
+    m.batch('connaudit.rekey', { ...emptyStats(), messages: 2, late: 1 });
+    m.setWatermark('g', Date.parse('2026-01-05T10:00:00Z'), 3);
+    m.tickAlerts(2);
+    const text = await registry.metrics();
+    expect(text).toContain('connaudit_pipeline_late_records_total{topic="connaudit.connections",component="pipeline"} 4');
+    expect(text).toContain('connaudit_pipeline_late_records_total{topic="connaudit.rekey",component="pipeline"} 1');
+    expect(text).toContain(`connaudit_pipeline_watermark_seconds{group="g",component="pipeline"} ${Date.parse('2026-01-05T10:00:00Z') / 1000}`);
+    expect(text).toContain('connaudit_pipeline_idle_partitions{group="g",component="pipeline"} 3');
+    expect(text).toContain('connaudit_pipeline_alerts_total{component="pipeline"} 2');
+  });
 });

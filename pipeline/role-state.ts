@@ -1,7 +1,9 @@
+import type { AlertDoc } from '../lib/alert.js';
 import type { Logger } from '../lib/log.js';
 import type { StageInstances } from './compose.js';
 import type { RoleOptions } from './consumer-role.js';
 import type { PipelineMetrics } from './metrics.js';
+import type { TickedSet } from './idle-ticker.js';
 import type { StageStat } from './stage.js';
 import type { ChangelogStore } from './state-store.js';
 import { InstanceState, PartitionTasks } from './tasks.js';
@@ -12,7 +14,7 @@ import { InstanceState, PartitionTasks } from './tasks.js';
 // that keep them in step with the offsets (consumer-role.ts).
 
 type Named = { name: string; snapshot?(): unknown; restore?(s: unknown): void };
-type SetLike<S> = { errors: number; readonly stages: S[]; stats(): StageStat[] };
+type SetLike<S> = { errors: number; readonly stages: S[]; stats(): StageStat[] } & TickedSet;
 
 export interface RoleStateOptions<S extends Named, Set extends SetLike<S>> {
   group: string;
@@ -40,6 +42,8 @@ export class RoleState<S extends Named, Set extends SetLike<S>> {
   }
   readonly tasks?: PartitionTasks<S, Set>;
   private readonly sharedSet: Set;
+  /** Stage failures during idle ticks of the partitions' own stages. */
+  private tickErrors = 0;
 
   constructor(private readonly o: RoleStateOptions<S, Set>) {
     const events = {
@@ -87,8 +91,37 @@ export class RoleState<S extends Named, Set extends SetLike<S>> {
     return [this.sharedSet, ...(this.tasks?.sets() ?? [])];
   }
 
+  /** Every stage instance: the shared ones, then each partition's own. */
+  allStages(): S[] {
+    return [...this.sharedSet.stages, ...(this.tasks?.ownStages().flat() ?? [])];
+  }
+
+  /**
+   * What the idle ticker moves when event time passes without records: the
+   * shared stages once (a partition's set also runs them, so ticking every
+   * partition's set would tick the SLO stage once per partition), then each
+   * partition's own stages. Failures count into this role's errors.
+   */
+  tickable(): TickedSet {
+    const each = (f: (set: Set) => AlertDoc[]): AlertDoc[] => {
+      const sets = [this.sharedSet, ...(this.tasks?.ownStages().map((own) => this.o.combine(own)) ?? [])];
+      const out: AlertDoc[] = [];
+      for (const [i, set] of sets.entries()) {
+        const before = set.errors;
+        out.push(...f(set));
+        if (i > 0) this.tickErrors += set.errors - before;
+      }
+      return out;
+    };
+    return {
+      tick: (ms) => each((set) => set.tick(ms)),
+      advanceWatermark: (ms) => each((set) => set.advanceWatermark(ms)),
+      annotate: (alerts) => { this.sharedSet.annotate(alerts); },
+    };
+  }
+
   get errors(): number {
-    return this.sharedSet.errors + (this.tasks?.errors ?? 0);
+    return this.sharedSet.errors + this.tickErrors + (this.tasks?.errors ?? 0);
   }
 
   /** Per-rule figures summed over the partitions' instances (a rule's mean time: the mean of theirs). */

@@ -24,6 +24,9 @@ import type { Stage, StageStat } from './stage.js';
 import { StartAborted } from './startup.js';
 import { ChangelogStore } from './state-store.js';
 import { RoleState } from './role-state.js';
+import { startIdleTicker, type TickTarget } from './idle-ticker.js';
+import { Serial } from './serial.js';
+import { sourceKey, watermarkOptions, Watermarks } from './watermark.js';
 
 // Assembles and runs one pipeline instance: the primary consumer
 // (connections + agent health), and when cross-host rules exist, the rekey
@@ -244,8 +247,9 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
   };
 
   const consumers = { kafka: kafkaSide.kafka, offsetReset, maxBatch: o.maxBatch ?? 500, log, restartOnFailure: o.restartOnFailure ?? true, onCrash: (err: Error) => { void stop(`consumer crashed: ${err.message}`, 1); } };
-  roles.push(await startPrimary(consumers, { group, topics, sinks, metrics, state: primaryState, stages, enrich: createEnricher(o.config, stages.lookup) }));
-  if (rekeyState) roles.push(await startRekey(consumers, { group: rekeyGroup, sinks, metrics, state: rekeyState }));
+  const marks = watermarkOptions(o.config.watermark);
+  roles.push(await startPrimary(consumers, { group, topics, sinks, metrics, state: primaryState, stages, enrich: createEnricher(o.config, stages.lookup), watermarks: new Watermarks(marks) }));
+  if (rekeyState) roles.push(await startRekey(consumers, { group: rekeyGroup, sinks, metrics, state: rekeyState, watermarks: new Watermarks(marks) }));
   for (const r of roles) {
     // Run in reverse: the consumer stops fetching (finishing its batch), the
     // state is written while this member still owns its partitions (no new
@@ -262,6 +266,9 @@ export async function runPipeline(o: PipelineOptions): Promise<number> {
     throughputLog(roles.map((r) => r.role), log, o.throughputIntervalMs ?? 10_000),
   ];
   cleanups.push(() => { for (const t of timers) clearInterval(t); });
+  // Closes windows on a quiet fleet (event time moved by idle partitions); stopped before the consumers.
+  const ticker = startIdleTicker({ primary: roles[0]!.tick, cross: roles[1]?.tick, sinks, onWatermark: (g, st) => metrics.setWatermark(g, st.ms, st.idlePartitions), onAlerts: (n) => metrics.tickAlerts(n) });
+  cleanups.push(() => ticker.stop());
   o.signal?.addEventListener('abort', () => { void stop('stop requested', 0); }, { once: true });
   if (o.signal?.aborted) void stop('stop requested', 0);
   return done;
@@ -272,49 +279,60 @@ interface RoleEntry {
   group: string;
   topics: string[];
   state: { flush(): Promise<void> };
+  tick: TickTarget;
 }
 
 type ConsumerCommon = Pick<RoleOptions, 'kafka' | 'offsetReset' | 'maxBatch' | 'log' | 'restartOnFailure' | 'onCrash'>;
 
 /** The primary consumer: connections (decode, enrich, stages, index) and agent health. */
-async function startPrimary(common: ConsumerCommon, c: { group: string; topics: { connections: string; agentHealth: string }; sinks: BatchSinks; metrics: PipelineMetrics; state: RoleState<Stage, StageSet<Stage, []>>; stages: Stages; enrich: ReturnType<typeof createEnricher> }): Promise<RoleEntry> {
+async function startPrimary(common: ConsumerCommon, c: { group: string; topics: { connections: string; agentHealth: string }; sinks: BatchSinks; metrics: PipelineMetrics; state: RoleState<Stage, StageSet<Stage, []>>; stages: Stages; enrich: ReturnType<typeof createEnricher>; watermarks: Watermarks }): Promise<RoleEntry> {
   const { crossHost, rekey } = c.stages;
   // Alerts of a batch whose delivery failed are owed to the next attempt (alert-outbox.ts).
   const alertOutbox = new AlertOutbox();
+  const serial = new Serial();
   const topics = [c.topics.connections, c.topics.agentHealth];
   const role: Role = await startRole({
     ...common,
     groupId: c.group,
     topics,
-    handle: async (topic, msgs) => {
-      const s = topic === c.topics.agentHealth ? await handleAgentHealthBatch(msgs, c.sinks) : await handleConnectionBatch(msgs, { ...c.sinks, enrich: c.enrich, stages: c.state.setFor(topic, msgs[0]!.partition), rekey: crossHost ? rekey : undefined, alertOutbox });
+    handle: (topic, msgs) => serial.run(async () => {
+      const s = topic === c.topics.agentHealth ? await handleAgentHealthBatch(msgs, c.sinks) : await handleConnectionBatch(msgs, { ...c.sinks, enrich: c.enrich, stages: c.state.setFor(topic, msgs[0]!.partition), rekey: crossHost ? rekey : undefined, alertOutbox, watermarks: c.watermarks });
       c.metrics.batch(topic, s);
       return s;
+    }),
+    onLag: (topic, partition, lag) => {
+      c.metrics.setLag(c.group, topic, partition, lag);
+      c.watermarks.lag(sourceKey(topic, partition), lag);
     },
     ...c.state.hooks(),
-    onLag: (topic, partition, lag) => c.metrics.setLag(c.group, topic, partition, lag),
   });
-  return { role, group: c.group, topics, state: c.state };
+  const tick: TickTarget = { group: c.group, set: c.state.tickable(), watermarks: c.watermarks, consumer: () => role, serial, alertOutbox, save: () => c.state.flush() };
+  return { role, group: c.group, topics, state: c.state, tick };
 }
 
 /** The cross-host consumer: re-keyed documents and forwards through the cross-host rule stages. */
-async function startRekey(common: ConsumerCommon, c: { group: string; sinks: BatchSinks; metrics: PipelineMetrics; state: RoleState<RekeyStage, StageSet<RekeyStage, [string, string]>> }): Promise<RoleEntry> {
-  // One outbox for all rekey batches: forwards of a failed batch go out with the next one.
+async function startRekey(common: ConsumerCommon, c: { group: string; sinks: BatchSinks; metrics: PipelineMetrics; state: RoleState<RekeyStage, StageSet<RekeyStage, [string, string]>>; watermarks: Watermarks }): Promise<RoleEntry> {
+  // One outbox for all rekey batches (and idle ticks): forwards of a failed batch go out with the next one.
   const outbox = new ForwardOutbox();
   const alertOutbox = new AlertOutbox();
+  const serial = new Serial();
   const role: Role = await startRole({
     ...common,
     groupId: c.group,
     topics: [TOPIC_REKEY],
-    handle: async (topic, msgs) => {
-      const s = await handleRekeyBatch(msgs, { ...c.sinks, stages: c.state.setFor(topic, msgs[0]!.partition), outbox, alertOutbox });
+    handle: (topic, msgs) => serial.run(async () => {
+      const s = await handleRekeyBatch(msgs, { ...c.sinks, stages: c.state.setFor(topic, msgs[0]!.partition), outbox, alertOutbox, watermarks: c.watermarks });
       c.metrics.batch(topic, s);
       return s;
+    }),
+    onLag: (topic, partition, lag) => {
+      c.metrics.setLag(c.group, topic, partition, lag);
+      c.watermarks.lag(sourceKey(topic, partition), lag);
     },
     ...c.state.hooks(),
-    onLag: (topic, partition, lag) => c.metrics.setLag(c.group, topic, partition, lag),
   });
-  return { role, group: c.group, topics: [TOPIC_REKEY], state: c.state };
+  const tick: TickTarget = { group: c.group, set: c.state.tickable(), watermarks: c.watermarks, consumer: () => role, serial, alertOutbox, forwards: { outbox, stages: () => c.state.allStages() }, save: () => c.state.flush() };
+  return { role, group: c.group, topics: [TOPIC_REKEY], state: c.state, tick };
 }
 
 /** With --exit-when-idle: calls `idle` once every role joined and saw no message for that long. */

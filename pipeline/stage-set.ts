@@ -52,6 +52,21 @@ export class StageSet<S extends StageCommon, A extends unknown[]> {
     return out;
   }
 
+  /** The watermark passed `eventTimeMs` with nothing pending (see Stage.advanceWatermark). */
+  advanceWatermark(eventTimeMs: number): AlertDoc[] {
+    const out: AlertDoc[] = [];
+    for (const s of this.stages) {
+      try {
+        if (s.advanceWatermark) out.push(...s.advanceWatermark(eventTimeMs));
+        else if (s.tick) out.push(...s.tick(eventTimeMs));
+      } catch (err) {
+        this.errors++;
+        this.log?.error({ stage: s.name, eventTimeMs, err: (err as Error).message }, 'stage watermark advance failed');
+      }
+    }
+    return out;
+  }
+
   annotate(alerts: AlertDoc[]): void {
     for (const a of alerts) for (const s of this.stages) s.annotateAlert?.(a);
   }

@@ -21,6 +21,13 @@ export interface Stage {
    * batch's newest @timestamp, in ms). Rules whose windows close raise here.
    */
   tick?(eventTimeMs: number): AlertDoc[];
+  /**
+   * Every document dated before `eventTimeMs` has been seen (the report's
+   * time-ordered input; the pipeline once all its input partitions are idle,
+   * see watermark.ts). Stages with their own per-source clock (SLO) judge up
+   * to there; the others are ticked.
+   */
+  advanceWatermark?(eventTimeMs: number): AlertDoc[];
   /** Serializable state, stored by the pipeline after each committed batch. */
   snapshot?(): unknown;
   restore?(state: unknown): void;

@@ -171,6 +171,11 @@ export class PartitionTasks<S extends Snapshottable, Set extends { errors: numbe
     return [...this.tasks.values()].map((t) => t.set);
   }
 
+  /** Each task's own stage instances (without the shared stages its set also runs). */
+  ownStages(): S[][] {
+    return [...this.tasks.values()].map((t) => t.stages.own);
+  }
+
   get errors(): number {
     return this.droppedErrors + this.sets().reduce((n, s) => n + s.errors, 0);
   }

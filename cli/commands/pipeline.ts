@@ -30,7 +30,7 @@ Options:
   --config FILE        pipeline YAML (schema: schemas/pipeline-config.schema.json):
                        internal_cidrs, zones, node_groups, environments,
                        rules, services, snapshot_interval_s, offset_reset,
-                       max_future_skew_s, metrics
+                       max_future_skew_s, watermark, metrics
   --group ID           consumer group (default connaudit-pipeline; the
                        cross-host consumer uses ID-rekey)
   --offset-reset P     where a partition without a committed offset starts:

@@ -42,6 +42,8 @@ services: services.yaml
     ['an environment for an undefined zone', 'environments:\n  - zone: prd\n    environment: production\n', 'p.yaml:2:11: environments.0.zone: names zone "prd", which is not under zones'],
     ['an unknown offset reset policy', 'offset_reset: newest\n', 'p.yaml:1:15: offset_reset: must be one of "earliest", "latest"'],
     ['a negative skew', 'max_future_skew_s: -5\n', 'p.yaml:1:20: max_future_skew_s: must be >= 0'],
+    ['a zero idle timeout', 'watermark:\n  idle_timeout_s: 0\n', 'p.yaml:2:19: watermark.idle_timeout_s: must be > 0'],
+    ['a misspelt watermark key', 'watermark:\n  allowed_latness_s: 5\n', 'p.yaml:2:3: watermark.allowed_latness_s: unknown key'],
     ['broken YAML', 'zones: [\n', 'p.yaml:'],
   ])('rejects %s with file:line:col', (_n, text, want) => {
     const problems = problemsOf(text);

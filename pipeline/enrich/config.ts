@@ -29,6 +29,8 @@ export interface PipelineConfig {
   index_refresh_interval?: string;
   /** Index rollover and retention (pipeline/lifecycle.ts). */
   lifecycle?: Partial<import('../lifecycle.js').LifecycleSettings>;
+  /** When event time moves without records, and which records count as late (pipeline/watermark.ts). */
+  watermark?: { idle_timeout_s?: number; allowed_lateness_s?: number };
 }
 
 export const SCHEMA_FILE = 'pipeline-config.schema.json';

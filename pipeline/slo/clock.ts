@@ -16,6 +16,13 @@
 // once and must not make the first partition to resume look like the only
 // one sending. A gap between two calls counts for at most MAX_GAP_MS.
 //
+// A fleet that goes quiet altogether is told apart from a paused pipeline one
+// level up, where Kafka's offsets are known: pipeline/watermark.ts marks an
+// input partition idle only once it has been read to its end (lag 0) and the
+// consumer is not stalled, and when every partition is, the pipeline vouches
+// for its processing-time watermark (SloStage.advanceWatermark -> vouch()),
+// so the last minutes are judged and their slo_impact alert raised.
+//
 // Records dated ahead of the wall clock by more than `maxAheadMs` are refused
 // here: one host with a bad clock (or a forged record) must not drag the
 // watermark days ahead and turn every real record into a late one.

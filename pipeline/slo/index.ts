@@ -160,8 +160,18 @@ export function createSloStage(catalogue: Catalogue, opts: SloStageOptions = {})
 
   function advanceWatermark(tMs: number): AlertDoc[] {
     if (!Number.isFinite(tMs) || clock.isFuture(tMs)) return [];
+    const opened = judge.rejudge();
+    // The pipeline vouches with the wall clock once its input is idle, which
+    // may be far past the newest record (a replay of old data). Judge.advance
+    // skips to the minutes the rings still hold after such a jump, so the
+    // minutes that hold records are judged first: none of them is skipped.
+    const newest = clock.newestMs();
+    if (newest !== null && tMs > newest + 60_000) {
+      clock.vouch(newest + 60_000);
+      opened.push(...judge.advance(clock.watermark(), firstMs));
+    }
     clock.vouch(tMs);
-    return finish([...judge.rejudge(), ...judge.advance(clock.watermark(), firstMs)]);
+    return finish([...opened, ...judge.advance(clock.watermark(), firstMs)]);
   }
 
   function flush(): AlertDoc[] {
