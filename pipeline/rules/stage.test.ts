@@ -160,6 +160,22 @@ describe('pivot_chain', () => {
     // the same two hops within the span do alert, so the two above fail on span and port alone
     expect(runAll(createRuleStage(rs), [hop('10.0.0.1', '10.0.0.2', 0, 1), hop('10.0.0.2', '10.0.0.3', 9, 2)])).toHaveLength(1);
   });
+  it('a root taken before a restart settles after it: the restored engine is among those settled', () => {
+    const rs = ruleset(body);
+    const before = createCrossHostRuleStage(rs);
+    const root = hop('10.0.0.1', '10.0.0.2', 0, 1);
+    expect(before.processRekeyed(root, 'related.ip', '10.0.0.1')).toEqual([]);
+    expect(before.drainForwards!()).toEqual([]); // the root waits its grace
+    const after = createCrossHostRuleStage(rs);
+    after.restore!(JSON.parse(JSON.stringify(before.snapshot!())));
+    // Event time passes the grace: the restored root goes out as a one-hop chain towards its destination.
+    after.tick!(Date.parse(root['@timestamp']) + 60 * 60_000);
+    const sent = after.drainForwards!();
+    expect(sent.map((f) => `${f.by}=${f.key}`)).toEqual(['related.ip=10.0.0.2']);
+    // Settled once: a later tick sends nothing again.
+    after.tick!(Date.parse(root['@timestamp']) + 2 * 60 * 60_000);
+    expect(after.drainForwards!()).toEqual([]);
+  });
   it('with a Rekeyer, re-keys each hop under both addresses and leaves the chain to the cross-host stages', () => {
     const rs = ruleset(body);
     const requests: Array<{ doc: ConnectionDoc; by: string; key: string }> = [];
