@@ -55,7 +55,7 @@ export async function runAgent(o: RunOptions): Promise<void> {
     objectPath: cfg.bpfObject, configBlob: buildConfigBlob(cfg.filters), log, walkIntervalMs,
     mapSizes: { sockets: cfg.sensor.maxConnections, listeners: cfg.sensor.maxListeners, udpFlows: cfg.sensor.maxUdpFlows },
     ringBytes: cfg.sensor.ringBufferBytes, seed: cfg.sensor.scanExistingSockets, interimIntervalS: cfg.interimIntervalS,
-    udpIdleTimeoutS: cfg.sensor.udpIdleTimeoutS, cgroupPath: cfg.sensor.cgroupPath,
+    udpIdleTimeoutS: cfg.sensor.udpIdleTimeoutS, cgroupPath: cfg.sensor.cgroupPath, stopDrainS: cfg.sensor.stopDrainS,
     ...(o.privileges ? { privileges: o.privileges } : {}),
   });
   let health: HealthCounters = emptyHealth(0);
@@ -171,11 +171,12 @@ export async function runAgent(o: RunOptions): Promise<void> {
   process.off('SIGINT', sigint);
   process.off('SIGTERM', sigterm);
   await sensor.stop(); // delivers the last ring-buffer batch first
+  health.ringUnreadAtStop = sensor.unreadAtStop;
   await chain;
   await sink.reportHealth({ ...health }).catch((e: Error) => log.warn({ err: e.message }, 'last health report failed'));
   await sink.close();
   await admin?.close();
-  log.info({ records: written, ringbuf_drops: health.ringbufDropsPerCpu.reduce((a, b) => a + b, 0), sampled_out: health.sampledOut, filtered: health.filtered }, 'agent stopped');
+  log.info({ records: written, ringbuf_drops: health.ringbufDropsPerCpu.reduce((a, b) => a + b, 0), ring_unread_at_stop: health.ringUnreadAtStop, sampled_out: health.sampledOut, filtered: health.filtered }, 'agent stopped');
   if (fatal) throw fatal;
 }
 
