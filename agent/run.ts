@@ -154,11 +154,12 @@ export async function runAgent(o: RunOptions): Promise<void> {
     log.info({ user: o.privileges.user?.name ?? '(unchanged)', keep: 'CAP_BPF,CAP_PERFMON (+CAP_SYS_PTRACE for /proc enrichment while uid 0)', cap_eff_main: threadCaps().effective.toString(16) }, 'privileges dropped after attach');
   }
   o.onReady?.();
-  const onSignal = (sig: string) => () => requestStop(sig);
+  // A second signal while stopping cuts the ring-buffer drain short (the rest is counted as lost).
+  const onSignal = (sig: string) => () => { if (stopping) { log.warn({ sig }, 'second signal: stopping now without draining the rest'); sensor.hurry(); } else requestStop(sig); };
   const sigint = onSignal('SIGINT');
   const sigterm = onSignal('SIGTERM');
-  process.once('SIGINT', sigint);
-  process.once('SIGTERM', sigterm);
+  process.on('SIGINT', sigint);
+  process.on('SIGTERM', sigterm);
   o.signal?.addEventListener('abort', () => requestStop('aborted by caller'), { once: true });
   const durationTimer = o.durationS !== undefined ? setTimeout(() => requestStop(`--duration ${o.durationS}s elapsed`), o.durationS * 1000) : null;
   const healthTimer = setInterval(() => {
@@ -168,9 +169,9 @@ export async function runAgent(o: RunOptions): Promise<void> {
   await done;
   if (durationTimer) clearTimeout(durationTimer);
   clearInterval(healthTimer);
+  await sensor.stop(); // delivers the last ring-buffer batch first
   process.off('SIGINT', sigint);
   process.off('SIGTERM', sigterm);
-  await sensor.stop(); // delivers the last ring-buffer batch first
   health.ringUnreadAtStop = sensor.unreadAtStop;
   await chain;
   await sink.reportHealth({ ...health }).catch((e: Error) => log.warn({ err: e.message }, 'last health report failed'));

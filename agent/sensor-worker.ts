@@ -21,6 +21,7 @@ import { dropPrivileges, type PrivilegeDrop } from './privileges.js';
 // coming out (up to `stopDrainMs`), giving up once none could be read for
 // `drainMs` (the main thread is stuck behind a blocked sink). What is left is
 // counted in records and reported in 'stopped' (lost, and counted as such).
+// shared[0] = 2 (a second stop signal) ends the drain at once.
 
 export interface SensorWorkerData {
   objectPath: string;
@@ -67,6 +68,7 @@ export type WorkerMessage =
   | { type: 'events'; buf: ArrayBuffer; count: number }
   | { type: 'snapshot'; buf: ArrayBuffer; count: number; kinds: Array<'final' | 'interim'>; dueNs: bigint[]; owners: Array<[number, number]>; entries: number; udpFlows: number; atNs: bigint; stats: StatsSnapshot; refreshed: boolean; refreshError?: string }
   | { type: 'error'; message: string; call?: string; errno?: number }
+  | { type: 'draining'; records: number; budgetMs: number }
   | { type: 'stopped'; unreadBytes: number; unreadRecords: number; drainedRecords: number; drainMs: number; detachMs: number; snapshotMs: number };
 
 const data = workerData as SensorWorkerData;
@@ -259,7 +261,8 @@ function main(): void {
     const deadline = tDrain + data.stopDrainMs;
     let lastRead = tDrain;
     let drained = 0;
-    while (ring.pending() > 0 && Date.now() < deadline && Date.now() - lastRead < data.drainMs) {
+    if (ring.pending() > 0 && data.stopDrainMs > 0) post({ type: 'draining', records: ring.unread(EVENT_SIZE), budgetMs: data.stopDrainMs });
+    while (ring.pending() > 0 && Atomics.load(shared, STOP) === 1 && Date.now() < deadline && Date.now() - lastRead < data.drainMs) {
       const n = readBatch();
       if (n > 0) { drained += n; lastRead = Date.now(); } else Atomics.wait(shared, QUEUED, Atomics.load(shared, QUEUED), 10);
     }

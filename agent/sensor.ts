@@ -202,6 +202,10 @@ export class Sensor extends EventEmitter {
             if (!started) reject(err); else this.emit('fatal', err);
             break;
           }
+          case 'draining':
+            // Long work shows progress, and says how to cut it short.
+            log.info({ records: m.records, stop_drain_s: m.budgetMs / 1000 }, 'draining the kernel ring buffer before stopping; signal again to stop now (what is left is counted as ring_unread_at_stop)');
+            break;
           case 'stopped':
             this.unreadAtStop = m.unreadRecords;
             log.debug({ detach_ms: m.detachMs, snapshot_ms: m.snapshotMs, drain_ms: m.drainMs, drained_records: m.drainedRecords }, 'sensor worker stopping');
@@ -217,12 +221,21 @@ export class Sensor extends EventEmitter {
     });
   }
 
+  /** Ends a running stop()'s drain at once: what is still in the ring is counted, not read. */
+  hurry(): void {
+    if (!this.worker) return;
+    const q = new Int32Array(this.shared);
+    Atomics.store(q, 0, 2);
+    Atomics.notify(q, 1);
+  }
+
   /** Detaches the programs, drains the ring buffer (delivered as last 'events'), and ends the worker. */
   async stop(): Promise<void> {
     if (!this.worker) return;
     const t0 = Date.now();
     const q = new Int32Array(this.shared);
-    Atomics.store(q, 0, 1);
+    // Never downgrades an earlier hurry() (2) to a full drain.
+    Atomics.compareExchange(q, 0, 0, 1);
     Atomics.notify(q, 1);
     await this.stopped;
     this.worker = null;

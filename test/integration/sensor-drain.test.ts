@@ -53,7 +53,8 @@ const finals = (a: AgentProc): number => a.docs.filter((d) => d.connaudit.record
 
 interface Run { sockets: number; atStop: number; records: number; health: Record<string, number>; counted: number; stopMs: number }
 
-async function stormThenStop(a: AgentProc): Promise<Run> {
+/** `twice`: a second SIGTERM once the agent says it is draining, while the reader is still stuck (so the drain cannot have finished). */
+async function stormThenStop(a: AgentProc, twice = false): Promise<Run> {
   const out = a.child.stdout!;
   out.pause();
   // Let the pipe and the agent's queue fill, so the storm's records stay in the kernel ring.
@@ -67,6 +68,10 @@ async function stormThenStop(a: AgentProc): Promise<Run> {
   const closed = new Promise<void>((r) => a.child.once('close', () => r()));
   const t0 = Date.now();
   a.child.kill('SIGTERM');
+  if (twice) {
+    await waitFor('the agent to say it is draining', () => a.logs.some((l) => String(l.msg).startsWith('draining the kernel ring buffer')), 10_000, a.stderr);
+    a.child.kill('SIGTERM');
+  }
   out.resume();
   expect(await a.exit).toBe(0);
   const stopMs = Date.now() - t0;
@@ -122,6 +127,20 @@ describe('agent stop with a backlog in the kernel ring buffer', () => {
     expect(r.sockets - r.atStop, detail).toBeGreaterThan(IN_FLIGHT);
     expect(r.health.ringUnreadAtStop, detail).toBeGreaterThan(0);
     expect(r.records + r.counted, detail).toBe(r.sockets);
+    // Said when it happened, naming the setting.
+    expect(a.logs.some((l) => l.ring_unread_at_stop === r.health.ringUnreadAtStop && String(l.msg).includes('sensor.stop_drain_s')), a.stderr()).toBe(true);
+  }, 120_000);
+
+  it('a second signal during the drain stops at once: the rest is counted, records + counted losses == sockets made', async (ctx) => {
+    if (await skipUnless(ctx, 'bpf', 'netns')) return;
+    const a = await startAgent(config('twice', '  stop_drain_s: 60\n'));
+    agents.push(a);
+    const r = await stormThenStop(a, true);
+    const detail = JSON.stringify(r);
+    expect(r.sockets - r.atStop, detail).toBeGreaterThan(IN_FLIGHT);
+    expect(r.health.ringUnreadAtStop, detail).toBeGreaterThan(0);
+    expect(r.records + r.counted, detail).toBe(r.sockets);
+    expect(a.logs.some((l) => l.msg === 'second signal: stopping now without draining the rest'), a.stderr()).toBe(true);
     // Said when it happened, naming the setting.
     expect(a.logs.some((l) => l.ring_unread_at_stop === r.health.ringUnreadAtStop && String(l.msg).includes('sensor.stop_drain_s')), a.stderr()).toBe(true);
   }, 120_000);
