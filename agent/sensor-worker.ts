@@ -261,7 +261,7 @@ function main(): void {
     const deadline = tDrain + data.stopDrainMs;
     let lastRead = tDrain;
     let drained = 0;
-    if (ring.pending() > 0 && data.stopDrainMs > 0) post({ type: 'draining', records: ring.unread(EVENT_SIZE), budgetMs: data.stopDrainMs });
+    if (ring.pending() > 0 && data.stopDrainMs > 0 && Atomics.load(shared, STOP) === 1) post({ type: 'draining', records: ring.unread(EVENT_SIZE), budgetMs: data.stopDrainMs });
     while (ring.pending() > 0 && Atomics.load(shared, STOP) === 1 && Date.now() < deadline && Date.now() - lastRead < data.drainMs) {
       const n = readBatch();
       if (n > 0) { drained += n; lastRead = Date.now(); } else Atomics.wait(shared, QUEUED, Atomics.load(shared, QUEUED), 10);
