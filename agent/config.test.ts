@@ -43,6 +43,13 @@ interim_interval_s: 2
     expectError('sensor:\n  udp_idle_timeout_s: 0\n', /^agent\.yaml:2:\d+: sensor\.udp_idle_timeout_s: must be > 0/);
   });
 
+  it('stop drain budget: default, a value, 0 allowed (count, do not drain), a negative one refused at its line', () => {
+    expect(parseConfig('', 'agent.yaml').sensor.stopDrainS).toBe(10);
+    expect(parseConfig('sensor:\n  stop_drain_s: 2.5\n', 'agent.yaml').sensor.stopDrainS).toBe(2.5);
+    expect(parseConfig('sensor:\n  stop_drain_s: 0\n', 'agent.yaml').sensor.stopDrainS).toBe(0);
+    expectError('sensor:\n  stop_drain_s: -1\n', /^agent\.yaml:2:\d+: sensor\.stop_drain_s: must be >= 0/);
+  });
+
   it('names file, line and key of a wrong type', () => {
     expectError('host: a\nfilters:\n  ignore_ports: [22, "ssh"]\n', /^agent\.yaml:3:\d+: filters\.ignore_ports\.1: must be integer/);
   });

@@ -5,6 +5,7 @@ import { ConfigError } from '../lib/errors.js';
 import { COMPRESSION_NAMES, type CompressionName } from '../lib/kafka-codecs.js';
 import { TOPIC_CONNECTIONS } from '../lib/names.js';
 import { parseCidr, type KernelFilters } from './bpf-config.js';
+import { DEFAULT_STOP_DRAIN_S } from './sensor.js';
 import { fromRoot } from '../lib/paths.js';
 
 // The agent's YAML configuration, validated against
@@ -32,7 +33,7 @@ export interface AgentConfig {
   /** Run as this user once the programs are attached (null: stay as started). */
   user: string | null;
   bpfObject: string;
-  sensor: { maxConnections: number; maxListeners: number; ringBufferBytes: number; scanExistingSockets: boolean; maxUdpFlows: number; udpIdleTimeoutS: number; cgroupPath: string };
+  sensor: { maxConnections: number; maxListeners: number; ringBufferBytes: number; scanExistingSockets: boolean; maxUdpFlows: number; udpIdleTimeoutS: number; cgroupPath: string; stopDrainS: number };
   dns: { enabled: boolean; timeoutS: number; maxPending: number; cacheEntries: number; cacheMinTtlS: number; ringBufferBytes: number };
 }
 
@@ -58,7 +59,7 @@ interface Raw {
   metrics?: { enabled?: boolean; host?: string; port?: number };
   user?: string;
   bpf_object?: string;
-  sensor?: { max_connections?: number; max_listeners?: number; ring_buffer_bytes?: number; scan_existing_sockets?: boolean; only_netns?: Array<string | number>; max_udp_flows?: number; udp_idle_timeout_s?: number; cgroup_path?: string };
+  sensor?: { max_connections?: number; max_listeners?: number; ring_buffer_bytes?: number; scan_existing_sockets?: boolean; only_netns?: Array<string | number>; max_udp_flows?: number; udp_idle_timeout_s?: number; cgroup_path?: string; stop_drain_s?: number };
   dns?: { enabled?: boolean; timeout_s?: number; max_pending?: number; cache_entries?: number; cache_min_ttl_s?: number; ring_buffer_bytes?: number };
 }
 
@@ -139,6 +140,7 @@ function build(src: YamlFile, raw: Raw, defaults: { hostname?: string }): AgentC
       maxUdpFlows: raw.sensor?.max_udp_flows ?? 65_536,
       udpIdleTimeoutS: raw.sensor?.udp_idle_timeout_s ?? 60,
       cgroupPath: raw.sensor?.cgroup_path ?? defaultCgroupPath(),
+      stopDrainS: raw.sensor?.stop_drain_s ?? DEFAULT_STOP_DRAIN_S,
     },
     dns: {
       enabled: raw.dns?.enabled ?? true,

@@ -31,6 +31,9 @@ describe('AgentHealth record', () => {
   it('sums per-CPU drops and round-trips through the single-object codec', () => {
     const rec = buildHealth({ ...base, seq: 3, sensor: sensor({ ringbufDropsPerCpu: [4, 0, 7] }), transport: transport({ spoolDropped: 5, kafkaConnected: false }) });
     expect(rec.ringbuf_drops).toBe(11);
+    expect(rec.ring_unread_at_stop).toBe(0);
+    // The stop's count of records left in the kernel ring reaches the report as a loss counter.
+    expect(buildHealth({ ...base, seq: 4, sensor: sensor({ ringUnreadAtStop: 14_794 }), transport: transport() }).ring_unread_at_stop).toBe(14_794);
     const buf = healthCodec().encode(rec);
     expect(buf.subarray(0, 2)).toEqual(Buffer.from([0xc3, 0x01]));
     expect(buf.subarray(2, 10)).toEqual(fingerprintOf(healthCodec().type));

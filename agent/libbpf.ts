@@ -426,6 +426,24 @@ export class MappedRing {
     return n;
   }
 
+  /**
+   * Records of at least `recSize` bytes between the consumer and the producer,
+   * without consuming them: what a stop that gives up now would lose. A record
+   * still reserved (busy) counts too; discarded space does not.
+   */
+  unread(recSize: number): number {
+    let pos = Number(Atomics.load(this.cons, 0));
+    const end = Number(Atomics.load(this.prod, 0));
+    let n = 0;
+    while (pos < end) {
+      const hdr = this.data.readUInt32LE(pos & this.mask);
+      const len = hdr & ~(RINGBUF_BUSY | RINGBUF_DISCARD);
+      if ((hdr & RINGBUF_DISCARD) === 0 && len >= recSize) n++;
+      pos += (len + RINGBUF_HDR + 7) & ~7;
+    }
+    return n;
+  }
+
   free(): void {
     if (this.freed) return;
     this.freed = true;

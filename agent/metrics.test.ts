@@ -35,14 +35,17 @@ describe('agent /metrics and /healthz', () => {
     let t = await scrape();
     expect(value(t, M.recordsRead)).toBe(0);
     expect(value(t, M.untracked, 'reason="state_map_full"')).toBe(0);
+    // Present at 0 before any stop, so an alert rule on the series exists from the start.
+    expect(value(t, M.ringUnreadAtStop)).toBe(0);
 
-    s.sensor = { ringbufDropsPerCpu: [2, 3], recordsTotal: 120, sampledOut: 4, filtered: 6, untracked: { state_map_full: 7, exists: 1 } };
+    s.sensor = { ringbufDropsPerCpu: [2, 3], recordsTotal: 120, sampledOut: 4, filtered: 6, ringUnreadAtStop: 9, untracked: { state_map_full: 7, exists: 1 } };
     s.transport = { ...s.transport, recordsProduced: 100, spoolRecords: 20, spoolBytes: 4000, spoolDropped: 0, kafkaErrors: 1, kafkaConnected: false, deadLettered: 1, wireBytes: 5600 };
     t = await scrape();
     expect(value(t, M.recordsRead)).toBe(120);
     expect(value(t, M.recordsProduced)).toBe(100);
     expect(value(t, M.recordsDeadLettered)).toBe(1);
     expect(value(t, M.kernelDrops)).toBe(5);
+    expect(value(t, M.ringUnreadAtStop)).toBe(9);
     expect(value(t, M.untracked, 'reason="state_map_full"')).toBe(7);
     expect(value(t, M.untracked, 'reason="exists"')).toBe(1);
     expect(value(t, M.spoolRecords)).toBe(20);

@@ -40,6 +40,7 @@ export function registerAgentMetrics(registry: Registry, src: AgentMetricsSource
   mirrorCounter(registry, M.recordsProduced, 'Records acknowledged by Kafka', () => t()?.recordsProduced);
   mirrorCounter(registry, M.recordsDeadLettered, 'Records sent to the dead-letter topic because the broker could never accept them', () => t()?.deadLettered);
   mirrorCounter(registry, M.kernelDrops, 'Records the kernel could not put in the full ring buffer (lost)', () => s().ringbufDropsPerCpu.reduce((a, b) => a + b, 0));
+  mirrorCounter(registry, M.ringUnreadAtStop, 'Records left in the kernel ring buffer when the agent stopped draining (lost; raise sensor.stop_drain_s)', () => s().ringUnreadAtStop ?? 0);
   mirrorCounter(registry, M.sampledOut, 'New connections skipped by the kernel-side rate limit (sampling)', () => s().sampledOut);
   mirrorCounter(registry, M.filtered, 'Connections dropped by configured filters (by design, not loss)', () => s().filtered);
   const untrackedLast = new Map<string, number>();

@@ -58,7 +58,7 @@ export async function runAgent(o: RunOptions): Promise<void> {
     objectPath: cfg.bpfObject, configBlob: buildConfigBlob(cfg.filters), log, walkIntervalMs,
     mapSizes: { sockets: cfg.sensor.maxConnections, listeners: cfg.sensor.maxListeners, udpFlows: cfg.sensor.maxUdpFlows },
     ringBytes: cfg.sensor.ringBufferBytes, seed: cfg.sensor.scanExistingSockets, interimIntervalS: cfg.interimIntervalS,
-    udpIdleTimeoutS: cfg.sensor.udpIdleTimeoutS, cgroupPath: cfg.sensor.cgroupPath,
+    udpIdleTimeoutS: cfg.sensor.udpIdleTimeoutS, cgroupPath: cfg.sensor.cgroupPath, stopDrainS: cfg.sensor.stopDrainS,
     ...(o.privileges ? { privileges: o.privileges } : {}),
     dns: cfg.dns.enabled ? { cgroupPath: cfg.sensor.cgroupPath, ringBytes: cfg.dns.ringBufferBytes } : null,
   });
@@ -169,11 +169,12 @@ export async function runAgent(o: RunOptions): Promise<void> {
     log.info({ user: o.privileges.user?.name ?? '(unchanged)', keep: 'CAP_BPF,CAP_PERFMON (+CAP_SYS_PTRACE for /proc enrichment while uid 0)', cap_eff_main: threadCaps().effective.toString(16) }, 'privileges dropped after attach');
   }
   o.onReady?.();
-  const onSignal = (sig: string) => () => requestStop(sig);
+  // A second signal while stopping cuts the ring-buffer drain short (the rest is counted as lost).
+  const onSignal = (sig: string) => () => { if (stopping) { log.warn({ sig }, 'second signal: stopping now without draining the rest'); sensor.hurry(); } else requestStop(sig); };
   const sigint = onSignal('SIGINT');
   const sigterm = onSignal('SIGTERM');
-  process.once('SIGINT', sigint);
-  process.once('SIGTERM', sigterm);
+  process.on('SIGINT', sigint);
+  process.on('SIGTERM', sigterm);
   o.signal?.addEventListener('abort', () => requestStop('aborted by caller'), { once: true });
   const durationTimer = o.durationS !== undefined ? setTimeout(() => requestStop(`--duration ${o.durationS}s elapsed`), o.durationS * 1000) : null;
   const healthTimer = setInterval(() => {
@@ -183,11 +184,12 @@ export async function runAgent(o: RunOptions): Promise<void> {
   await done;
   if (durationTimer) clearTimeout(durationTimer);
   clearInterval(healthTimer);
+  await sensor.stop(); // delivers the last ring-buffer batch first
   process.off('SIGINT', sigint);
   process.off('SIGTERM', sigterm);
-  await sensor.stop(); // delivers the last ring-buffer batch first
   // Queries still waiting for an answer are recorded (close_reason unknown), not lost.
   if (dns) writeDns(dns.drain(bootNs()));
+  health.ringUnreadAtStop = sensor.unreadAtStop;
   await chain;
   await sink.reportHealth({ ...health }).catch((e: Error) => log.warn({ err: e.message }, 'last health report failed'));
   await sink.close();
@@ -196,7 +198,7 @@ export async function runAgent(o: RunOptions): Promise<void> {
     const c = dns.counters();
     log.info({ dns_transactions: c.join, dns_kernel: c.kernel, dns_unreadable: c.unreadable, named_records: c.named, cache_entries: c.cacheEntries, cache_evictions: c.cacheEvictions }, 'dns summary');
   }
-  log.info({ records: written, ringbuf_drops: health.ringbufDropsPerCpu.reduce((a, b) => a + b, 0), sampled_out: health.sampledOut, filtered: health.filtered }, 'agent stopped');
+  log.info({ records: written, ringbuf_drops: health.ringbufDropsPerCpu.reduce((a, b) => a + b, 0), ring_unread_at_stop: health.ringUnreadAtStop, sampled_out: health.sampledOut, filtered: health.filtered }, 'agent stopped');
   if (fatal) throw fatal;
 }
 

@@ -18,7 +18,11 @@ import { dropPrivileges, type PrivilegeDrop } from './privileges.js';
 // kernel ring buffer then absorbs the burst and, once full, the kernel counts
 // what it cannot queue (ringbuf_drops). Memory stays flat under any storm.
 // Stop: the main thread sets shared[0] = 1; the loop notices within one poll
-// timeout, detaches, and drains what is queued for at most `drainMs`.
+// timeout, detaches, and drains what is queued: for as long as records keep
+// coming out (up to `stopDrainMs`), giving up once none could be read for
+// `drainMs` (the main thread is stuck behind a blocked sink). What is left is
+// counted in records and reported in 'stopped' (lost, and counted as such).
+// shared[0] = 2 (a second stop signal) ends the drain at once.
 
 export interface SensorWorkerData {
   objectPath: string;
@@ -29,7 +33,10 @@ export interface SensorWorkerData {
   maxBatch: number;
   pollTimeoutMs: number;
   walkIntervalMs: number;
+  /** At stop: give up draining once no record could be read for this long. */
   drainMs: number;
+  /** At stop: never drain for longer than this in total. */
+  stopDrainMs: number;
   mapSizes: { sockets: number; listeners: number; seedOwners: number; udpFlows: number };
   /** cgroup v2 directory the UDP programs attach to (its whole subtree is watched). */
   cgroupPath: string;
@@ -67,7 +74,8 @@ export type WorkerMessage =
   | { type: 'dns'; buf: ArrayBuffer; count: number }
   | { type: 'snapshot'; buf: ArrayBuffer; count: number; kinds: Array<'final' | 'interim'>; dueNs: bigint[]; owners: Array<[number, number]>; entries: number; udpFlows: number; atNs: bigint; stats: StatsSnapshot; dnsStats: DnsStatsSnapshot | null; refreshed: boolean; refreshError?: string }
   | { type: 'error'; message: string; call?: string; errno?: number }
-  | { type: 'stopped'; unreadBytes: number; unreadDnsBytes: number; detachMs: number; snapshotMs: number };
+  | { type: 'draining'; records: number; budgetMs: number }
+  | { type: 'stopped'; unreadBytes: number; unreadRecords: number; unreadDnsMessages: number; drainedRecords: number; drainMs: number; detachMs: number; snapshotMs: number };
 
 const data = workerData as SensorWorkerData;
 const port = parentPort!;
@@ -274,18 +282,29 @@ function main(): void {
         lastWalk = Date.now();
       }
     }
-    // Detach first so no new events arrive, then drain what is queued, within a deadline.
+    // Detach first so no new events arrive, then drain what is queued. A
+    // backlog after a storm can be tens of thousands of records, more than a
+    // fixed 100 ms drains: keep going while records come out, bounded in total.
     const tDetach = Date.now();
     obj.detach();
     const detachMs = Date.now() - tDetach;
-    const deadline = Date.now() + data.drainMs;
-    while ((ring.pending() > 0 || (dnsRing?.pending() ?? 0) > 0) && Date.now() < deadline) {
-      const dnsRead = readDns();
-      if (readBatch() === 0 && dnsRead === 0) Atomics.wait(shared, QUEUED, Atomics.load(shared, QUEUED), 10);
+    const tDrain = Date.now();
+    const deadline = tDrain + data.stopDrainMs;
+    let lastRead = tDrain;
+    let drained = 0;
+    const pending = () => ring.pending() > 0 || (dnsRing?.pending() ?? 0) > 0;
+    if (pending() && data.stopDrainMs > 0 && Atomics.load(shared, STOP) === 1) post({ type: 'draining', records: ring.unread(EVENT_SIZE) + (dnsRing?.unread(DNS_EVENT_SIZE) ?? 0), budgetMs: data.stopDrainMs });
+    while (pending() && Atomics.load(shared, STOP) === 1 && Date.now() < deadline && Date.now() - lastRead < data.drainMs) {
+      const n = readDns() + readBatch();
+      if (n > 0) { drained += n; lastRead = Date.now(); } else Atomics.wait(shared, QUEUED, Atomics.load(shared, QUEUED), 10);
     }
+    const drainMs = Date.now() - tDrain;
+    // Counted before the final walk so the number is what this stop gave up on.
+    const unreadRecords = ring.unread(EVENT_SIZE);
+    const unreadDnsMessages = dnsRing?.unread(DNS_EVENT_SIZE) ?? 0;
     const tSnap = Date.now();
     snapshot(true);
-    post({ type: 'stopped', unreadBytes: ring.pending(), unreadDnsBytes: dnsRing?.pending() ?? 0, detachMs, snapshotMs: Date.now() - tSnap });
+    post({ type: 'stopped', unreadBytes: ring.pending(), unreadRecords, unreadDnsMessages, drainedRecords: drained, drainMs, detachMs, snapshotMs: Date.now() - tSnap });
   } finally {
     ring?.free();
     dnsRing?.free();

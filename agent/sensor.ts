@@ -47,6 +47,18 @@ export interface MapSizes {
 export const DEFAULT_MAP_SIZES: MapSizes = { sockets: 131_072, listeners: 16_384, seedOwners: 65_536, udpFlows: 65_536 };
 /** Where cgroup v2 is mounted on hosts with the hybrid layout; pure cgroup2 hosts use /sys/fs/cgroup. */
 export const DEFAULT_CGROUP_PATH = '/sys/fs/cgroup/unified';
+/**
+ * A stop gives up draining after this long without reading a record: the sink
+ * is stuck, not slow. On a loaded host the main thread was seen pausing for
+ * over 250 ms between batches while still making progress.
+ */
+export const DEFAULT_DRAIN_STALL_MS = 1000;
+/**
+ * A stop drains at most this long. A full 8 MiB ring (~45,000 records) takes
+ * ~2 s at an idle host's pace, ~15 s on a host loaded several times over;
+ * 10 s stays inside systemd's and Kubernetes' default stop grace periods.
+ */
+export const DEFAULT_STOP_DRAIN_S = 10;
 /** 8 MiB: ~45,000 records of headroom while the agent is busy. */
 export const DEFAULT_RING_BYTES = 8 << 20;
 
@@ -68,8 +80,10 @@ export interface SensorOptions {
   cgroupPath?: string;
   /** Enumerate sockets that exist before the agent (default true). */
   seed?: boolean;
-  /** How long stop() keeps draining the ring buffer after detaching. */
+  /** stop() gives up draining once no record could be read for this long (ms, default 1000: a stuck sink). */
   drainMs?: number;
+  /** stop() drains the ring buffer for at most this long in total (seconds, default 10; 0: not at all). */
+  stopDrainS?: number;
   /** Applied by the worker once the programs are attached (agent/privileges.ts). */
   privileges?: PrivilegeDrop;
   /** DNS programs at this cgroup v2 directory with a ring of this size (power of two); off when absent. */
@@ -117,7 +131,7 @@ export class Sensor extends EventEmitter {
   private stopped: Promise<void> | null = null;
   cpus = 0;
   seed: SeedSummary | null = null;
-  /** Bytes still in the kernel ring buffer when the last stop() gave up draining (lost, and logged). */
+  /** Records still in the kernel ring buffer when the last stop() gave up draining (lost, logged and counted). */
   unreadAtStop = 0;
 
   constructor(private readonly opts: SensorOptions) {
@@ -160,7 +174,8 @@ export class Sensor extends EventEmitter {
       interimIntervalNs: BigInt(Math.round((this.opts.interimIntervalS ?? 60) * 1e9)),
       udpIdleNs: BigInt(Math.round((this.opts.udpIdleTimeoutS ?? 60) * 1e9)),
       cgroupPath: this.opts.cgroupPath ?? DEFAULT_CGROUP_PATH,
-      drainMs: this.opts.drainMs ?? 100,
+      drainMs: this.opts.drainMs ?? DEFAULT_DRAIN_STALL_MS,
+      stopDrainMs: Math.round((this.opts.stopDrainS ?? DEFAULT_STOP_DRAIN_S) * 1000),
       mapSizes: { ...DEFAULT_MAP_SIZES, ...this.opts.mapSizes },
       ringBytes,
       seed: this.opts.seed ?? true,
@@ -210,11 +225,17 @@ export class Sensor extends EventEmitter {
             if (!started) reject(err); else this.emit('fatal', err);
             break;
           }
+          case 'draining':
+            // Long work shows progress, and says how to cut it short.
+            log.info({ records: m.records, stop_drain_s: m.budgetMs / 1000 }, 'draining the kernel ring buffer before stopping; signal again to stop now (what is left is counted as ring_unread_at_stop)');
+            break;
           case 'stopped':
-            this.unreadAtStop = m.unreadBytes;
-            log.debug({ detach_ms: m.detachMs, snapshot_ms: m.snapshotMs }, 'sensor worker stopping');
-            if (m.unreadDnsBytes > 0) log.warn({ unread_dns_messages: Math.ceil(m.unreadDnsBytes / (DNS_EVENT_SIZE + 8)) }, 'stopped before the DNS ring buffer was drained: these DNS messages are lost');
-            if (m.unreadBytes > 0) log.warn({ unread_records: Math.ceil(m.unreadBytes / (EVENT_SIZE + 8)) }, 'stopped before the ring buffer was drained: these records are lost');
+            this.unreadAtStop = m.unreadRecords + m.unreadDnsMessages;
+            log.debug({ detach_ms: m.detachMs, snapshot_ms: m.snapshotMs, drain_ms: m.drainMs, drained_records: m.drainedRecords }, 'sensor worker stopping');
+            if (m.unreadRecords + m.unreadDnsMessages > 0) {
+              log.warn({ ring_unread_at_stop: m.unreadRecords + m.unreadDnsMessages, unread_records: m.unreadRecords, unread_dns_messages: m.unreadDnsMessages, drained_records: m.drainedRecords, drain_ms: m.drainMs, stop_drain_s: data.stopDrainMs / 1000 },
+                'stopped before the ring buffers were drained: these records are lost (counted as ring_unread_at_stop in agent health). Raise sensor.stop_drain_s, or check the output is not blocked');
+            }
             break;
         }
       });
@@ -223,12 +244,21 @@ export class Sensor extends EventEmitter {
     });
   }
 
+  /** Ends a running stop()'s drain at once: what is still in the ring is counted, not read. */
+  hurry(): void {
+    if (!this.worker) return;
+    const q = new Int32Array(this.shared);
+    Atomics.store(q, 0, 2);
+    Atomics.notify(q, 1);
+  }
+
   /** Detaches the programs, drains the ring buffer (delivered as last 'events'), and ends the worker. */
   async stop(): Promise<void> {
     if (!this.worker) return;
     const t0 = Date.now();
     const q = new Int32Array(this.shared);
-    Atomics.store(q, 0, 1);
+    // Never downgrades an earlier hurry() (2) to a full drain.
+    Atomics.compareExchange(q, 0, 0, 1);
     Atomics.notify(q, 1);
     await this.stopped;
     this.worker = null;

@@ -28,6 +28,8 @@ export interface HealthCounters {
   untrackedOther?: number;
   /** Entries of sockets that vanished without tcp_destroy_sock, replaced when their address was reused (their records were sent if complete; not loss). */
   staleReplaced?: number;
+  /** Records left in the kernel ring buffer when the agent stopped (lost; set once, by the stop). */
+  ringUnreadAtStop?: number;
   /** Connections the kernel did not track, by reason (e.g. state_map_full); cumulative. */
   untracked?: Record<string, number>;
 }

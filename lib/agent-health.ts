@@ -25,6 +25,8 @@ export interface AgentHealth {
   untracked_nomem?: number;
   untracked_other?: number;
   stale_replaced?: number;
+  /** Records left unread in the kernel ring buffer when the agent stopped (lost); 0 in every report but the last. */
+  ring_unread_at_stop?: number;
   spool_records: number;
   spool_bytes: number;
   spool_dropped: number;

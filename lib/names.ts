@@ -79,6 +79,7 @@ export const AGENT_METRICS = {
   sampledOut: 'connaudit_agent_sampled_out_total',
   filtered: 'connaudit_agent_filtered_total',
   untracked: 'connaudit_agent_untracked_connections_total',
+  ringUnreadAtStop: 'connaudit_agent_ring_unread_at_stop_total',
   spoolRecords: 'connaudit_agent_spool_records',
   spoolBytes: 'connaudit_agent_spool_bytes',
   spoolDropped: 'connaudit_agent_spool_dropped_total',

@@ -278,7 +278,7 @@ async function stopObserver(o: Observer, r: Running, kafka: Kafka, udp = false):
       const num = (...keys: string[]): number => keys.reduce((a, k) => a + Number(typeof v[k] === 'number' ? v[k] : 0), 0);
       const perCpu = (v.ringbufDropsPerCpu as number[] | undefined)?.reduce((a, b) => a + b, 0) ?? num('ringbuf_drops');
       agentLosses = perCpu + num('untrackedMapFull', 'untracked_map_full') + num('untrackedNomem', 'untracked_nomem') + num('untrackedOther', 'untracked_other')
-        + num('sampledOut', 'sampled_out') + num('spool_dropped');
+        + num('sampledOut', 'sampled_out') + num('spool_dropped') + num('ringUnreadAtStop', 'ring_unread_at_stop');
     }
   }
   const n = await records(o, r, kafka, udp);
