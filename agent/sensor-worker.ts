@@ -292,7 +292,8 @@ function main(): void {
     const deadline = tDrain + data.stopDrainMs;
     let lastRead = tDrain;
     let drained = 0;
-    const pending = () => ring.pending() > 0 || (dnsRing?.pending() ?? 0) > 0;
+    const main = ring;
+    const pending = () => main.pending() > 0 || (dnsRing?.pending() ?? 0) > 0;
     if (pending() && data.stopDrainMs > 0 && Atomics.load(shared, STOP) === 1) post({ type: 'draining', records: ring.unread(EVENT_SIZE) + (dnsRing?.unread(DNS_EVENT_SIZE) ?? 0), budgetMs: data.stopDrainMs });
     while (pending() && Atomics.load(shared, STOP) === 1 && Date.now() < deadline && Date.now() - lastRead < data.drainMs) {
       const n = readDns() + readBatch();
