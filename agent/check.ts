@@ -19,7 +19,7 @@ export const TRACEPOINTS = ['inet_sock_set_state', 'tcp_destroy_sock', 'tcp_retr
 
 const CAPS: Array<[string, number, boolean]> = [
   // [name, bit, required]: CAP_SYS_ADMIN alone also allows BPF on any kernel.
-  ['CAP_BPF', 39, false], ['CAP_PERFMON', 38, false], ['CAP_SYS_ADMIN', 21, false], ['CAP_SYS_RESOURCE', 24, false],
+  ['CAP_BPF', 39, false], ['CAP_PERFMON', 38, false], ['CAP_NET_ADMIN', 12, false], ['CAP_SYS_ADMIN', 21, false], ['CAP_SYS_RESOURCE', 24, false],
 ];
 
 export function effectiveCaps(status = readFileSync('/proc/self/status', 'utf8')): bigint {
@@ -46,6 +46,9 @@ export function runChecks(objectPath: string): Verdict[] {
   }
   const bpfCapable = (caps & (1n << 21n)) !== 0n || ((caps & (1n << 39n)) !== 0n && (caps & (1n << 38n)) !== 0n);
   add('BPF privilege', bpfCapable, true, bpfCapable ? 'CAP_SYS_ADMIN, or CAP_BPF + CAP_PERFMON' : 'run as root or grant CAP_BPF and CAP_PERFMON');
+  // The kernel loads cgroup sock_addr, sock and skb programs (UDP flows, DNS) only for a network admin.
+  const netCapable = (caps & (1n << 21n)) !== 0n || (caps & (1n << 12n)) !== 0n;
+  add('cgroup program privilege', netCapable, true, netCapable ? 'CAP_SYS_ADMIN or CAP_NET_ADMIN' : 'grant CAP_NET_ADMIN (the UDP and DNS programs are cgroup programs)');
   const ml = raiseMemlock();
   add('memlock', ml.raised || !ml.needed, ml.needed, ml.detail);
 

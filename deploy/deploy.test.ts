@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync, mkdtempSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { TOPIC_CONNECTIONS } from '../lib/names.js';
 import { TOPIC_LAYOUT } from '../lib/topics.js';
 import { fromRoot } from '../lib/paths.js';
@@ -66,11 +66,11 @@ describe('systemd units', () => {
     expect(r.out).toMatch(/Overall exposure level for .*: [0-2]\.\d OK/);
   });
 
-  it('the agent gets only CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE; the pipeline none; both NoNewPrivileges and ProtectSystem=strict', () => {
+  it('the agent gets only CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and CAP_NET_ADMIN; the pipeline none; both NoNewPrivileges and ProtectSystem=strict', () => {
     const agent = unitSettings('connaudit-agent.service');
     const pipeline = unitSettings('connaudit-pipeline.service');
-    expect(agent.get('CapabilityBoundingSet')).toEqual(['CAP_BPF CAP_PERFMON CAP_SYS_PTRACE']);
-    expect(agent.get('AmbientCapabilities')).toEqual(['CAP_BPF CAP_PERFMON CAP_SYS_PTRACE']);
+    expect(agent.get('CapabilityBoundingSet')).toEqual(['CAP_BPF CAP_PERFMON CAP_SYS_PTRACE CAP_NET_ADMIN']);
+    expect(agent.get('AmbientCapabilities')).toEqual(['CAP_BPF CAP_PERFMON CAP_SYS_PTRACE CAP_NET_ADMIN']);
     expect(pipeline.get('CapabilityBoundingSet')).toEqual(['']);
     for (const u of [agent, pipeline]) {
       expect(u.get('NoNewPrivileges')).toEqual(['yes']);
@@ -128,11 +128,16 @@ describe('Kubernetes manifests', () => {
     expect(c.securityContext.privileged).toBe(false);
     expect(c.securityContext.allowPrivilegeEscalation).toBe(false);
     expect(c.securityContext.capabilities.drop).toEqual(['ALL']);
-    expect(c.securityContext.capabilities.add.sort()).toEqual(['BPF', 'PERFMON', 'SYS_PTRACE', 'SYS_RESOURCE']);
+    expect(c.securityContext.capabilities.add.sort()).toEqual(['BPF', 'NET_ADMIN', 'PERFMON', 'SYS_PTRACE', 'SYS_RESOURCE']);
     const hostPaths = new Map(pod.volumes.filter((v) => v.hostPath).map((v) => [v.name, v.hostPath!.path]));
     const mounted = new Map(c.volumeMounts.map((m) => [m.mountPath, hostPaths.get(m.name)]));
     expect(mounted.get('/sys/kernel/btf')).toBe('/sys/kernel/btf');
     expect(mounted.get('/sys/fs/bpf')).toBe('/sys/fs/bpf');
+    // The UDP/DNS programs attach at the node's cgroup v2 root, not the pod's subtree.
+    const cm = find('ConfigMap', 'connaudit-agent') as unknown as { data: Record<string, string> };
+    const cgroupPath = (parseYaml(cm.data['agent.yaml']!) as { sensor?: { cgroup_path?: string } }).sensor?.cgroup_path;
+    expect(cgroupPath).toBeDefined();
+    expect(mounted.get(cgroupPath!)).toBe('/sys/fs/cgroup');
   });
 
   it('the pipeline Deployment has no more replicas than the connections topic has partitions, and runs unprivileged', () => {

@@ -8,7 +8,7 @@ import { recordToDoc } from './ecs.js';
 import { encodeConnection, decodeConnection } from './avro.js';
 import type { ConnectionRecord } from './record.js';
 import { decide, droppedFields, loadRollout, PROFILES, requiredFields, restrictRecord, type ProfileName } from './rollout.js';
-import { record } from '../test/helpers/records.js';
+import { dnsRecord, record, udpFlow } from '../test/helpers/records.js';
 
 const full = (): ConnectionRecord => record(1, {
   comm: 'curl', executable: '/usr/bin/curl', pid: 4242, uid: 1000, container_id: 'abc', src_bytes: 512, dst_bytes: 4096,
@@ -35,6 +35,21 @@ describe('profiles', () => {
     const r = restrictRecord(full(), 'minimal');
     expect(r).toMatchObject({ executable: null, pid: null, uid: null, container_id: null, src_bytes: null, dst_bytes: null, retransmits: 0, syn_retransmits: 0, srtt_us: null, labels: {} });
     expect(droppedFields('minimal')).toEqual(expect.arrayContaining(['executable', 'pid', 'src_bytes', 'labels', 'retransmits']));
+  });
+
+  // A restricted record must still say what it is: a UDP flow sent as TCP, or a
+  // DNS record without its question, would be a wrong record, not a smaller one.
+  it.each(Object.keys(PROFILES) as ProfileName[])('%s keeps the transport, the DNS question and answer code, and the resolved destination name', (p) => {
+    const udp = recordToDoc(decodeConnection(encodeConnection(restrictRecord(udpFlow(1, { dst_domain: 'ntp.example.org', dst_registered_domain: 'example.org' }), p))));
+    expect(udp.network.transport).toBe('udp');
+    expect(udp.destination.domain).toBe('ntp.example.org');
+    const src = dnsRecord(2);
+    const dns = recordToDoc(decodeConnection(encodeConnection(restrictRecord(src, p))));
+    expect(dns.network.transport).toBe(src.transport);
+    expect(dns.connaudit.record_kind).toBe('dns');
+    expect(dns.dns?.question?.name).toBe(src.dns_qname);
+    expect(dns.dns?.question?.type).toBe(src.dns_qtype);
+    expect(dns.dns?.response_code).toBe(src.dns_rcode);
   });
 
   it('standard adds TCP health and process identity; full changes nothing', () => {

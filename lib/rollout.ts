@@ -21,7 +21,14 @@ export interface Profile {
  * Identity and time of a record: always kept, or the pipeline could neither
  * deduplicate nor place it.
  */
-const IDENTITY = ['event_id', 'conn_uid', 'kind', 'start_us', 'end_us', 'agent_version', 'family', 'direction', 'src_ip', 'src_port'];
+const IDENTITY = ['event_id', 'conn_uid', 'kind', 'start_us', 'end_us', 'agent_version', 'family', 'transport', 'direction', 'src_ip', 'src_port'];
+
+/**
+ * What a DNS record is about (the question and how it was answered) and the
+ * name a connection's destination was resolved from: small, and without them
+ * a DNS record says nothing and an address has no name.
+ */
+const NAMES = ['dns_qname', 'dns_qtype', 'dns_rcode', 'dns_registered_domain', 'dst_domain', 'dst_registered_domain'];
 
 /**
  * The seed's seven labels (host.name, process.name, destination.ip,
@@ -32,14 +39,14 @@ const SEVEN_LABELS = ['host', 'comm', 'dst_ip', 'dst_port', 'conn_state', 'conne
 
 export const PROFILES: Record<ProfileName, Profile> = {
   minimal: {
-    description: 'the seven labels (host.name, process.name, destination.ip/port, connection.state, latency_ms, environment) plus close reason and node group; final records only',
+    description: 'the seven labels (host.name, process.name, destination.ip/port, connection.state, latency_ms, environment) plus transport, close reason, node group, DNS question and answer code and destination names; final records only',
     interim: false,
-    keep: new Set([...IDENTITY, ...SEVEN_LABELS, 'close_reason', 'node_group']),
+    keep: new Set([...IDENTITY, ...SEVEN_LABELS, ...NAMES, 'close_reason', 'node_group']),
   },
   standard: {
-    description: 'minimal plus TCP health (retransmits, resets, RTT) and process identity (pid, executable, parent, uid, container); no byte counts, labels or interim records',
+    description: 'minimal plus TCP health (retransmits, resets, RTT), process identity (pid, executable, parent, uid, container) and DNS answers; no byte or packet counts, labels or interim records',
     interim: false,
-    keep: new Set([...IDENTITY, ...SEVEN_LABELS, 'close_reason', 'node_group', 'netns', 'srtt_us', 'retransmits', 'syn_retransmits', 'rst_sent', 'rst_received',
+    keep: new Set([...IDENTITY, ...SEVEN_LABELS, ...NAMES, 'dns_id', 'dns_resolved_ips', 'dns_answers', 'close_reason', 'node_group', 'netns', 'srtt_us', 'retransmits', 'syn_retransmits', 'rst_sent', 'rst_received',
       'pid', 'tid', 'ppid', 'uid', 'executable', 'parent_name', 'cgroup_id', 'container_id']),
   },
   full: { description: 'every field and interim records for long-lived connections', interim: true, keep: 'all' },
