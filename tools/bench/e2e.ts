@@ -7,7 +7,7 @@ import { encodeConnection } from '../../lib/avro.js';
 import { compressionType } from '../../lib/kafka-codecs.js';
 import { createKafka, PRODUCER_SETTINGS } from '../../lib/kafka.js';
 import { createLogger } from '../../lib/log.js';
-import { NAME_PREFIX, namesFor } from '../../lib/names.js';
+import { NAME_PREFIX, namesFor, stateChangelogTopic } from '../../lib/names.js';
 import { fromRoot } from '../../lib/paths.js';
 import type { ConnectionRecord } from '../../lib/record.js';
 import { TOPIC_LAYOUT, ensureTopics } from '../../lib/topics.js';
@@ -249,7 +249,8 @@ export async function runE2e(o: E2eOptions): Promise<E2eRun> {
     if (child) await stopPipeline(child);
     await producer.disconnect().catch(() => undefined);
     if (!o.keep) {
-      await admin.deleteTopics({ topics: TOPIC_LAYOUT.map((t) => `${prefix}${t.topic.slice(NAME_PREFIX.length)}`) }).catch((err: Error) => progress(`  could not delete the run's topics: ${err.message}`));
+      const topics = [...TOPIC_LAYOUT.map((t) => `${prefix}${t.topic.slice(NAME_PREFIX.length)}`), stateChangelogTopic(names.consumerGroup), stateChangelogTopic(names.rekeyGroup)];
+      await admin.deleteTopics({ topics }).catch((err: Error) => progress(`  could not delete the run's topics: ${err.message}`));
       await admin.deleteGroups([names.consumerGroup, names.rekeyGroup]).catch(() => undefined);
       await deleteEsMatching(es, `${prefix}connaudit-*`).catch((err: Error) => progress(`  could not delete the run's indices and templates (${prefix}connaudit-*): ${err.message}`));
       rmSync(dir, { recursive: true, force: true });
