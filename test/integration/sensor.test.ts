@@ -212,7 +212,9 @@ describe('eBPF sensor in network-namespace hosts', () => {
 
   it('server reset after accept: RSTR on the client', async (ctx) => {
     if (await skipUnless(ctx, 'bpf', 'netns')) return;
-    expect(results.get('cli-rstr')!.error).toBe('ECONNRESET');
+    // The client learns of the reset on its next call: read() says ECONNRESET,
+    // but when the RST lands before its shutdown(SHUT_WR), that says ENOTCONN.
+    expect(['ECONNRESET', 'ENOTCONN']).toContain(results.get('cli-rstr')!.error);
     expect(finalOf('cli-rstr')!.connaudit).toMatchObject({ conn_state: 'RSTR', close_reason: 'rst_received' });
     const ing = ingressOf('cli-rstr')!;
     expect(ing.process?.name).toBe('srv-rst');
