@@ -4,8 +4,7 @@ import { DnsCache } from './dns-cache.js';
 import { DNS_FLAG, type DnsEvent } from './dns-decoder.js';
 import type { DnsTransaction } from './dns-join.js';
 import { AF_INET } from './event-decoder.js';
-import type { BuildContext } from './record-builder.js';
-import type { ProcInfo } from './proc.js';
+import { ownerFields, type BuildContext } from './record-builder.js';
 
 // One DNS transaction (agent/dns-join.ts) -> one record of kind `dns`. It has
 // the shape of a connection from the client to the resolver (the 5-tuple, the
@@ -46,7 +45,6 @@ export function buildDnsRecord(tx: DnsTransaction, ctx: BuildContext, timeoutNs:
   const uid = connUid(host, ctx.bootId, `dns:${ev.cookie}:${msg.id}`, startNs);
   const end_us = ctx.toWallUs(endNs);
   const owner = ownerOf(tx);
-  const info: ProcInfo = owner ? ctx.proc(owner.pid, owner.ppid || null) : { executable: null, parentName: null, containerId: null };
   return {
     event_id: eventId(uid, 'dns', end_us),
     conn_uid: uid,
@@ -71,19 +69,7 @@ export function buildDnsRecord(tx: DnsTransaction, ctx: BuildContext, timeoutNs:
     rst_received: 0,
     src_bytes: tx.query ? tx.query.ev.wire_len * tx.sends : null,
     dst_bytes: tx.answer ? tx.answer.ev.wire_len : 0,
-    pid: owner ? owner.pid : null,
-    tid: owner ? owner.tid : null,
-    ppid: owner && owner.ppid > 0 ? owner.ppid : null,
-    uid: owner ? owner.uid : null,
-    comm: owner && owner.comm ? owner.comm : null,
-    executable: info.executable,
-    parent_name: info.parentName,
-    cgroup_id: owner && owner.cgroup_id > 0n ? Number(owner.cgroup_id) : null,
-    container_id: info.containerId,
-    environment: ctx.cfg.environment,
-    node_group: ctx.cfg.nodeGroup,
-    labels: { ...ctx.cfg.labels },
-    agent_version: ctx.agentVersion,
+    ...ownerFields(owner, ctx),
     sampled: false,
     started_before_agent: false,
     process_unknown_reason: owner ? null : DNS_PROCESS_UNKNOWN.socketBeforeAgent,

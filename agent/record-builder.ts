@@ -71,6 +71,33 @@ const usBetween = (from: bigint, to: bigint): number => Number((to - from) / 100
  * cumulative since the start of the connection as of the last refresh_bytes run
  * (just before the walk); without a refresh they are null rather than stale.
  */
+/** The ids of a socket's owner as the kernel recorded them (a connection event or a DNS owner). */
+export type OwnerIds = Pick<CaEvent, 'pid' | 'tid' | 'ppid' | 'uid' | 'comm' | 'cgroup_id'>;
+
+/**
+ * The process and deployment fields of a record, from the socket's owner
+ * (null: none known) and /proc. Shared by connection and DNS records so both
+ * name a process the same way.
+ */
+export function ownerFields(owner: OwnerIds | null, ctx: BuildContext) {
+  const info: ProcInfo = owner ? ctx.proc(owner.pid, owner.ppid || null) : { executable: null, parentName: null, containerId: null };
+  return {
+    pid: owner ? owner.pid : null,
+    tid: owner ? owner.tid : null,
+    ppid: owner && owner.ppid > 0 ? owner.ppid : null,
+    uid: owner ? owner.uid : null,
+    comm: owner && owner.comm ? owner.comm : null,
+    executable: info.executable,
+    parent_name: info.parentName,
+    cgroup_id: owner && owner.cgroup_id > 0n ? Number(owner.cgroup_id) : null,
+    container_id: info.containerId,
+    environment: ctx.cfg.environment,
+    node_group: ctx.cfg.nodeGroup,
+    labels: { ...ctx.cfg.labels },
+    agent_version: ctx.agentVersion,
+  } satisfies Partial<ConnectionRecord>;
+}
+
 export function buildRecord(ev: CaEvent, kind: 'final' | 'interim', ctx: BuildContext, snapshotNs?: bigint): ConnectionRecord {
   const active = (ev.flags & F_ACTIVE) !== 0;
   const udp = (ev.flags & F_UDP) !== 0;
@@ -86,8 +113,6 @@ export function buildRecord(ev: CaEvent, kind: 'final' | 'interim', ctx: BuildCo
   // UDP counters live in the flow map itself, so every snapshot is current.
   const bytesKnown = kind === 'final' || udp || (ev.flags & F_BYTES_FRESH) !== 0;
   const unknownReason = processUnknownReason(ev);
-  const hasOwner = unknownReason === null;
-  const info: ProcInfo = hasOwner ? ctx.proc(ev.pid, ev.ppid || null) : { executable: null, parentName: null, containerId: null };
   const { connState, closeReason } = classify(ev, kind);
   const bytes = bytesKnown ? payloadBytes(ev) : null;
 
@@ -118,19 +143,7 @@ export function buildRecord(ev: CaEvent, kind: 'final' | 'interim', ctx: BuildCo
     // Packets are counted for UDP only; a TCP record carries none.
     src_packets: udp ? Number(active ? ev.pkts_sent : ev.pkts_received) : null,
     dst_packets: udp ? Number(active ? ev.pkts_received : ev.pkts_sent) : null,
-    pid: hasOwner ? ev.pid : null,
-    tid: hasOwner ? ev.tid : null,
-    ppid: hasOwner && ev.ppid > 0 ? ev.ppid : null,
-    uid: hasOwner ? ev.uid : null,
-    comm: hasOwner && ev.comm ? ev.comm : null,
-    executable: info.executable,
-    parent_name: info.parentName,
-    cgroup_id: hasOwner && ev.cgroup_id > 0n ? Number(ev.cgroup_id) : null,
-    container_id: info.containerId,
-    environment: ctx.cfg.environment,
-    node_group: ctx.cfg.nodeGroup,
-    labels: { ...ctx.cfg.labels },
-    agent_version: ctx.agentVersion,
+    ...ownerFields(unknownReason === null ? ev : null, ctx),
     sampled: (ev.flags & F_SAMPLED) !== 0,
     started_before_agent: (ev.flags & F_PREEXISTING) !== 0,
     process_unknown_reason: unknownReason,
